@@ -1,0 +1,22 @@
+"""The exceptions sessionkit raises into user code: only for misuse of its public API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SessionkitError(Exception):
+    """Base class of every error sessionkit raises on purpose."""
+
+
+class ConfigError(SessionkitError, ValueError):
+    """A setting has a value sessionkit cannot use. The message names the setting and the fix."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class SessionStateError(SessionkitError, RuntimeError):
+    """A session was used in a state that does not allow it (raised only with ``strict=True``)."""

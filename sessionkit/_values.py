@@ -1,0 +1,99 @@
+"""Turn arbitrary user values into valid OpenTelemetry attribute values, never raising."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, Optional, Union
+
+logger = logging.getLogger("sessionkit")
+
+AttributeValue = Union[str, bool, int, float, list[str], list[bool], list[int], list[float]]
+
+MAX_STRING = 8192
+MAX_ITEMS = 128
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 15, 0)] + f"...[{len(text) - limit + 15} more]"
+
+
+def to_text(value: Any, limit: int = MAX_STRING) -> str:
+    """A string for any value: ``str`` for strings, else JSON, else ``repr``. Never raises."""
+    if isinstance(value, str):
+        return truncate(value, limit)
+    try:
+        text = json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=True)
+    except Exception:  # cyclic structures, hostile __repr__, ...
+        text = _safe_repr(value)
+    return truncate(text, limit)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump()
+    return _safe_repr(value)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def to_attribute(value: Any, limit: int = MAX_STRING) -> Optional[AttributeValue]:
+    """A valid attribute value for ``value``, or None when there is nothing sensible to record."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return truncate(value, limit)
+    if isinstance(value, (list, tuple)) and value and len(value) <= MAX_ITEMS:
+        first = type(value[0])
+        if first in (str, bool, int, float) and all(type(v) is first for v in value):
+            if first is str:
+                return [truncate(v, limit) for v in value]
+            if first is float and not all(math.isfinite(v) for v in value):
+                return to_text(value, limit)
+            return list(value)
+    return to_text(value, limit)
+
+
+def to_attributes(values: Mapping[Any, Any], limit: int = MAX_STRING) -> dict[str, AttributeValue]:
+    """Convert a mapping of user attributes; bad keys become strings, None values are dropped."""
+    out: dict[str, AttributeValue] = {}
+    for key, value in values.items():
+        converted = to_attribute(value, limit)
+        if converted is None:
+            logger.debug("sessionkit: attribute %r dropped: value is None", key)
+            continue
+        out[key if isinstance(key, str) else to_text(key, 256)] = converted
+    return out
+
+
+def to_tags(tags: Union[None, str, Iterable[Any]]) -> list[str]:
+    """A list of tag strings: a single string is one tag, not a sequence of characters."""
+    if tags is None:
+        return []
+    if isinstance(tags, (str, bytes)):
+        tags = [tags]
+    try:
+        items = list(tags)
+    except TypeError:
+        items = [tags]
+    return [to_text(t, 256) for t in items[:MAX_ITEMS]]

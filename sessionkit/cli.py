@@ -1,0 +1,140 @@
+"""The ``sessionkit`` command: demo, sessions, show."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from .config import Config
+from .export.reader import StoredSession, StoredSpan, find_session, read_sessions
+
+
+def _folder(arg: Optional[str]) -> Path:
+    return Path(arg) if arg else Config.resolve().file_dir
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def session_rows(sessions: Sequence[StoredSession]) -> list[list[str]]:
+    return [
+        [
+            s.id[:8],
+            s.name,
+            s.thread_id or "-",
+            s.user_id or "-",
+            s.state,
+            f"{s.duration_seconds:.2f}s",
+            str(len(s.work_spans)),
+            str(len(s.llm_spans)),
+            f"{s.input_tokens}/{s.output_tokens}",
+            str(s.errors),
+        ]
+        for s in sessions
+    ]
+
+
+SESSION_HEADER = ["id", "name", "thread", "user", "state", "duration", "spans", "llm", "tokens in/out", "errors"]
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    folder = _folder(args.dir)
+    sessions = read_sessions(folder)
+    if not sessions:
+        print(f"No sessions in {folder}. Run `sessionkit demo`, or init() with the default file exporter.")
+        return 0
+    print(_table(session_rows(sessions[-args.limit :]), SESSION_HEADER))
+    print(f"\n{len(sessions)} sessions in {folder}; `sessionkit show ID` prints one as a tree.")
+    return 0
+
+
+def _span_line(span: StoredSpan) -> str:
+    attrs = span.attributes
+    bits = [f"{span.name}", f"{span.duration_seconds * 1000:.1f}ms"]
+    for key in ("openinference.span.kind", "gen_ai.request.model", "gen_ai.usage.input_tokens",
+                "gen_ai.usage.output_tokens", "sessionkit.session.end_state"):  # fmt: skip
+        if key in attrs:
+            bits.append(f"{key.rsplit('.', 1)[-1]}={attrs[key]}")
+    if span.status_code == 2:
+        bits.append("ERROR")
+    return "  ".join(bits)
+
+
+def render_tree(session: StoredSession) -> str:
+    spans = sorted(session.spans, key=lambda s: s.start_ns)
+    ids = {s.span_id for s in spans}
+    children: dict[str, list[StoredSpan]] = {}
+    roots: list[StoredSpan] = []
+    for span in spans:
+        if span.parent_span_id and span.parent_span_id in ids:
+            children.setdefault(span.parent_span_id, []).append(span)
+        else:
+            roots.append(span)
+    lines: list[str] = []
+
+    def walk(span: StoredSpan, depth: int) -> None:
+        lines.append("  " * depth + _span_line(span))
+        for child in children.get(span.span_id, []):
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    folder = _folder(args.dir)
+    session = find_session(folder, args.session_id)
+    if session is None:
+        print(f"No single session with an id starting {args.session_id!r} in {folder}.", file=sys.stderr)
+        return 1
+    print(f"session {session.id}  name={session.name}  thread={session.thread_id or '-'}  "
+          f"user={session.user_id or '-'}  state={session.state}  trace={session.spans[0].trace_id}")  # fmt: skip
+    print(render_tree(session))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(endpoint=args.endpoint, users=args.users, turns=args.turns, file_dir=args.dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sessionkit", description="Observability for AI agent sessions.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run a small multi-user agent and show its sessions")
+    demo.add_argument("--endpoint", help="send spans over OTLP/HTTP to this collector instead of the local store")
+    demo.add_argument("--users", type=int, default=4)
+    demo.add_argument("--turns", type=int, default=3)
+    demo.add_argument("--dir", help="local store folder (default: the configured file_dir)")
+    demo.set_defaults(func=cmd_demo)
+
+    sessions = sub.add_parser("sessions", help="list the sessions in the local store")
+    sessions.add_argument("--dir", help="folder to read (default: the configured file_dir)")
+    sessions.add_argument("--limit", type=int, default=50)
+    sessions.set_defaults(func=cmd_sessions)
+
+    show = sub.add_parser("show", help="print one session's spans as a tree")
+    show.add_argument("session_id", help="a session id or its first characters")
+    show.add_argument("--dir", help="folder to read (default: the configured file_dir)")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

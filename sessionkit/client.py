@@ -1,0 +1,467 @@
+"""Client: owns a TracerProvider, its export pipeline and its sessions.
+
+The default-client slot at the bottom is the only module-level state in sessionkit. It is
+guarded by a lock and survives ``importlib.reload``, so re-running ``init`` in a notebook
+returns the same client instead of stacking a second pipeline on the first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import NoOpTracer, Span, Tracer
+from pydantic import BaseModel
+from typing_extensions import Unpack
+
+from . import semconv
+from ._errors import SessionStateError
+from .config import Config, Options
+from .context import current, install_propagation
+from .decorators import SpanDecorator, session_decorator
+from .export import build_exporter
+from .export.pipeline import ExportPipeline, run_bounded
+from .processor import SessionSpanProcessor
+from .session import EndState, Session
+
+logger = logging.getLogger("sessionkit")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_VERSION = "0.1.0"
+
+# Settings that need a new export pipeline when they change; the rest are read at use.
+_PIPELINE_FIELDS = (
+    "exporter", "endpoint", "headers", "protocol", "export_timeout", "file_dir",
+    "max_queue_size", "max_export_batch_size", "export_interval",
+)  # fmt: skip
+_PROVIDER_FIELDS = ("service_name", "project_name", "resource_attributes", "enabled", "tracer_provider")
+
+
+class ClientStats(BaseModel):
+    """What the client has seen and sent. Nothing is dropped without showing up here."""
+
+    spans_started: int
+    spans_ended: int
+    spans_exported: int
+    spans_failed_export: int
+    """Spans handed to the exporter in a batch that failed (collector down, rejected, ...)."""
+    dropped_spans: int
+    """Spans never handed to the exporter: the queue was full, or the client shut down."""
+    export_errors: int
+    """Export calls that failed."""
+    spans_without_session: int
+    queue_size: int
+    sessions_started: int
+    sessions_active: int
+
+
+class Client:
+    """An independent sessionkit instance: its own provider, exporter and sessions.
+
+    Takes the same keyword arguments as :func:`sessionkit.init`. Two clients in one process
+    never see each other's spans.
+    """
+
+    def __init__(self, **options: Unpack[Options]) -> None:
+        self._config = Config.resolve(**options)
+        self._lock = threading.RLock()
+        self._processor = SessionSpanProcessor(self._fallback_session)
+        self._provider: Optional[TracerProvider] = None
+        self._tracer: Tracer = NoOpTracer()
+        self._ambient: list[Session] = []  # sessions started imperatively on the main thread
+        self._active: dict[str, Session] = {}
+        self._auto_session: Optional[Session] = None
+        self._sessions_started = 0
+        self._closed = False
+        self._atexit_registered = False
+        self._global_set = False
+        self._build_provider()
+        self._processor.pipeline = self._build_pipeline()
+        self.agent = SpanDecorator("agent", self._itself)
+        """``@client.agent``: an ``invoke_agent {name}`` span per call."""
+        self.tool = SpanDecorator("tool", self._itself)
+        """``@client.tool``: an ``execute_tool {name}`` span per call."""
+        self.task = SpanDecorator("task", self._itself)
+        """``@client.task``: a workflow step span per call."""
+        self.llm = SpanDecorator("llm", self._itself)
+        """``@client.llm(model=...)``: a ``chat {model}`` span per call."""
+        self.trace = SpanDecorator("trace", self._itself)
+        """``@client.trace``: a plain span per call."""
+        install_propagation()
+        self._register_atexit()
+        if self._config.auto_start_session:
+            self._start_auto_session()
+
+    def _itself(self) -> Client:
+        return self
+
+    # -- configuration ---------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def tracer(self) -> Tracer:
+        """The tracer sessionkit's own spans come from (a no-op tracer when disabled)."""
+        return self._tracer
+
+    @property
+    def tracer_provider(self) -> Optional[TracerProvider]:
+        """The SDK provider spans go through; None when tracing is disabled."""
+        return self._provider
+
+    @property
+    def exporter(self) -> Optional[SpanExporter]:
+        pipeline = self._processor.pipeline
+        return pipeline.exporter if pipeline is not None else None
+
+    def configure(self, **options: Unpack[Options]) -> Client:
+        """Apply new settings in place, keeping open sessions. Unchanged settings cost nothing."""
+        new = Config.resolve(**options)
+        with self._lock:
+            if self._closed:
+                raise SessionStateError("sessionkit: this client was shut down; call sessionkit.init() for a new one")
+            old = self._config
+            if new.comparable() == old.comparable():
+                return self
+            changed = {f for f in Config.model_fields if _differs(getattr(new, f), getattr(old, f))}
+            self._config = new
+            if changed & set(_PROVIDER_FIELDS):
+                self._build_provider()
+            if changed & set(_PIPELINE_FIELDS) or "enabled" in changed or "tracer_provider" in changed:
+                self._swap_pipeline(self._build_pipeline())
+            if new.auto_start_session and (self._auto_session is None or not self._auto_session.is_active):
+                self._start_auto_session()
+            logger.info("sessionkit: reconfigured (%s)", ", ".join(sorted(changed)))
+            return self
+
+    def _build_provider(self) -> None:
+        config = self._config
+        if not config.tracing_enabled:
+            self._provider = None
+            self._tracer = NoOpTracer()
+            return
+        if config.tracer_provider is not None:
+            provider: TracerProvider = config.tracer_provider
+            if getattr(provider, "_sessionkit_processor", None) is not self._processor:
+                provider.add_span_processor(self._processor)
+                provider._sessionkit_processor = self._processor  # type: ignore[attr-defined]
+        else:
+            attributes: dict[str, Any] = dict(config.resource_attributes)
+            attributes[semconv.SERVICE_NAME] = config.service_name
+            attributes[semconv.OPENINFERENCE_PROJECT_NAME] = config.effective_project_name
+            # An earlier provider (before re-init) keeps the same processor, so spans from
+            # tracers that libraries cached from it still reach the current exporter.
+            provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
+            provider.add_span_processor(self._processor)
+        self._provider = provider
+        self._tracer = provider.get_tracer("sessionkit", _VERSION)
+        if config.set_global and not self._global_set:
+            trace.set_tracer_provider(provider)
+            self._global_set = True
+
+    def _build_pipeline(self) -> Optional[ExportPipeline]:
+        config = self._config
+        if not config.tracing_enabled or config.exporter is None:
+            return None  # disabled, or attached to a provider that exports on its own
+        exporter = build_exporter(config)
+        return ExportPipeline(
+            exporter,
+            max_queue_size=config.max_queue_size,
+            max_export_batch_size=config.max_export_batch_size,
+            export_interval=config.export_interval,
+            synchronous=config.exporter == "memory",
+        )
+
+    def _swap_pipeline(self, pipeline: Optional[ExportPipeline]) -> None:
+        old = self._processor.pipeline
+        self._processor.pipeline = pipeline
+        if old is not None:
+            # Drain the old exporter in the background: a dead old collector must not make
+            # re-init slow. Its shutdown is bounded by shutdown_timeout.
+            timeout = self._config.shutdown_timeout
+            threading.Thread(
+                target=old.shutdown, args=(timeout,), name="sessionkit-old-pipeline", daemon=True
+            ).start()
+
+    # -- sessions -------------------------------------------------------------------------------
+    def start_session(
+        self,
+        name: str = "session",
+        *,
+        thread_id: Optional[str] = None,
+        user_id: Optional[str] = None,
+        tags: Union[None, str, Iterable[str]] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> Session:
+        """Start a session and make it current here, until it ends.
+
+        Started on the main thread, it also becomes the client's default session for code that
+        runs outside any session context (later notebook cells, callbacks).
+        """
+        session = self._open(name, thread_id=thread_id, user_id=user_id, tags=tags, metadata=metadata)
+        session._previous = current.get()
+        session._previous_otel = otel_context.get_current()
+        current.set(session)
+        otel_context.attach(session._root_context)
+        if threading.current_thread() is threading.main_thread():
+            with self._lock:
+                self._ambient.append(session)
+        return session
+
+    def session(
+        self,
+        name: str = "session",
+        *,
+        thread_id: Optional[str] = None,
+        user_id: Optional[str] = None,
+        tags: Union[None, str, Iterable[str]] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> SessionScope:
+        """A session for a ``with`` / ``async with`` block; it ends when the block exits
+        (``fail`` if by exception, which propagates unchanged)."""
+        return SessionScope(self, name, dict(thread_id=thread_id, user_id=user_id, tags=tags, metadata=metadata))
+
+    def end_session(
+        self,
+        state: Union[EndState, str] = EndState.SUCCESS,
+        reason: Optional[str] = None,
+        *,
+        session: Optional[Session] = None,
+    ) -> Optional[Session]:
+        """End ``session``, or the current one. With no session to end: a warning, or
+        :class:`SessionStateError` when the client is strict."""
+        target = session if session is not None else self.current_session()
+        if target is None or not target.is_active:
+            message = (
+                "sessionkit: end_session() found no active session to end. Start one with "
+                "client.start_session(), or pass session=..."
+            )
+            if self._config.strict:
+                raise SessionStateError(message)
+            logger.warning(message)
+            return None
+        target.end(state, reason)
+        return target
+
+    def current_session(self) -> Optional[Session]:
+        """The session code running here belongs to: the context's, else the default one."""
+        session = current.get()
+        if session is not None and session._client is self and session.end_state is None:
+            return session
+        return self._fallback_session()
+
+    def sessions(self) -> list[Session]:
+        """The client's active sessions."""
+        with self._lock:
+            return list(self._active.values())
+
+    def _fallback_session(self) -> Optional[Session]:
+        session = current.get()
+        if session is not None and session._client is self and session.end_state is None:
+            return session
+        for candidate in reversed(self._ambient):
+            if candidate.end_state is None:
+                return candidate
+        auto = self._auto_session
+        return auto if auto is not None and auto.end_state is None else None
+
+    def _open(self, name: str, **fields: Any) -> Session:
+        if self._closed:
+            message = "sessionkit: this client was shut down; call sessionkit.init() for a new one"
+            if self._config.strict:
+                raise SessionStateError(message)
+            logger.warning(message)
+        session = Session(self, name, **fields)
+        with self._lock:
+            self._active[session.id] = session
+            self._sessions_started += 1
+        if self._provider is not None:
+            self._processor.register(session, session._root.get_span_context().trace_id)
+            # A marker exported right away, so the session shows in the collector while it runs.
+            marker = self._tracer.start_span(
+                semconv.SESSION_START_SPAN_NAME,
+                context=session._root_context,
+                attributes={semconv.SPAN_TYPE: semconv.SPAN_TYPE_SESSION_START},
+            )
+            marker.end()
+        return session
+
+    def _start_root(self, session: Session) -> Span:
+        # An empty parent context: the session is always a new trace, even inside another span.
+        return self._tracer.start_span(
+            session.name, context=otel_context.Context(), attributes=session.root_attributes()
+        )
+
+    def _start_auto_session(self) -> None:
+        session = self._open(self._config.auto_session_name)
+        self._auto_session = session
+
+    def _session_ended(self, session: Session) -> None:
+        with self._lock:
+            self._active.pop(session.id, None)
+            if session in self._ambient:
+                self._ambient.remove(session)
+        if current.get() is session and session._previous_otel is not None:
+            # Ending an imperatively started session where it was started: restore what was
+            # current before it. (Context-manager sessions restore in _deactivate.)
+            previous = session._previous
+            current.set(previous if previous is not None and previous.is_active else None)
+            if trace.get_current_span() is session._root:
+                otel_context.attach(session._previous_otel)
+
+    def _activate(self, session: Session) -> None:
+        session._tokens.append((current.set(session), otel_context.attach(session._root_context)))
+
+    def _deactivate(self, session: Session) -> None:
+        if not session._tokens:
+            return
+        session_token, otel_token = session._tokens.pop()
+        try:
+            current.reset(session_token)
+            otel_context.detach(otel_token)
+        except ValueError:
+            logger.debug("sessionkit: session %s exited in another context than it entered", session.id)
+
+    def span_parent(self) -> Optional[otel_context.Context]:
+        """The parent for a new sessionkit span: the current span if there is one, else the
+        root of the session the code belongs to (None: start a new trace)."""
+        if trace.get_current_span().get_span_context().is_valid:
+            return None
+        session = self._fallback_session()
+        return session._root_context if session is not None else None
+
+    # -- export control ---------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Export what is queued, waiting at most ``timeout`` seconds. True if all went out."""
+        pipeline = self._processor.pipeline
+        return True if pipeline is None else pipeline.flush(timeout)
+
+    def shutdown(self, timeout: Optional[float] = None) -> bool:
+        """End the sessions still open (as ``indeterminate``), export what is left within
+        ``timeout`` seconds, and stop."""
+        return self._shutdown(timeout, "the client shut down before the session ended")
+
+    def _shutdown(self, timeout: Optional[float], reason: str) -> bool:
+        timeout = self._config.shutdown_timeout if timeout is None else timeout
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        pid = os.getpid()
+        for session in self.sessions():
+            if session._pid == pid:  # a forked child leaves its parent's sessions alone
+                session.end(EndState.INDETERMINATE, reason)
+        pipeline = self._processor.pipeline
+        ok = True if pipeline is None else pipeline.shutdown(timeout)
+        stats = self.stats()
+        if stats.dropped_spans or stats.spans_failed_export:
+            logger.warning(
+                "sessionkit: %d spans dropped and %d failed to export in this process",
+                stats.dropped_spans,
+                stats.spans_failed_export,
+            )
+        return ok
+
+    def stats(self) -> ClientStats:
+        processor = self._processor
+        pipeline = processor.pipeline
+        return ClientStats(
+            spans_started=processor.spans_started,
+            spans_ended=processor.spans_ended,
+            spans_exported=pipeline.spans_exported if pipeline else 0,
+            spans_failed_export=pipeline.spans_failed if pipeline else 0,
+            dropped_spans=pipeline.dropped_spans if pipeline else 0,
+            export_errors=pipeline.export_errors if pipeline else 0,
+            spans_without_session=processor.spans_without_session,
+            queue_size=pipeline.queue_size if pipeline else 0,
+            sessions_started=self._sessions_started,
+            sessions_active=len(self._active),
+        )
+
+    def _register_atexit(self) -> None:
+        if not self._atexit_registered:
+            atexit.register(self._at_exit)
+            self._atexit_registered = True
+
+    def _at_exit(self) -> None:
+        try:
+            self._shutdown(None, "the process exited before the session ended")
+        except Exception:
+            logger.exception("sessionkit: error during exit")
+
+    def __repr__(self) -> str:
+        exporter = self._config.exporter
+        name = exporter if isinstance(exporter, str) else type(exporter).__name__
+        return f"<sessionkit.Client service={self._config.service_name!r} exporter={name} sessions={len(self._active)}>"
+
+
+class SessionScope:
+    """What :meth:`Client.session` returns: a session that starts on entering a block."""
+
+    def __init__(self, client: Client, name: str, fields: dict[str, Any]) -> None:
+        self._client = client
+        self._name = name
+        self._fields = fields
+        self._sessions: list[Session] = []
+
+    def __enter__(self) -> Session:
+        session = self._client._open(self._name, **self._fields)
+        self._sessions.append(session)
+        return session.__enter__()
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self._sessions.pop().__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Session:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        """As a decorator: each call of ``func`` runs in a new session of its own."""
+        client = self._client
+        return session_decorator(lambda: client, self._name, self._fields)(func)
+
+
+def _differs(new: Any, old: Any) -> bool:
+    if isinstance(new, (str, int, float, dict, type(None))) or hasattr(new, "__fspath__"):
+        return bool(new != old)
+    return new is not old  # exporter instances, providers: by identity
+
+
+# -- the default client ---------------------------------------------------------------------------
+# Kept across importlib.reload of this module: re-executing it must not forget the client.
+if "_default_lock" not in globals():
+    _default_lock = threading.Lock()
+    _default: Optional[Client] = None
+
+
+def init(**options: Unpack[Options]) -> Client:
+    """Create the default client, or reconfigure it in place when it exists.
+
+    Calling it again with the same settings returns the same client and adds nothing.
+    """
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Client(**options)
+        else:
+            _default.configure(**options)
+        return _default
+
+
+def get_client() -> Optional[Client]:
+    """The default client, or None before :func:`init`."""
+    return _default

@@ -1,0 +1,247 @@
+"""Configuration: explicit arguments > ``SESSIONKIT_*`` env > standard ``OTEL_*`` env > defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+from urllib.parse import unquote
+
+from opentelemetry.sdk.trace.export import SpanExporter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing_extensions import TypedDict
+
+from ._errors import ConfigError
+
+ExporterName = Literal["otlp", "otlp-grpc", "file", "console", "memory", "none"]
+EXPORTER_NAMES: tuple[str, ...] = ("otlp", "otlp-grpc", "file", "console", "memory", "none")
+PROTOCOLS: tuple[str, ...] = ("http/protobuf", "grpc")
+
+
+def default_file_dir() -> Path:
+    """Where the ``file`` exporter writes when no folder is configured.
+
+    ``$XDG_DATA_HOME/sessionkit/traces``, which is ``~/.local/share/sessionkit/traces`` on most
+    machines.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "sessionkit" / "traces"
+
+
+class Options(TypedDict, total=False):
+    """Keyword arguments accepted by :func:`sessionkit.init` and :class:`sessionkit.Client`."""
+
+    service_name: str
+    project_name: str
+    exporter: Union[ExporterName, SpanExporter, None]
+    endpoint: str
+    headers: Mapping[str, str]
+    protocol: Literal["http/protobuf", "grpc"]
+    export_timeout: float
+    resource_attributes: Mapping[str, Any]
+    file_dir: Union[str, Path]
+    auto_start_session: bool
+    auto_session_name: str
+    strict: bool
+    enabled: bool
+    capture_content: bool
+    max_content_length: int
+    set_global: bool
+    tracer_provider: Any
+    max_queue_size: int
+    max_export_batch_size: int
+    export_interval: float
+    shutdown_timeout: float
+
+
+class Config(BaseModel):
+    """The effective settings of a :class:`~sessionkit.Client`. Build it with :meth:`resolve`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    service_name: str = "sessionkit"
+    """``service.name`` on the resource."""
+    project_name: Optional[str] = None
+    """``openinference.project.name`` (the Phoenix project); defaults to ``service_name``."""
+    exporter: Union[ExporterName, SpanExporter, None] = "file"
+    """Where spans go: a name, or any OpenTelemetry ``SpanExporter`` instance. None (the default
+    with ``tracer_provider``): sessionkit stamps and counts, the attached provider exports."""
+    endpoint: Optional[str] = None
+    """OTLP endpoint. For http/protobuf a base URL (``/v1/traces`` is added) or the full traces URL."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Headers sent with every OTLP export (for example an API key). Never logged."""
+    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    export_timeout: float = Field(default=10.0, gt=0)
+    """Seconds one export request may take, retries included."""
+    resource_attributes: dict[str, Any] = Field(default_factory=dict)
+    file_dir: Path = Field(default_factory=default_file_dir)
+    """Folder of the ``file`` exporter (OTLP JSON lines) and of ``sessionkit sessions``."""
+    auto_start_session: bool = False
+    """Start a session at ``init`` that collects everything started outside any session."""
+    auto_session_name: str = "default"
+    strict: bool = False
+    """Raise :class:`~sessionkit.SessionStateError` on session misuse instead of logging it."""
+    enabled: bool = True
+    capture_content: bool = False
+    """Record inputs, outputs, prompts and completions. Off by default."""
+    max_content_length: int = Field(default=4096, ge=16)
+    set_global: bool = False
+    """Also install the client's provider as the global OpenTelemetry TracerProvider."""
+    tracer_provider: Optional[Any] = None
+    """Attach to this SDK ``TracerProvider`` instead of creating one."""
+    max_queue_size: int = Field(default=4096, ge=1)
+    """Spans held for export at most; beyond it spans are dropped and counted."""
+    max_export_batch_size: int = Field(default=512, ge=1)
+    export_interval: float = Field(default=1.0, gt=0)
+    """Seconds between background exports."""
+    shutdown_timeout: float = Field(default=5.0, ge=0)
+    """Seconds that shutdown and the exit hook may spend exporting what is left."""
+
+    @field_validator("exporter", mode="before")
+    @classmethod
+    def _check_exporter(cls, value: Any) -> Any:
+        if value is None or isinstance(value, SpanExporter):
+            return value
+        if isinstance(value, str) and value.strip().lower() in EXPORTER_NAMES:
+            return value.strip().lower()
+        raise ValueError(f"accepted: one of {', '.join(repr(n) for n in EXPORTER_NAMES)}, or a SpanExporter instance")
+
+    @field_validator("tracer_provider")
+    @classmethod
+    def _check_provider(cls, value: Any) -> Any:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        if value is not None and not isinstance(value, TracerProvider):
+            raise ValueError("accepted: an opentelemetry.sdk.trace.TracerProvider (the SDK's, not the API's)")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and "://" not in value:
+            raise ValueError("accepted: a URL with a scheme, such as 'http://127.0.0.1:4318'")
+        return value
+
+    @property
+    def effective_project_name(self) -> str:
+        return self.project_name or self.service_name
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.enabled and self.exporter != "none"
+
+    def traces_url(self) -> str:
+        """The endpoint the OTLP exporter sends to, with the signal path for http/protobuf."""
+        if self.protocol == "grpc" or self.exporter == "otlp-grpc":
+            return self.endpoint or "http://127.0.0.1:4317"
+        base = self.endpoint or "http://127.0.0.1:4318"
+        return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
+
+    def comparable(self) -> tuple[Any, ...]:
+        """What decides whether re-running ``init`` with this config changes anything."""
+        data = self.model_dump(exclude={"exporter", "tracer_provider"})
+        exporter = self.exporter if isinstance(self.exporter, str) else id(self.exporter)
+        return (tuple(sorted((k, repr(v)) for k, v in data.items())), exporter, id(self.tracer_provider))
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as a dict with header values masked, safe to print."""
+        data = self.model_dump(exclude={"tracer_provider"})
+        data["headers"] = {k: "***" for k in self.headers}
+        data["exporter"] = self.exporter if isinstance(self.exporter, str) else type(self.exporter).__name__
+        data["file_dir"] = str(self.file_dir)
+        return data
+
+    @classmethod
+    def resolve(cls, **options: Any) -> Config:
+        """Merge arguments with the environment and validate, raising :class:`ConfigError`."""
+        unknown = set(options) - set(cls.model_fields)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(
+                f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(cls.model_fields))}."
+            )
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, value in options.items():
+            if value is not None:
+                values[name] = value
+                sources[name] = "argument"
+        for name, (raw, source) in _from_environment().items():
+            if name not in values:
+                values[name] = raw
+                sources[name] = source
+        if "exporter" not in values:
+            values["exporter"] = None if values.get("tracer_provider") is not None else _default_exporter(values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            got = values.get(field, err.get("input"))
+            where = sources.get(field, "argument")
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            raise ConfigError(
+                f"sessionkit: invalid {field}={got!r} (from {where}): {reason}.", field=field, value=got
+            ) from None
+
+
+def _default_exporter(values: Mapping[str, Any]) -> str:
+    if values.get("endpoint"):
+        return "otlp-grpc" if values.get("protocol") == "grpc" else "otlp"
+    return "file"
+
+
+# Each setting with its environment variables, first found wins.
+_ENV: dict[str, tuple[str, ...]] = {
+    "service_name": ("SESSIONKIT_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+    "project_name": ("SESSIONKIT_PROJECT_NAME", "PHOENIX_PROJECT_NAME"),
+    "exporter": ("SESSIONKIT_EXPORTER",),
+    "endpoint": ("SESSIONKIT_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    "headers": ("SESSIONKIT_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+    "protocol": ("SESSIONKIT_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    "export_timeout": ("SESSIONKIT_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+    "file_dir": ("SESSIONKIT_FILE_DIR",),
+    "auto_start_session": ("SESSIONKIT_AUTO_START_SESSION",),
+    "strict": ("SESSIONKIT_STRICT",),
+    "enabled": ("SESSIONKIT_ENABLED",),
+    "capture_content": ("SESSIONKIT_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
+    "max_content_length": ("SESSIONKIT_MAX_CONTENT_LENGTH",),
+    "max_queue_size": ("SESSIONKIT_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"),
+    "max_export_batch_size": ("SESSIONKIT_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+    "export_interval": ("SESSIONKIT_EXPORT_INTERVAL",),
+    "shutdown_timeout": ("SESSIONKIT_SHUTDOWN_TIMEOUT",),
+}
+
+
+def _from_environment() -> dict[str, tuple[Any, str]]:
+    found: dict[str, tuple[Any, str]] = {}
+    for field, names in _ENV.items():
+        for name in names:
+            raw = os.environ.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            value: Any = raw.strip()
+            if field == "headers":
+                value = parse_headers(value)
+            elif field == "capture_content" and name.startswith("OTEL_"):
+                value = value.lower() in ("true", "1", "yes", "on")
+            found[field] = (value, f"environment variable {name}")
+            break
+    bsp_delay = os.environ.get("OTEL_BSP_SCHEDULE_DELAY")
+    if "export_interval" not in found and bsp_delay:
+        try:
+            found["export_interval"] = (float(bsp_delay) / 1000.0, "environment variable OTEL_BSP_SCHEDULE_DELAY")
+        except ValueError:
+            found["export_interval"] = (bsp_delay, "environment variable OTEL_BSP_SCHEDULE_DELAY")
+    return found
+
+
+def parse_headers(raw: str) -> dict[str, str]:
+    """Parse the W3C-baggage-like ``key=value,key2=value2`` form of ``OTEL_EXPORTER_OTLP_HEADERS``."""
+    headers: dict[str, str] = {}
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            headers[unquote(key.strip()).lower()] = unquote(value.strip())
+    return headers

@@ -1,0 +1,53 @@
+"""The current session, and carrying it into threads and thread pools.
+
+The current session is a :class:`contextvars.ContextVar`, so asyncio tasks inherit it. Threads
+do not inherit context variables on Python < 3.14, so sessionkit patches ``Thread.start`` and
+``ThreadPoolExecutor.submit`` once per process: a thread started inside a session, and work
+submitted to a pool, run in a copy of the submitter's context (the OpenTelemetry context
+included, so parent spans carry over too).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import wrapt
+
+if TYPE_CHECKING:
+    from .session import Session
+
+current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("sessionkit_session", default=None)
+
+_MARKER = "__sessionkit_patched__"
+_lock = threading.Lock()
+
+
+def _thread_start(wrapped: Callable[..., Any], instance: threading.Thread, args: Any, kwargs: Any) -> Any:
+    # Only a thread started inside a session gets the starter's context; others are left as
+    # Python makes them. Binding run on the instance also covers subclasses that override run.
+    if current.get() is not None:
+        instance.run = functools.partial(contextvars.copy_context().run, instance.run)  # type: ignore[method-assign]
+    return wrapped(*args, **kwargs)
+
+
+def _pool_submit(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    # Always run the item in the submitter's context, even with no session: a pool thread may
+    # have been started inside some session and must not lend it to later work.
+    if not args:
+        return wrapped(*args, **kwargs)
+    fn, rest = args[0], args[1:]
+    return wrapped(functools.partial(contextvars.copy_context().run, fn), *rest, **kwargs)
+
+
+def install_propagation() -> None:
+    """Patch threads and thread pools to carry the current context. Idempotent, reload-safe."""
+    with _lock:
+        if getattr(threading.Thread, _MARKER, False):
+            return
+        wrapt.wrap_function_wrapper(threading.Thread, "start", _thread_start)
+        wrapt.wrap_function_wrapper(ThreadPoolExecutor, "submit", _pool_submit)
+        setattr(threading.Thread, _MARKER, True)

@@ -1,0 +1,505 @@
+"""Decorators for agent code: agent, tool, task, llm, trace, and sessions.
+
+Each decorated call is a *run*: ``begin`` creates its span (or session), ``enter``/``leave``
+make it current around every piece of the user's code that executes, and ``end`` closes it
+once. Generators are entered and left around each step, so the caller between two ``next``
+calls never sees the generator's span, and closing or abandoning a generator from anywhere ends
+the span exactly once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Generator
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from . import semconv
+from ._values import to_attributes, to_text
+from .context import current
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .session import Session
+
+logger = logging.getLogger("sessionkit")
+
+F = TypeVar("F", bound=Callable[..., Any])
+ClientGetter = Callable[[], Optional["Client"]]
+
+GENERATOR_COMPLETED = "sessionkit.generator.completed"
+
+
+class _Kind:
+    """What a decorator kind writes: span name, span kind and fixed attributes."""
+
+    __slots__ = ("name", "span_kind", "operation", "openinference", "name_attribute", "prefix")
+
+    def __init__(self, name: str, openinference: str, *, operation: Optional[str] = None,
+                 name_attribute: Optional[str] = None, prefix: str = "",
+                 span_kind: SpanKind = SpanKind.INTERNAL) -> None:  # fmt: skip
+        self.name = name
+        self.openinference = openinference
+        self.operation = operation
+        self.name_attribute = name_attribute
+        self.prefix = prefix
+        self.span_kind = span_kind
+
+
+KINDS = {
+    "agent": _Kind("agent", "AGENT", operation=semconv.OPERATION_INVOKE_AGENT,
+                   name_attribute=semconv.GEN_AI_AGENT_NAME, prefix="invoke_agent "),
+    "tool": _Kind("tool", "TOOL", operation=semconv.OPERATION_EXECUTE_TOOL,
+                  name_attribute=semconv.GEN_AI_TOOL_NAME, prefix="execute_tool "),
+    "llm": _Kind("llm", "LLM", operation=semconv.OPERATION_CHAT, prefix="chat ", span_kind=SpanKind.CLIENT),
+    "task": _Kind("task", "CHAIN"),
+    "trace": _Kind("trace", "CHAIN"),
+}  # fmt: skip
+
+
+# -- recording helpers ------------------------------------------------------------------------------
+def record_error(span: Span, exc: BaseException) -> None:
+    """Status ERROR, ``error.type`` and the exception event; never raises."""
+    try:
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+        span.record_exception(exc)
+    except Exception:
+        logger.debug("sessionkit: could not record an exception on a span", exc_info=True)
+
+
+def _bound_arguments(signature: Optional[inspect.Signature], instance: Any, args: tuple, kwargs: dict) -> Any:
+    if signature is None:
+        return {"args": list(args), "kwargs": kwargs}
+    try:
+        if instance is not None:
+            bound = signature.bind_partial(instance, *args, **kwargs).arguments
+            bound.pop(next(iter(signature.parameters)), None)  # self / cls
+            return dict(bound)
+        return dict(signature.bind_partial(*args, **kwargs).arguments)
+    except TypeError:
+        try:
+            return dict(signature.bind_partial(*args, **kwargs).arguments)
+        except TypeError:
+            return {"args": list(args), "kwargs": kwargs}
+
+
+def _usage_from(result: Any) -> tuple[Optional[int], Optional[int]]:
+    """Token counts from an OpenAI- or Anthropic-shaped response object or dict, if present."""
+    usage = result.get("usage") if isinstance(result, dict) else getattr(result, "usage", None)
+    if usage is None:
+        return None, None
+
+    def pick(*names: str) -> Optional[int]:
+        for name in names:
+            value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    return pick("input_tokens", "prompt_tokens"), pick("output_tokens", "completion_tokens")
+
+
+def record_llm_usage(
+    input_tokens: Optional[int] = None,
+    output_tokens: Optional[int] = None,
+    *,
+    response_model: Optional[str] = None,
+    span: Optional[Span] = None,
+) -> None:
+    """Set token usage on the current (or given) LLM span, in both the GenAI and the
+    OpenInference names. Use it inside an ``@llm`` function the HTTP layer cannot see."""
+    for value, label in ((input_tokens, "input_tokens"), (output_tokens, "output_tokens")):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f"sessionkit: {label} must be a non-negative int, got {value!r}")
+    target = span if span is not None else trace.get_current_span()
+    attrs: dict[str, Any] = {}
+    if input_tokens is not None:
+        attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        attrs[semconv.LLM_TOKEN_COUNT_PROMPT] = input_tokens
+    if output_tokens is not None:
+        attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+        attrs[semconv.LLM_TOKEN_COUNT_COMPLETION] = output_tokens
+    if input_tokens is not None and output_tokens is not None:
+        attrs[semconv.LLM_TOKEN_COUNT_TOTAL] = input_tokens + output_tokens
+    if response_model is not None:
+        attrs[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
+    target.set_attributes(attrs)
+
+
+# -- runs: what one decorated call opens and closes ------------------------------------------------
+class _SpanRun:
+    """One call of a span-decorated function."""
+
+    __slots__ = ("spec", "span", "context", "capture")
+
+    def __init__(self, spec: _SpanSpec, client: Client, instance: Any, args: tuple, kwargs: dict) -> None:
+        self.spec = spec
+        attributes = spec.attributes
+        capture = spec.capture_content if spec.capture_content is not None else client._config.capture_content
+        if capture:
+            attributes = dict(attributes)
+            text = to_text(_bound_arguments(spec.signature, instance, args, kwargs), client._config.max_content_length)
+            attributes[semconv.INPUT_VALUE] = text
+            if spec.kind is KINDS["tool"]:
+                attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
+        self.span = client._tracer.start_span(
+            spec.span_name, context=client.span_parent(), kind=spec.kind.span_kind, attributes=attributes
+        )
+        self.context = trace.set_span_in_context(self.span)
+        self.capture = capture
+
+    def enter(self) -> object:
+        return otel_context.attach(self.context)
+
+    def leave(self, token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
+        span = self.span
+        try:
+            if exc is not None:
+                record_error(span, exc)
+            else:
+                if self.capture:
+                    text = to_text(result, self.spec.max_content_length)
+                    span.set_attribute(semconv.OUTPUT_VALUE, text)
+                    if self.spec.kind is KINDS["tool"]:
+                        span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
+                if self.spec.kind is KINDS["llm"] and result is not None:
+                    tokens_in, tokens_out = _usage_from(result)
+                    if tokens_in is not None or tokens_out is not None:
+                        record_llm_usage(tokens_in, tokens_out, span=span)
+            if completed is not None:
+                span.set_attribute(GENERATOR_COMPLETED, completed)
+        except Exception:
+            logger.debug("sessionkit: could not record a result", exc_info=True)
+        span.end()
+
+
+class _SessionRun:
+    """One call of a session-decorated function: a new session for the call."""
+
+    __slots__ = ("session", "client")
+
+    def __init__(self, spec: _SessionSpec, client: Client, instance: Any, args: tuple, kwargs: dict) -> None:
+        self.client = client
+        self.session: Session = client._open(spec.name, **spec.fields)
+
+    def enter(self) -> object:
+        return current.set(self.session), otel_context.attach(self.session._root_context)
+
+    def leave(self, token: Any) -> None:
+        current.reset(token[0])
+        otel_context.detach(token[1])
+
+    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
+        if exc is not None:
+            self.session.end("fail", f"{type(exc).__name__}: {exc}")
+        elif completed is False:
+            self.session.end("indeterminate", "the generator was closed before it finished")
+        else:
+            self.session.end("success")
+
+
+# -- specs: what a decorator was configured with ---------------------------------------------------
+class _SpanSpec:
+    __slots__ = ("kind", "span_name", "attributes", "capture_content", "max_content_length", "signature")
+
+    def __init__(self, kind: _Kind, func: Callable[..., Any], name: Optional[str], model: Optional[str],
+                 capture_content: Optional[bool], attributes: dict[str, Any]) -> None:  # fmt: skip
+        label = name or getattr(func, "__qualname__", None) or getattr(func, "__name__", "function")
+        attrs: dict[str, Any] = {semconv.OPENINFERENCE_SPAN_KIND: kind.openinference}
+        if kind.operation:
+            attrs[semconv.GEN_AI_OPERATION_NAME] = kind.operation
+        if kind.name_attribute:
+            attrs[kind.name_attribute] = label
+        if kind is KINDS["llm"]:
+            label = model or name or "unknown"
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = label
+            attrs[semconv.LLM_MODEL_NAME] = label
+        attrs.update(to_attributes(attributes))
+        self.kind = kind
+        self.span_name = kind.prefix + label
+        self.attributes = attrs
+        self.capture_content = capture_content
+        self.max_content_length = 4096
+        try:
+            self.signature: Optional[inspect.Signature] = inspect.signature(func)
+        except (TypeError, ValueError):
+            self.signature = None
+
+    def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> _SpanRun:
+        self.max_content_length = client._config.max_content_length
+        return _SpanRun(self, client, instance, args, kwargs)
+
+
+class _SessionSpec:
+    __slots__ = ("name", "fields")
+
+    def __init__(self, name: str, fields: dict[str, Any]) -> None:
+        self.name = name
+        self.fields = fields
+
+    def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> _SessionRun:
+        return _SessionRun(self, client, instance, args, kwargs)
+
+
+Spec = Union[_SpanSpec, _SessionSpec]
+
+
+# -- wrapping each kind of function ----------------------------------------------------------------
+def _start(spec: Spec, get_client: ClientGetter, instance: Any, args: tuple, kwargs: dict) -> Any:
+    client = get_client()
+    if client is None:
+        return None
+    if client._provider is None and isinstance(spec, _SpanSpec):
+        return None  # disabled: no span, almost no cost
+    try:
+        return spec.run(client, instance, args, kwargs)
+    except Exception:
+        logger.exception("sessionkit: could not start a span for %s (the call goes on untraced)", spec)
+        return None
+
+
+def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        run = _start(spec, get_client, instance, args, kwargs)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        token = run.enter()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            run.leave(token)
+            run.end(exc)
+            raise
+        run.leave(token)
+        run.end(None, result)
+        return result
+
+    return wrapper
+
+
+def _wrap_coroutine(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        async def call() -> Any:
+            run = _start(spec, get_client, instance, args, kwargs)
+            if run is None:
+                return await wrapped(*args, **kwargs)
+            token = run.enter()
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                run.leave(token)
+                run.end(exc)
+                raise
+            run.leave(token)
+            run.end(None, result)
+            return result
+
+        return call()
+
+    return wrapper
+
+
+def _traced_generator(gen: Generator[Any, Any, Any], run: Any) -> Generator[Any, Any, Any]:
+    send_value: Any = None
+    thrown: Optional[BaseException] = None
+    ended = False
+    try:
+        while True:
+            token = run.enter()
+            try:
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = gen.throw(exc)
+                else:
+                    item = gen.send(send_value)
+            except StopIteration as stop:
+                run.leave(token)
+                ended = True
+                run.end(None, stop.value, completed=True)
+                return stop.value
+            except BaseException as exc:
+                run.leave(token)
+                ended = True
+                run.end(exc)
+                raise
+            run.leave(token)
+            try:
+                send_value = yield item
+            except GeneratorExit:
+                token = run.enter()
+                try:
+                    gen.close()
+                finally:
+                    run.leave(token)
+                raise
+            except BaseException as exc:
+                thrown = exc
+    finally:
+        if not ended:
+            run.end(None, None, completed=False)
+
+
+def _wrap_generator(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        gen = wrapped(*args, **kwargs)
+        run = _start(spec, get_client, instance, args, kwargs)
+        return gen if run is None else _traced_generator(gen, run)
+
+    return wrapper
+
+
+async def _traced_async_generator(agen: AsyncGenerator[Any, Any], run: Any) -> AsyncGenerator[Any, Any]:
+    send_value: Any = None
+    thrown: Optional[BaseException] = None
+    ended = False
+    try:
+        while True:
+            token = run.enter()
+            try:
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = await agen.athrow(exc)
+                else:
+                    item = await agen.asend(send_value)
+            except StopAsyncIteration:
+                run.leave(token)
+                ended = True
+                run.end(None, None, completed=True)
+                return
+            except BaseException as exc:
+                run.leave(token)
+                ended = True
+                run.end(exc)
+                raise
+            run.leave(token)
+            try:
+                send_value = yield item
+            except GeneratorExit:
+                token = run.enter()
+                try:
+                    await agen.aclose()
+                finally:
+                    run.leave(token)
+                raise
+            except BaseException as exc:
+                thrown = exc
+    finally:
+        if not ended:
+            run.end(None, None, completed=False)
+
+
+def _wrap_async_generator(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        agen = wrapped(*args, **kwargs)
+        run = _start(spec, get_client, instance, args, kwargs)
+        return agen if run is None else _traced_async_generator(agen, run)
+
+    return wrapper
+
+
+def wrap(func: F, make_spec: Callable[[Callable[..., Any]], Spec], get_client: ClientGetter) -> F:
+    """Wrap ``func`` (function, method, generator, async, or a class's public methods)."""
+    if inspect.isclass(func):
+        return _wrap_class(func, make_spec, get_client)  # type: ignore[return-value]
+    target = func.__func__ if isinstance(func, (staticmethod, classmethod)) else func
+    spec = make_spec(target)
+    if inspect.isasyncgenfunction(target):
+        wrapper = _wrap_async_generator(spec, get_client)
+    elif inspect.iscoroutinefunction(target):
+        wrapper = _wrap_coroutine(spec, get_client)
+    elif inspect.isgeneratorfunction(target):
+        wrapper = _wrap_generator(spec, get_client)
+    else:
+        wrapper = _wrap_function(spec, get_client)
+    wrapped = wrapt.FunctionWrapper(target, wrapper)
+    if isinstance(func, staticmethod):
+        return staticmethod(wrapped)  # type: ignore[return-value]
+    if isinstance(func, classmethod):
+        return classmethod(wrapped)  # type: ignore[return-value]
+    return wrapped  # type: ignore[return-value]
+
+
+def _wrap_class(cls: type, make_spec: Callable[[Callable[..., Any]], Spec], get_client: ClientGetter) -> type:
+    for attr, value in list(vars(cls).items()):
+        if attr.startswith("_"):
+            continue
+        func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if inspect.isfunction(func):
+            setattr(cls, attr, wrap(value, make_spec, get_client))
+    return cls
+
+
+# -- the public decorator factories -----------------------------------------------------------------
+class SpanDecorator:
+    """``@kind``, ``@kind("name")`` or ``@kind(name=..., capture_content=..., **attributes)``."""
+
+    def __init__(self, kind: str, get_client: ClientGetter) -> None:
+        self._kind = KINDS[kind]
+        self._get_client = get_client
+
+    @overload
+    def __call__(self, func: F, /) -> F: ...
+
+    @overload
+    def __call__(
+        self,
+        func: Optional[str] = None,
+        /,
+        *,
+        name: Optional[str] = None,
+        model: Optional[str] = None,
+        capture_content: Optional[bool] = None,
+        **attributes: Any,
+    ) -> Callable[[F], F]: ...
+
+    def __call__(
+        self,
+        func: Any = None,
+        /,
+        *,
+        name: Optional[str] = None,
+        model: Optional[str] = None,
+        capture_content: Optional[bool] = None,
+        **attributes: Any,
+    ) -> Any:
+        if isinstance(func, str):
+            name, func = func, None
+        if capture_content is not None and not isinstance(capture_content, bool):
+            raise TypeError(f"sessionkit: capture_content must be True, False or None, got {capture_content!r}")
+        kind = self._kind
+
+        def decorate(f: F) -> F:
+            if not callable(f) and not isinstance(f, (staticmethod, classmethod)):
+                raise TypeError(f"sessionkit: @{kind.name} decorates functions, methods and classes, not {f!r}")
+            owner = f.__name__ if inspect.isclass(f) else None
+
+            def make_spec(target: Callable[..., Any]) -> Spec:
+                label = name
+                if label is None and owner is not None:
+                    label = f"{owner}.{target.__name__}"
+                return _SpanSpec(kind, target, label, model, capture_content, attributes)
+
+            return wrap(f, make_spec, self._get_client)
+
+        return decorate(func) if func is not None else decorate
+
+    def __repr__(self) -> str:
+        return f"<sessionkit.{self._kind.name} decorator>"
+
+
+def session_decorator(get_client: ClientGetter, name: str, fields: dict[str, Any]) -> Callable[[F], F]:
+    """Each call of the decorated function runs in a new session of its own."""
+
+    def decorate(f: F) -> F:
+        return wrap(f, lambda target: _SessionSpec(name, fields), get_client)
+
+    return decorate

@@ -1,0 +1,171 @@
+"""The export side: a bounded queue in front of an exporter, with every wait bounded.
+
+The OpenTelemetry ``BatchSpanProcessor`` does the batching. Around it sessionkit keeps the
+queue bound itself, so that every dropped span is counted (the SDK drops silently unless its
+internal metrics are switched on), and runs flush and shutdown in helper threads so that a
+hanging collector can never hold the caller longer than the timeout it asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Callable
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+logger = logging.getLogger("sessionkit")
+
+
+def run_bounded(fn: Callable[[], object], timeout: float, name: str) -> bool:
+    """Run ``fn`` in a daemon thread and wait at most ``timeout`` seconds. True if it finished
+    and did not return False."""
+    result: list[object] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except Exception:
+            logger.exception("sessionkit: %s failed", name)
+            result.append(False)
+
+    thread = threading.Thread(target=target, name=f"sessionkit-{name}", daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0.0))
+    if thread.is_alive():
+        logger.warning("sessionkit: %s did not finish within %.1fs; continuing without waiting", name, timeout)
+        return False
+    return bool(result and result[0] is not False)
+
+
+class _CountingExporter(SpanExporter):
+    """Counts what reaches the exporter and how it went; never lets an exporter error escape."""
+
+    def __init__(self, inner: SpanExporter, pipeline: ExportPipeline) -> None:
+        self.inner = inner
+        self._pipeline = pipeline
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._pipeline._taken(len(spans))
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            logger.exception("sessionkit: exporter %s raised", type(self.inner).__name__)
+            result = SpanExportResult.FAILURE
+        self._pipeline._exported(len(spans), result is SpanExportResult.SUCCESS)
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception:
+            logger.exception("sessionkit: exporter %s failed to shut down", type(self.inner).__name__)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return bool(self.inner.force_flush(timeout_millis))
+        except Exception:
+            logger.exception("sessionkit: exporter %s failed to flush", type(self.inner).__name__)
+            return False
+
+
+class ExportPipeline:
+    """Ended spans -> bounded queue -> batch -> exporter, with counters for ``Client.stats()``."""
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        max_queue_size: int = 4096,
+        max_export_batch_size: int = 512,
+        export_interval: float = 1.0,
+        synchronous: bool = False,
+    ) -> None:
+        self.exporter = exporter
+        self.max_queue_size = max_queue_size
+        self._lock = threading.Lock()
+        self._queued = 0  # handed to the batch processor, not yet taken by the exporter
+        self.spans_exported = 0
+        self.spans_failed = 0
+        self.export_errors = 0
+        self.dropped_spans = 0
+        self._warned_drop = False
+        counting = _CountingExporter(exporter, self)
+        if synchronous:
+            self._processor: SimpleSpanProcessor | BatchSpanProcessor = SimpleSpanProcessor(counting)
+        else:
+            # The SDK queue is made larger than our bound, so it never drops on its own.
+            self._processor = BatchSpanProcessor(
+                counting,
+                max_queue_size=max_queue_size + max_export_batch_size,
+                max_export_batch_size=min(max_export_batch_size, max_queue_size),
+                schedule_delay_millis=export_interval * 1000.0,
+            )
+        self._closed = False
+        if hasattr(os, "register_at_fork"):
+            # The SDK empties its queue in a forked child; our count follows it.
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._queued = 0
+
+    # -- counters, fed by the counting exporter --------------------------------------------------
+    def _taken(self, count: int) -> None:
+        with self._lock:
+            self._queued = max(self._queued - count, 0)
+
+    def _exported(self, count: int, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.spans_exported += count
+            else:
+                self.spans_failed += count
+                self.export_errors += 1
+
+    @property
+    def queue_size(self) -> int:
+        return self._queued
+
+    # -- span path --------------------------------------------------------------------------------
+    def on_end(self, span: ReadableSpan) -> None:
+        if not span.context.trace_flags.sampled:
+            return  # the SDK processors skip unsampled spans; so do the counters
+        accepted = warn = False
+        with self._lock:
+            if self._closed or self._queued >= self.max_queue_size:
+                self.dropped_spans += 1
+                warn = not self._warned_drop and not self._closed
+                self._warned_drop = self._warned_drop or warn
+            else:
+                self._queued += 1
+                accepted = True
+        if warn:
+            logger.warning(
+                "sessionkit: export queue full (max_queue_size=%d), dropping spans; "
+                "the collector is slow or unreachable. client.stats().dropped_spans counts them.",
+                self.max_queue_size,
+            )
+        if accepted:
+            self._processor.on_end(span)
+
+    # -- bounded waits -----------------------------------------------------------------------------
+    def flush(self, timeout: float) -> bool:
+        if self._closed:
+            return False
+        return run_bounded(lambda: self._processor.force_flush(int(timeout * 1000)), timeout, "flush")
+
+    def shutdown(self, timeout: float) -> bool:
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        return run_bounded(lambda: self._processor.shutdown(), timeout + 0.2, "shutdown")

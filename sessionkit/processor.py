@@ -1,0 +1,105 @@
+"""SessionSpanProcessor: stamps each span with its session and feeds the session's figures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Callable, Optional
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from . import semconv
+
+if TYPE_CHECKING:
+    from .export.pipeline import ExportPipeline
+    from .session import Session
+
+logger = logging.getLogger("sessionkit")
+
+# Ended sessions are remembered this long (by count) so that spans ending after their
+# session still count and stamp correctly.
+_RECENT_SESSIONS = 1024
+
+
+class SessionSpanProcessor(SpanProcessor):
+    """The one processor sessionkit adds to a provider.
+
+    ``on_start`` finds the span's session (by its trace, else the session current in the
+    context, else the client's default session) and stamps its identity. ``on_end`` counts the
+    span into that session and hands it to the export pipeline, which can be swapped at run time.
+    """
+
+    def __init__(self, fallback_session: Callable[[], Optional[Session]]) -> None:
+        self._fallback_session = fallback_session
+        self._lock = threading.Lock()
+        self._by_trace: OrderedDict[int, Session] = OrderedDict()
+        self._by_id: dict[str, Session] = {}
+        self.pipeline: Optional[ExportPipeline] = None
+        self.spans_started = 0
+        self.spans_ended = 0
+        self.spans_without_session = 0
+
+    # -- the session registry ----------------------------------------------------------------
+    def register(self, session: Session, trace_id: int) -> None:
+        with self._lock:
+            self._by_trace[trace_id] = session
+            self._by_id[session.id] = session
+            while len(self._by_trace) > _RECENT_SESSIONS:
+                _, old = self._by_trace.popitem(last=False)
+                if old.is_active:  # never forget a live session; put it back at the young end
+                    self._by_trace[int(old.trace_id, 16)] = old
+                    break
+                self._by_id.pop(old.id, None)
+
+    def session_by_id(self, session_id: str) -> Optional[Session]:
+        return self._by_id.get(session_id)
+
+    # -- SpanProcessor -------------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        stamped = True
+        try:
+            session = self._by_trace.get(span.context.trace_id)
+            if session is None:
+                attrs = span.attributes
+                if attrs is not None and semconv.SESSION_ID in attrs:
+                    session = None  # a session root, stamped at creation
+                else:
+                    session = self._fallback_session()
+                    stamped = session is not None
+            if session is not None:
+                span.set_attributes(session.stamp)
+        except Exception:
+            logger.exception("sessionkit: error while stamping a span (ignored)")
+        with self._lock:
+            self.spans_started += 1
+            if not stamped:
+                self.spans_without_session += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            session = self._by_trace.get(span.context.trace_id) if span.context else None
+            if session is None:
+                attrs = span.attributes
+                session_id = attrs.get(semconv.SESSION_ID) if attrs else None
+                if isinstance(session_id, str):
+                    session = self._by_id.get(session_id)
+            if session is not None:
+                session._count(span)
+        except Exception:
+            logger.exception("sessionkit: error while counting a span (ignored)")
+        with self._lock:
+            self.spans_ended += 1
+        pipeline = self.pipeline
+        if pipeline is not None:
+            pipeline.on_end(span)
+
+    def shutdown(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is not None:
+            pipeline.shutdown(timeout=5.0)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        pipeline = self.pipeline
+        return True if pipeline is None else pipeline.flush(timeout_millis / 1000.0)

@@ -1,0 +1,77 @@
+"""Every attribute and span name sessionkit writes, in one place.
+
+Names that the OpenTelemetry semantic conventions define come from the
+``opentelemetry-semantic-conventions`` package; the OpenInference names are the ones Arize
+Phoenix reads; ``sessionkit.*`` names are our own.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import session_attributes as _session
+from opentelemetry.semconv._incubating.attributes import user_attributes as _user
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import service_attributes as _service
+
+# -- Session identity, stamped on every span of a session -------------------------------------
+SESSION_ID = _session.SESSION_ID  # "session.id": Phoenix and most dashboards group by it
+USER_ID = _user.USER_ID  # "user.id"
+GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID  # the session's thread_id
+SESSION_NAME = "sessionkit.session.name"
+TAGS = "tag.tags"  # OpenInference: a list of strings
+
+# -- On the session's root span only ----------------------------------------------------------
+METADATA = "metadata"  # OpenInference: a JSON object as a string
+SESSION_END_STATE = "sessionkit.session.end_state"
+SESSION_END_REASON = "sessionkit.session.end_reason"
+SESSION_SPAN_COUNT = "sessionkit.session.span_count"
+SESSION_LLM_CALLS = "sessionkit.session.llm_calls"
+SESSION_INPUT_TOKENS = "sessionkit.session.input_tokens"
+SESSION_OUTPUT_TOKENS = "sessionkit.session.output_tokens"
+SESSION_ERRORS = "sessionkit.session.errors"
+
+# What a span is to sessionkit: the session root, or the marker exported at session start so
+# that a session shows in the collector before it ends.
+SPAN_TYPE = "sessionkit.span.type"
+SPAN_TYPE_SESSION = "session"
+SPAN_TYPE_SESSION_START = "session.start"
+SESSION_START_SPAN_NAME = "session.start"
+
+# -- Resource ---------------------------------------------------------------------------------
+SERVICE_NAME = _service.SERVICE_NAME
+OPENINFERENCE_PROJECT_NAME = "openinference.project.name"
+
+# -- GenAI semantic conventions ---------------------------------------------------------------
+GEN_AI_OPERATION_NAME = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_PROVIDER_NAME = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_AGENT_NAME = _gen_ai.GEN_AI_AGENT_NAME
+GEN_AI_TOOL_NAME = _gen_ai.GEN_AI_TOOL_NAME
+GEN_AI_REQUEST_MODEL = _gen_ai.GEN_AI_REQUEST_MODEL
+GEN_AI_RESPONSE_MODEL = _gen_ai.GEN_AI_RESPONSE_MODEL
+GEN_AI_USAGE_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+GEN_AI_USAGE_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+GEN_AI_TOOL_CALL_ARGUMENTS = _gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS
+GEN_AI_TOOL_CALL_RESULT = _gen_ai.GEN_AI_TOOL_CALL_RESULT
+ERROR_TYPE = _error.ERROR_TYPE
+
+# Operations that are a call to a model; a span with one of these counts as an LLM call.
+LLM_OPERATIONS = frozenset(
+    {
+        _gen_ai.GenAiOperationNameValues.CHAT.value,
+        _gen_ai.GenAiOperationNameValues.TEXT_COMPLETION.value,
+        _gen_ai.GenAiOperationNameValues.GENERATE_CONTENT.value,
+        _gen_ai.GenAiOperationNameValues.EMBEDDINGS.value,
+    }
+)
+OPERATION_INVOKE_AGENT = _gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value
+OPERATION_EXECUTE_TOOL = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
+OPERATION_CHAT = _gen_ai.GenAiOperationNameValues.CHAT.value
+
+# -- OpenInference ----------------------------------------------------------------------------
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+INPUT_VALUE = "input.value"
+OUTPUT_VALUE = "output.value"
+LLM_MODEL_NAME = "llm.model_name"
+LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
+LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
+LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total"

@@ -1,0 +1,294 @@
+"""Session: one run of an agent conversation, exported as one OpenTelemetry trace."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+from pydantic import BaseModel
+
+from . import semconv
+from ._values import to_attributes, to_tags, to_text
+from .context import current
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from .client import Client
+
+logger = logging.getLogger("sessionkit")
+
+
+class EndState(str, Enum):
+    """How a session ended."""
+
+    SUCCESS = "success"
+    FAIL = "fail"
+    INDETERMINATE = "indeterminate"
+
+
+class SessionSummary(BaseModel):
+    """A session's figures, as counted from the spans that ended in it."""
+
+    session_id: str
+    name: str
+    thread_id: Optional[str] = None
+    user_id: Optional[str] = None
+    tags: list[str] = []
+    trace_id: str
+    end_state: Optional[EndState] = None
+    end_reason: Optional[str] = None
+    started_at: datetime
+    ended_at: Optional[datetime] = None
+    duration_seconds: float
+    span_count: int = 0
+    """Spans that ended in the session, not counting its root span."""
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0
+    """Spans that ended with status ERROR."""
+
+
+class Session:
+    """One conversation run of an agent. Create it with :meth:`Client.start_session` or
+    :meth:`Client.session`; do not construct it directly."""
+
+    def __init__(
+        self,
+        client: Client,
+        name: Any,
+        *,
+        thread_id: Any = None,
+        user_id: Any = None,
+        tags: Union[None, str, Iterable[Any]] = None,
+        metadata: Optional[Mapping[Any, Any]] = None,
+    ) -> None:
+        self._client = client
+        self.id: str = str(uuid.uuid4())
+        self.name: str = to_text(name, 256) if name is not None else "session"
+        self.thread_id: Optional[str] = None if thread_id is None else to_text(thread_id, 256)
+        self.user_id: Optional[str] = None if user_id is None else to_text(user_id, 256)
+        self.tags: list[str] = to_tags(tags)
+        self.metadata: dict[str, Any] = dict(metadata) if isinstance(metadata, Mapping) else {}
+        if metadata is not None and not isinstance(metadata, Mapping):
+            self.metadata = {"value": metadata}
+        self.started_at = datetime.now(timezone.utc)
+        self.ended_at: Optional[datetime] = None
+        self.end_state: Optional[EndState] = None
+        self.end_reason: Optional[str] = None
+        self._start_ns = time.monotonic_ns()
+        self._end_ns: Optional[int] = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        # Figures fed by the span processor as spans end.
+        self._span_count = 0
+        self._llm_calls = 0
+        self._input_tokens = 0
+        self._output_tokens = 0
+        self._errors = 0
+        # Restores for the imperative start_session(): what was current before.
+        self._previous: Optional[Session] = None
+        self._previous_otel: Optional[otel_context.Context] = None
+        # Restores for context-manager use: (session token, OTel token) per entered block.
+        self._tokens: list[tuple[Any, object]] = []
+        self.stamp: dict[str, Any] = {}
+        self._rebuild_stamp()
+        self._root: Span = client._start_root(self)
+        self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def trace_id(self) -> str:
+        """The id of the session's trace, as 32 hex digits."""
+        return format(self._root.get_span_context().trace_id, "032x")
+
+    @property
+    def is_active(self) -> bool:
+        return self.end_state is None
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    def _rebuild_stamp(self) -> None:
+        stamp: dict[str, Any] = {semconv.SESSION_ID: self.id, semconv.SESSION_NAME: self.name}
+        if self.user_id is not None:
+            stamp[semconv.USER_ID] = self.user_id
+        if self.thread_id is not None:
+            stamp[semconv.GEN_AI_CONVERSATION_ID] = self.thread_id
+        if self.tags:
+            stamp[semconv.TAGS] = tuple(self.tags)
+        self.stamp = stamp  # replaced whole, so readers on other threads see old or new
+
+    def root_attributes(self) -> dict[str, Any]:
+        attrs = dict(self.stamp)
+        attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_SESSION
+        attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
+        if self.metadata:
+            attrs[semconv.METADATA] = to_text(self.metadata)
+        return attrs
+
+    # -- changing it -------------------------------------------------------------------------
+    def add_tags(self, *tags: Any) -> None:
+        """Add tags to the session; spans that start from now on carry them."""
+        new = [t for t in to_tags(tags) if t not in self.tags]
+        if not new:
+            return
+        self.tags = self.tags + new
+        self._rebuild_stamp()
+        self._root.set_attribute(semconv.TAGS, tuple(self.tags))
+
+    def set_metadata(self, metadata: Optional[Mapping[Any, Any]] = None, /, **values: Any) -> None:
+        """Merge key/value metadata into the session (recorded on its root span as JSON)."""
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                raise TypeError("set_metadata() takes a mapping or keyword arguments, e.g. set_metadata(tier='pro')")
+            self.metadata.update(metadata)
+        self.metadata.update(values)
+        self._root.set_attribute(semconv.METADATA, to_text(self.metadata))
+
+    @contextmanager
+    def span(self, name: str, **attributes: Any) -> Iterator[Span]:
+        """A custom child span in this session, current while the block runs."""
+        parent = self._root_context
+        current_span = trace.get_current_span()
+        if current_span.get_span_context().trace_id == self._root.get_span_context().trace_id:
+            parent = None  # nest under the current span of this session
+        with self._client.tracer.start_as_current_span(
+            to_text(name, 256), context=parent, attributes=to_attributes(attributes)
+        ) as span:
+            token = current.set(self)
+            try:
+                yield span
+            finally:
+                current.reset(token)
+
+    def record_event(self, name: str, **attributes: Any) -> None:
+        """Add an event to the current span if it belongs to this session, else to the root."""
+        span = trace.get_current_span()
+        if span.get_span_context().trace_id != self._root.get_span_context().trace_id:
+            span = self._root
+        span.add_event(to_text(name, 256), attributes=to_attributes(attributes))
+
+    # -- ending it ---------------------------------------------------------------------------
+    def end(self, state: Union[EndState, str] = EndState.SUCCESS, reason: Optional[str] = None) -> None:
+        """End the session. Ending a session that has ended already does nothing."""
+        try:
+            end_state = EndState(state.value if isinstance(state, EndState) else str(state).lower())
+        except ValueError:
+            raise ValueError(
+                f"sessionkit: unknown end state {state!r}; use 'success', 'fail' or 'indeterminate'"
+            ) from None
+        with self._lock:
+            if self.end_state is not None:
+                return
+            self.end_state = end_state
+        self.end_reason = None if reason is None else to_text(reason, 1024)
+        self._end_ns = time.monotonic_ns()
+        self.ended_at = datetime.now(timezone.utc)
+        self._client._session_ended(self)
+        self._finish_root()
+
+    def _finish_root(self) -> None:
+        root = self._root
+        try:
+            summary = self.summary()
+            root.set_attributes(
+                {
+                    semconv.SESSION_END_STATE: summary.end_state.value if summary.end_state else "",
+                    semconv.SESSION_SPAN_COUNT: summary.span_count,
+                    semconv.SESSION_LLM_CALLS: summary.llm_calls,
+                    semconv.SESSION_INPUT_TOKENS: summary.input_tokens,
+                    semconv.SESSION_OUTPUT_TOKENS: summary.output_tokens,
+                    semconv.SESSION_ERRORS: summary.errors,
+                }
+            )
+            if self.end_reason is not None:
+                root.set_attribute(semconv.SESSION_END_REASON, self.end_reason)
+            if self.end_state is EndState.FAIL:
+                root.set_status(Status(StatusCode.ERROR, self.end_reason))
+            elif self.end_state is EndState.SUCCESS:
+                root.set_status(Status(StatusCode.OK))
+        except Exception:
+            logger.exception("sessionkit: could not record the end of session %s", self.id)
+        root.end()
+
+    # -- figures -----------------------------------------------------------------------------
+    def _count(self, span: ReadableSpan) -> None:
+        """Called by the span processor for each span that ends in this session."""
+        attrs = span.attributes or {}
+        if attrs.get(semconv.SPAN_TYPE) is not None:
+            return  # the root and the start marker are the session itself
+        llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
+        error = span.status.status_code is StatusCode.ERROR
+        with self._lock:
+            self._span_count += 1
+            if llm:
+                self._llm_calls += 1
+                self._input_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
+                self._output_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
+            if error:
+                self._errors += 1
+
+    def summary(self) -> SessionSummary:
+        """The session's figures so far (or final, once it has ended)."""
+        end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
+        with self._lock:
+            return SessionSummary(
+                session_id=self.id,
+                name=self.name,
+                thread_id=self.thread_id,
+                user_id=self.user_id,
+                tags=list(self.tags),
+                trace_id=self.trace_id,
+                end_state=self.end_state,
+                end_reason=self.end_reason,
+                started_at=self.started_at,
+                ended_at=self.ended_at,
+                duration_seconds=(end_ns - self._start_ns) / 1e9,
+                span_count=self._span_count,
+                llm_calls=self._llm_calls,
+                input_tokens=self._input_tokens,
+                output_tokens=self._output_tokens,
+                errors=self._errors,
+            )
+
+    # -- as a context manager ------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        self._client._activate(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        try:
+            if exc is not None:
+                self.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
+            else:
+                self.end(EndState.SUCCESS)
+        finally:
+            self._client._deactivate(self)
+
+    async def __aenter__(self) -> Session:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        state = self.end_state.value if self.end_state else "active"
+        return f"<Session {self.name!r} id={self.id} {state}>"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

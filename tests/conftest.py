@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import sessionkit
+import sessionkit.client
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from otlp_receiver import OtlpReceiver  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SESSIONKIT_* / OTEL_* from the machine; the file store in a temporary folder; no
+    default client carried from one test to the next."""
+    for name in list(os.environ):
+        if name.startswith(("SESSIONKIT_", "OTEL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SESSIONKIT_FILE_DIR", str(tmp_path / "store"))
+    yield
+    client = sessionkit.client._default
+    if client is not None:
+        client.shutdown(timeout=2.0)
+        sessionkit.client._default = None
+
+
+@pytest.fixture
+def client() -> Iterator[sessionkit.Client]:
+    """A client on the in-memory exporter (synchronous: spans are there when they end)."""
+    c = sessionkit.Client(exporter="memory", service_name="test-svc")
+    yield c
+    c.shutdown(timeout=2.0)
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as r:
+        yield r
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A loopback port with nothing listening (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

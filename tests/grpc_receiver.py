@@ -1,0 +1,44 @@
+"""A real OTLP/gRPC receiver for tests, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent import futures
+from typing import Any, Callable
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from otlp_receiver import ReceivedSpan, decode
+
+
+class GrpcOtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self._lock = threading.Lock()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        spans = decode(request.SerializeToString())
+        with self._lock:
+            self.spans.extend(spans)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def wait_for(self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(list(self.spans)):
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def __enter__(self) -> GrpcOtlpReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.stop(grace=None)

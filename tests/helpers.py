@@ -1,0 +1,24 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import sessionkit
+
+
+def spans_of(client: sessionkit.Client) -> list:
+    return list(client.exporter.get_finished_spans())  # type: ignore[union-attr]
+
+
+def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str, float]:
+    """Run ``code`` in a fresh interpreter; return (exit code, stdout, stderr, seconds)."""
+    import subprocess
+    import time
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONKIT_", "OTEL_"))}
+    full_env.update(env or {})
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started

@@ -1,0 +1,139 @@
+"""A real OTLP/HTTP receiver for tests: decodes the protobuf requests it is sent.
+
+``mode`` decides how it answers: ``ok``; ``hang`` (accept, never answer until stopped);
+``status:503`` (any status code). Every decoded span is kept in ``spans`` as a ``ReceivedSpan``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+
+def any_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind) if kind else None
+
+
+@dataclass
+class ReceivedSpan:
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    status_code: int
+    kind: int
+    events: list[str] = field(default_factory=list)
+
+
+def decode(body: bytes) -> list[ReceivedSpan]:
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    out: list[ReceivedSpan] = []
+    for rs in request.resource_spans:
+        resource = {kv.key: any_value(kv.value) for kv in rs.resource.attributes}
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                out.append(
+                    ReceivedSpan(
+                        name=span.name,
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        attributes={kv.key: any_value(kv.value) for kv in span.attributes},
+                        resource=resource,
+                        status_code=span.status.code,
+                        kind=span.kind,
+                        events=[e.name for e in span.events],
+                    )
+                )
+    return out
+
+
+class OtlpReceiver:
+    def __init__(self, mode: str = "ok") -> None:
+        self.mode = mode
+        self.spans: list[ReceivedSpan] = []
+        self.requests = 0
+        self.raw: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.requests += 1
+                    receiver.headers.append(dict(self.headers))
+                mode = receiver.mode
+                if mode == "hang":
+                    receiver._stop.wait(60)
+                    return
+                if mode.startswith("status:"):
+                    self.send_response(int(mode.split(":", 1)[1]))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                spans = decode(body)
+                with receiver._lock:
+                    receiver.raw.append(body)
+                    receiver.spans.extend(spans)
+                payload = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> OtlpReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(list(self.spans)):
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def __enter__(self) -> OtlpReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

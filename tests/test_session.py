@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+import asyncio
+import atexit
+import importlib
+import logging
+
+import pytest
+from helpers import run_python, spans_of
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+import sessionkit
+from sessionkit import EndState, SessionStateError
+
+
+def by_name(spans, name):
+    return [s for s in spans if s.name == name]
+
+
+def test_session_exposes_its_identity_and_ends_once(client):
+    s = client.start_session("triage", thread_id="conv-42", user_id="u-7", tags=["beta"], metadata={"tier": "pro"})
+    assert (s.name, s.thread_id, s.user_id, s.tags, s.metadata) == ("triage", "conv-42", "u-7", ["beta"], {"tier": "pro"})
+    assert len(s.trace_id) == 32 and int(s.trace_id, 16) != 0
+    assert s.is_active and s.end_state is None and s.started_at is not None
+    s.add_tags("vip", "beta")
+    s.set_metadata(region="eu")
+    s.end("fail", reason="tool crashed")
+    s.end("success")  # a second end is a no-op
+    assert (s.end_state, s.end_reason, s.is_active) == (EndState.FAIL, "tool crashed", False)
+    root = by_name(spans_of(client), "triage")
+    assert len(root) == 1
+    attrs = root[0].attributes
+    assert attrs["sessionkit.session.end_state"] == "fail"
+    assert attrs["sessionkit.session.end_reason"] == "tool crashed"
+    assert list(attrs["tag.tags"]) == ["beta", "vip"]
+    assert '"region": "eu"' in attrs["metadata"] and '"tier": "pro"' in attrs["metadata"]
+    assert root[0].status.status_code is StatusCode.ERROR
+
+
+def test_unknown_end_state_is_a_clear_error(client):
+    s = client.start_session("x")
+    with pytest.raises(ValueError, match="'success', 'fail' or 'indeterminate'"):
+        s.end("done")
+    assert s.is_active
+
+
+def test_context_manager_session_fails_with_the_exception_and_reraises_it(client):
+    boom = KeyError("order-9")
+    with pytest.raises(KeyError) as info:
+        with client.session("handle") as s:
+            raise boom
+    assert info.value is boom
+    assert s.end_state is EndState.FAIL
+    assert s.end_reason == "KeyError: 'order-9'"
+    assert client.current_session() is None
+
+
+def test_async_context_manager_session(client):
+    async def handle():
+        async with client.session("async-handle", thread_id="t1") as s:
+            assert client.current_session() is s
+            with s.span("step"):
+                await asyncio.sleep(0)
+        return s
+
+    s = asyncio.run(handle())
+    assert s.end_state is EndState.SUCCESS
+    step = by_name(spans_of(client), "step")[0]
+    assert step.attributes["session.id"] == s.id
+    assert step.attributes["gen_ai.conversation.id"] == "t1"
+
+
+def test_summary_counts_spans_llm_calls_tokens_and_errors(client):
+    with client.session("s") as s:
+        tracer = client.tracer
+        with tracer.start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat",
+                                                                 "gen_ai.usage.input_tokens": 12,
+                                                                 "gen_ai.usage.output_tokens": 5}):  # fmt: skip
+            pass
+        with pytest.raises(RuntimeError):
+            with tracer.start_as_current_span("tool"):
+                raise RuntimeError("x")
+        s.record_event("checkpoint", step=2)
+    summary = s.summary()
+    assert isinstance(summary, sessionkit.SessionSummary)
+    assert (summary.span_count, summary.llm_calls, summary.input_tokens, summary.output_tokens, summary.errors) == (
+        2, 1, 12, 5, 1,
+    )  # fmt: skip
+    assert summary.duration_seconds > 0
+    root = by_name(spans_of(client), "s")[0]
+    assert [e.name for e in root.events] == ["checkpoint"]
+    assert root.attributes["sessionkit.session.input_tokens"] == 12
+
+
+def test_end_session_with_nothing_active_warns_once_and_returns_none(client, caplog):
+    with caplog.at_level(logging.WARNING, logger="sessionkit"):
+        assert client.end_session() is None
+    assert len([r for r in caplog.records if "no active session" in r.getMessage()]) == 1
+
+
+def test_strict_client_raises_on_misuse():
+    c = sessionkit.Client(exporter="memory", strict=True)
+    try:
+        with pytest.raises(SessionStateError, match="start_session"):
+            c.end_session()
+    finally:
+        c.shutdown(timeout=1)
+
+
+def test_module_level_helpers_before_init_do_not_raise(caplog):
+    assert sessionkit.current_session() is None
+    with caplog.at_level(logging.WARNING, logger="sessionkit"):
+        assert sessionkit.end_session() is None
+    assert "before init" in caplog.text
+
+
+def test_repeated_init_returns_the_same_client_and_duplicates_nothing():
+    before = atexit._ncallbacks()
+    c1 = sessionkit.init(exporter="memory", service_name="svc", auto_start_session=True)
+    after_first = atexit._ncallbacks()
+    auto = c1.current_session()
+    c2 = sessionkit.init(exporter="memory", service_name="svc", auto_start_session=True)
+    assert c2 is c1
+    assert atexit._ncallbacks() == after_first == before + 1
+    assert c1.tracer_provider._active_span_processor._span_processors == (c1._processor,)
+    assert c1.current_session() is auto and len(c1.sessions()) == 1
+    with c1.tracer.start_as_current_span("op"):
+        pass
+    assert len(by_name(spans_of(c1), "op")) == 1  # exported once, not once per init
+
+
+def test_init_with_changed_settings_reconfigures_in_place_and_keeps_sessions():
+    first = InMemorySpanExporter()
+    second = InMemorySpanExporter()
+    c = sessionkit.init(exporter=first, service_name="svc")
+    s = c.start_session("long-running")
+    c2 = sessionkit.init(exporter=second, service_name="svc")
+    assert c2 is c and c.exporter is second
+    assert s.is_active and c.current_session() is s
+    with c.tracer.start_as_current_span("after-reinit"):
+        pass
+    s.end()
+    c.flush(timeout=5)
+    names = [x.name for x in second.get_finished_spans()]
+    assert "after-reinit" in names and "long-running" in names
+    assert "after-reinit" not in [x.name for x in first.get_finished_spans()]
+    stamped = by_name(second.get_finished_spans(), "after-reinit")[0]
+    assert stamped.attributes["session.id"] == s.id
+
+
+def test_reload_then_init_returns_the_same_client():
+    c = sessionkit.init(exporter="memory", auto_start_session=True)
+    reloaded = importlib.reload(sessionkit)
+    assert reloaded.init(exporter="memory", auto_start_session=True) is c
+    assert len(c.sessions()) == 1
+
+
+def test_auto_session_collects_spans_outside_any_session_and_survives_reinit(caplog):
+    c = sessionkit.init(exporter="memory", auto_start_session=True, auto_session_name="notebook")
+    auto = c.current_session()
+    assert auto is not None and auto.name == "notebook"
+    sessionkit.init(exporter="memory", auto_start_session=True, auto_session_name="notebook", strict=False,
+                    capture_content=True)  # fmt: skip
+    assert c.current_session() is auto and auto.is_active
+    with c.tracer.start_as_current_span("loose"):
+        pass
+    loose = by_name(spans_of(c), "loose")[0]
+    assert loose.attributes["session.id"] == auto.id
+    assert c.stats().spans_without_session == 0
+
+
+def test_auto_session_ends_indeterminate_at_exit(tmp_path):
+    store = tmp_path / "exit-store"
+    code = (
+        "import sessionkit\n"
+        "c = sessionkit.init(auto_start_session=True)\n"
+        "with c.tracer.start_as_current_span('work'): pass\n"
+        "print(c.current_session().id)\n"
+    )
+    rc, out, err, _ = run_python(code, env={"SESSIONKIT_FILE_DIR": str(store)})
+    assert rc == 0, err
+    from sessionkit.export.reader import read_sessions
+
+    sessions = read_sessions(store)
+    assert [s.id for s in sessions] == [out.strip()]
+    root = sessions[0].root
+    assert root is not None
+    assert root.attributes["sessionkit.session.end_state"] == "indeterminate"
+    assert "exited" in root.attributes["sessionkit.session.end_reason"]
+
+
+def test_imperative_session_is_the_default_for_later_code_on_the_main_thread(client):
+    # Jupyter runs each cell in a copy of the context, so a ContextVar set in one cell is gone
+    # in the next. The session started on the main thread must still be found.
+    import contextvars
+
+    s = contextvars.copy_context().run(client.start_session, "cell-1")
+    assert client.current_session() is s  # found although this context never saw it
+    assert contextvars.copy_context().run(client.end_session) is s
+    assert client.current_session() is None
+
+
+def test_span_outside_any_session_is_exported_unstamped_and_counted(client):
+    with client.tracer.start_as_current_span("orphan"):
+        pass
+    orphan = by_name(spans_of(client), "orphan")[0]
+    assert "session.id" not in orphan.attributes
+    assert client.stats().spans_without_session == 1
+
+
+def test_every_span_in_a_session_is_stamped_even_from_other_tracers(client):
+    other = client.tracer_provider.get_tracer("some.library")
+    with client.session("s", thread_id="conv-1", user_id="u-1", tags=["a", "b"]) as s:
+        with other.start_as_current_span("library-span"):
+            pass
+    span = by_name(spans_of(client), "library-span")[0]
+    assert span.attributes["session.id"] == s.id
+    assert span.attributes["user.id"] == "u-1"
+    assert span.attributes["gen_ai.conversation.id"] == "conv-1"
+    assert span.attributes["sessionkit.session.name"] == "s"
+    assert list(span.attributes["tag.tags"]) == ["a", "b"]
+    assert span.resource.attributes["service.name"] == "test-svc"
+    assert span.resource.attributes["openinference.project.name"] == "test-svc"
+
+
+def test_session_is_a_new_trace_even_inside_another_span(client):
+    with client.tracer.start_as_current_span("outer") as outer:
+        with client.session("inner") as inner:
+            pass
+        other = client.start_session("other")
+        other.end()
+    root = by_name(spans_of(client), "inner")[0]
+    assert root.parent is None
+    assert root.context.trace_id != outer.get_span_context().trace_id
+    assert inner.trace_id != other.trace_id
+
+
+def test_global_provider_is_left_alone_unless_asked(client):
+    assert trace.get_tracer_provider() is not client.tracer_provider
+
+
+def test_attach_to_a_provider_the_user_already_has():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    c = sessionkit.Client(tracer_provider=provider)
+    c2 = sessionkit.Client(tracer_provider=provider)  # a second client on it adds its own processor
+    try:
+        assert c.exporter is None  # the user's provider exports; sessionkit stamps and counts
+        with c.session("attached") as s:
+            with provider.get_tracer("user").start_as_current_span("user-span"):
+                pass
+        span = by_name(exporter.get_finished_spans(), "user-span")[0]
+        assert span.attributes["session.id"] == s.id
+        assert s.summary().span_count == 1
+    finally:
+        c.shutdown(timeout=1)
+        c2.shutdown(timeout=1)
+
+
+def test_disabled_client_still_runs_sessions_and_records_nothing():
+    c = sessionkit.Client(enabled=False)
+    try:
+        with c.session("quiet") as s:
+            with s.span("work"):
+                pass
+        assert s.end_state is EndState.SUCCESS
+        assert c.tracer_provider is None and c.exporter is None
+        assert c.stats().spans_started == 0
+    finally:
+        c.shutdown(timeout=1)
+
+
+def test_two_clients_never_see_each_others_spans():
+    a = sessionkit.Client(exporter="memory", service_name="a")
+    b = sessionkit.Client(exporter="memory", service_name="b")
+    try:
+        with a.session("sa") as sa:
+            with a.tracer.start_as_current_span("a-op"):
+                pass
+        with b.session("sb"):
+            with b.tracer.start_as_current_span("b-op"):
+                pass
+        a_names = {s.name for s in spans_of(a)}
+        b_names = {s.name for s in spans_of(b)}
+        assert "a-op" in a_names and "b-op" not in a_names
+        assert "b-op" in b_names and "a-op" not in b_names
+        assert all(s.attributes.get("session.id") == sa.id for s in spans_of(a))
+    finally:
+        a.shutdown(timeout=1)
+        b.shutdown(timeout=1)

@@ -16,7 +16,7 @@ def _folder(arg: Optional[str]) -> Path:
     return Path(arg) if arg else Config.resolve().file_dir
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def format_table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -51,7 +51,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not sessions:
         print(f"No sessions in {folder}. Run `sessionkit demo`, or init() with the default file exporter.")
         return 0
-    print(_table(session_rows(sessions[-args.limit :]), SESSION_HEADER))
+    print(format_table(session_rows(sessions[-args.limit :]), SESSION_HEADER))
     print(f"\n{len(sessions)} sessions in {folder}; `sessionkit show ID` prints one as a tree.")
     return 0
 

@@ -208,12 +208,20 @@ class _SessionRun:
 
 
 # -- specs: what a decorator was configured with ---------------------------------------------------
+def _default_name(func: Callable[..., Any]) -> str:
+    """``name`` for a function, ``Class.name`` for a method."""
+    parts = str(getattr(func, "__qualname__", "") or getattr(func, "__name__", "function")).split(".")
+    if len(parts) >= 2 and parts[-2] != "<locals>":
+        return f"{parts[-2]}.{parts[-1]}"
+    return parts[-1]
+
+
 class _SpanSpec:
     __slots__ = ("kind", "span_name", "attributes", "capture_content", "max_content_length", "signature")
 
     def __init__(self, kind: _Kind, func: Callable[..., Any], name: Optional[str], model: Optional[str],
-                 capture_content: Optional[bool], attributes: dict[str, Any]) -> None:  # fmt: skip
-        label = name or getattr(func, "__qualname__", None) or getattr(func, "__name__", "function")
+                 provider: Optional[str], capture_content: Optional[bool], attributes: dict[str, Any]) -> None:  # fmt: skip
+        label = name or _default_name(func)
         attrs: dict[str, Any] = {semconv.OPENINFERENCE_SPAN_KIND: kind.openinference}
         if kind.operation:
             attrs[semconv.GEN_AI_OPERATION_NAME] = kind.operation
@@ -223,6 +231,8 @@ class _SpanSpec:
             label = model or name or "unknown"
             attrs[semconv.GEN_AI_REQUEST_MODEL] = label
             attrs[semconv.LLM_MODEL_NAME] = label
+        if provider:
+            attrs[semconv.GEN_AI_PROVIDER_NAME] = provider
         attrs.update(to_attributes(attributes))
         self.kind = kind
         self.span_name = kind.prefix + label
@@ -457,6 +467,7 @@ class SpanDecorator:
         *,
         name: Optional[str] = None,
         model: Optional[str] = None,
+        provider: Optional[str] = None,
         capture_content: Optional[bool] = None,
         **attributes: Any,
     ) -> Callable[[F], F]: ...
@@ -468,6 +479,7 @@ class SpanDecorator:
         *,
         name: Optional[str] = None,
         model: Optional[str] = None,
+        provider: Optional[str] = None,
         capture_content: Optional[bool] = None,
         **attributes: Any,
     ) -> Any:
@@ -486,7 +498,7 @@ class SpanDecorator:
                 label = name
                 if label is None and owner is not None:
                     label = f"{owner}.{target.__name__}"
-                return _SpanSpec(kind, target, label, model, capture_content, attributes)
+                return _SpanSpec(kind, target, label, model, provider, capture_content, attributes)
 
             return wrap(f, make_spec, self._get_client)
 

@@ -12,18 +12,26 @@ from typing import Any, Optional, Union
 
 from ._errors import ConfigError, SessionkitError, SessionStateError
 from .client import Client, ClientStats, SessionScope, get_client, init
+from .channels import Channel, ChannelAttempt, ChannelError, OpenChannel
 from .config import Config, Options
 from .decorators import SpanDecorator, record_llm_usage
+from .history import HistoryLoad
+from .history import history_loader as _history_loader
 from .session import EndState, Session, SessionSummary
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Channel",
+    "ChannelAttempt",
+    "ChannelError",
     "Client",
     "ClientStats",
     "Config",
     "ConfigError",
     "EndState",
+    "HistoryLoad",
+    "OpenChannel",
     "Options",
     "Session",
     "SessionScope",
@@ -36,6 +44,7 @@ __all__ = [
     "end_session",
     "flush",
     "get_client",
+    "history_loader",
     "init",
     "llm",
     "record_llm_usage",
@@ -54,6 +63,7 @@ tool = SpanDecorator("tool", get_client)
 task = SpanDecorator("task", get_client)
 llm = SpanDecorator("llm", get_client)
 trace = SpanDecorator("trace", get_client)
+history_loader = _history_loader(get_client)
 
 
 def _client() -> Client:

@@ -16,6 +16,9 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.metrics import Meter, NoOpMeter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -25,10 +28,12 @@ from typing_extensions import Unpack
 
 from . import semconv
 from ._errors import SessionStateError
+from .channels import ChannelError, ChannelRegistry, OpenChannel
 from .config import Config, Options
 from .context import current, install_propagation
 from .decorators import SpanDecorator, session_decorator
-from .export import build_exporter
+from .export import build_exporter, build_metric_reader
+from .history import HistoryTracker, history_loader
 from .export.pipeline import ExportPipeline, run_bounded
 from .processor import SessionSpanProcessor
 from .session import EndState, Session
@@ -44,7 +49,10 @@ _PIPELINE_FIELDS = (
     "exporter", "endpoint", "headers", "protocol", "export_timeout", "file_dir",
     "max_queue_size", "max_export_batch_size", "export_interval",
 )  # fmt: skip
-_PROVIDER_FIELDS = ("service_name", "project_name", "resource_attributes", "enabled", "tracer_provider")
+_PROVIDER_FIELDS = (
+    "service_name", "project_name", "resource_attributes", "enabled", "tracer_provider", "meter_provider",
+    "export_metrics", "exporter", "endpoint", "headers", "protocol",
+)  # fmt: skip
 
 
 class ClientStats(BaseModel):
@@ -85,8 +93,17 @@ class Client:
         self._closed = False
         self._atexit_registered = False
         self._global_set = False
+        self._meter_provider: Any = None
+        self.meter: Meter = NoOpMeter("sessionkit")
+        """The meter sessionkit's metrics come from (channels open, history loads, LLM calls)."""
+        self.metric_reader: Optional[InMemoryMetricReader] = None
+        """With ``exporter="memory"``: a reader to collect the client's metrics in tests."""
+        self._channels = ChannelRegistry(self)
+        self._history = HistoryTracker(self)
         self._build_provider()
         self._processor.pipeline = self._build_pipeline()
+        self.history_loader = history_loader(self._itself)
+        """``@client.history_loader(source="redis")``: each call is a ``history.load`` span."""
         self.agent = SpanDecorator("agent", self._itself)
         """``@client.agent``: an ``invoke_agent {name}`` span per call."""
         self.tool = SpanDecorator("tool", self._itself)
@@ -166,9 +183,29 @@ class Client:
             provider.add_span_processor(self._processor)
         self._provider = provider
         self._tracer = provider.get_tracer("sessionkit", _VERSION)
+        self._build_meter(provider.resource)
         if config.set_global and not self._global_set:
             trace.set_tracer_provider(provider)
             self._global_set = True
+
+    def _build_meter(self, resource: Resource) -> None:
+        config = self._config
+        if config.meter_provider is not None:
+            provider = config.meter_provider
+        else:
+            readers: list[Any] = []
+            self.metric_reader = None
+            if config.exporter == "memory":
+                self.metric_reader = InMemoryMetricReader()
+                readers.append(self.metric_reader)
+            elif config.export_metrics and config.exporter in ("otlp", "otlp-grpc"):
+                readers.append(build_metric_reader(config))
+            old = self._meter_provider
+            provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+            if old is not None and old is not config.meter_provider:
+                threading.Thread(target=old.shutdown, name="sessionkit-old-meter", daemon=True).start()
+        self._meter_provider = provider
+        self.meter = provider.get_meter("sessionkit", _VERSION)
 
     def _build_pipeline(self) -> Optional[ExportPipeline]:
         config = self._config
@@ -260,6 +297,19 @@ class Client:
         if session is not None and session._client is self and session.end_state is None:
             return session
         return self._fallback_session()
+
+    def open_channels(self) -> list[OpenChannel]:
+        """Channels open now across all sessions, oldest first: what a cleanup job should delete
+        if they are not in use (channels past ``channel_ttl`` are marked leaked first)."""
+        return self._channels.listing()
+
+    def close_channel(self, platform: str, channel_id: Any, reason: Optional[str] = None) -> None:
+        """Close an open channel of any session (after deleting it on the platform).
+        :class:`ChannelError` if no such channel is open."""
+        channel = self._channels.get(platform, str(channel_id))
+        if channel is None:
+            raise ChannelError(f"sessionkit: no open {platform} channel {str(channel_id)!r}; see client.open_channels()")
+        channel.close(reason)
 
     def sessions(self) -> list[Session]:
         """The client's active sessions."""
@@ -364,6 +414,9 @@ class Client:
                 session.end(EndState.INDETERMINATE, reason)
         pipeline = self._processor.pipeline
         ok = True if pipeline is None else pipeline.shutdown(timeout)
+        meter_provider = self._meter_provider
+        if meter_provider is not None and meter_provider is not self._config.meter_provider:
+            run_bounded(meter_provider.shutdown, min(timeout, 1.0), "metrics shutdown")
         stats = self.stats()
         if stats.dropped_spans or stats.spans_failed_export:
             logger.warning(

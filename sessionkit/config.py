@@ -53,6 +53,12 @@ class Options(TypedDict, total=False):
     max_export_batch_size: int
     export_interval: float
     shutdown_timeout: float
+    export_metrics: bool
+    meter_provider: Any
+    channel_limits: Mapping[str, int]
+    channel_ttl: float
+    channel_attempt_rate: int
+    channel_attempt_window: float
 
 
 class Config(BaseModel):
@@ -97,6 +103,17 @@ class Config(BaseModel):
     """Seconds between background exports."""
     shutdown_timeout: float = Field(default=5.0, ge=0)
     """Seconds that shutdown and the exit hook may spend exporting what is left."""
+    export_metrics: bool = False
+    """Also export metrics over OTLP to the same endpoint (off: not every backend takes metrics)."""
+    meter_provider: Optional[Any] = None
+    """Record metrics on this ``MeterProvider`` instead of the client's own."""
+    channel_limits: dict[str, int] = Field(default_factory=dict)
+    """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
+    channel_ttl: Optional[float] = Field(default=None, gt=0)
+    """Seconds a channel may stay open before it counts as leaked (None: only at session end)."""
+    channel_attempt_rate: int = Field(default=10, ge=1)
+    """Channel creation attempts per platform within ``channel_attempt_window`` before a retry-storm warning."""
+    channel_attempt_window: float = Field(default=10.0, gt=0)
 
     @field_validator("exporter", mode="before")
     @classmethod
@@ -114,6 +131,14 @@ class Config(BaseModel):
 
         if value is not None and not isinstance(value, TracerProvider):
             raise ValueError("accepted: an opentelemetry.sdk.trace.TracerProvider (the SDK's, not the API's)")
+        return value
+
+    @field_validator("channel_limits")
+    @classmethod
+    def _check_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for platform, limit in value.items():
+            if limit < 1:
+                raise ValueError(f"accepted: a positive limit per platform, e.g. {{'discord': 500}}; got {platform!r}: {limit}")
         return value
 
     @field_validator("endpoint")
@@ -140,13 +165,14 @@ class Config(BaseModel):
 
     def comparable(self) -> tuple[Any, ...]:
         """What decides whether re-running ``init`` with this config changes anything."""
-        data = self.model_dump(exclude={"exporter", "tracer_provider"})
+        data = self.model_dump(exclude={"exporter", "tracer_provider", "meter_provider"})
         exporter = self.exporter if isinstance(self.exporter, str) else id(self.exporter)
-        return (tuple(sorted((k, repr(v)) for k, v in data.items())), exporter, id(self.tracer_provider))
+        providers = (id(self.tracer_provider), id(self.meter_provider))
+        return (tuple(sorted((k, repr(v)) for k, v in data.items())), exporter, providers)
 
     def masked(self) -> dict[str, Any]:
         """The settings as a dict with header values masked, safe to print."""
-        data = self.model_dump(exclude={"tracer_provider"})
+        data = self.model_dump(exclude={"tracer_provider", "meter_provider"})
         data["headers"] = {k: "***" for k in self.headers}
         data["exporter"] = self.exporter if isinstance(self.exporter, str) else type(self.exporter).__name__
         data["file_dir"] = str(self.file_dir)
@@ -211,6 +237,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "max_export_batch_size": ("SESSIONKIT_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
     "export_interval": ("SESSIONKIT_EXPORT_INTERVAL",),
     "shutdown_timeout": ("SESSIONKIT_SHUTDOWN_TIMEOUT",),
+    "export_metrics": ("SESSIONKIT_EXPORT_METRICS",),
+    "channel_ttl": ("SESSIONKIT_CHANNEL_TTL",),
 }
 
 

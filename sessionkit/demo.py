@@ -1,14 +1,18 @@
-"""``sessionkit demo``: a small multi-user support agent, run offline.
+"""``sessionkit demo``: a small multi-user support agent behind a chat proxy, run offline.
 
 Several users talk to one agent at once, each conversation in its own session with its own
-``thread_id``. The agent plans, calls tools and a (simulated, local) model; one user's order
-lookup fails, so one session shows an error. At the end: a summary per session, and where the
-spans went.
+``thread_id``. For each turn the proxy opens a chat channel (the network drops some creation
+attempts, so it retries; one user's reply never finishes, so that channel leaks), the agent
+loads the conversation history (half the users' agent reloads it all from the database each
+turn, the others keep a cache), plans, calls tools and a model. At the end: a summary per
+session, the warnings sessionkit raised, and where the spans went.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +20,7 @@ from typing import Optional
 
 import sessionkit
 from sessionkit.cli import format_table
-from sessionkit.session import SessionSummary
+from sessionkit.session import Session, SessionSummary
 
 ORDERS = {"o-100": "shipped", "o-200": "processing", "o-300": "delivered"}
 
@@ -25,6 +29,11 @@ class OrderNotFound(LookupError):
     pass
 
 
+class FlakyNetwork(ConnectionError):
+    pass
+
+
+# -- the agent --------------------------------------------------------------------------------------
 @sessionkit.tool(name="lookup_order")
 def lookup_order(order_id: str) -> str:
     time.sleep(0.005)
@@ -47,63 +56,147 @@ def local_model(prompt: str, rng: random.Random) -> str:
 
 
 @sessionkit.agent(name="support_agent")
-def support_agent(message: str, order_id: str, rng: random.Random) -> str:
+def support_agent(message: str, order_id: str, history: list[str], rng: random.Random) -> str:
     articles = search_help_center(message)
     try:
         status = lookup_order(order_id)
     except OrderNotFound:
         status = "unknown"
-    return local_model(f"{message} order={order_id} status={status} docs={articles}", rng)
+    return local_model(f"{message} order={order_id} status={status} docs={articles} turns={len(history)}", rng)
 
 
-def converse(client: sessionkit.Client, user: int, turns: int, progress: list[str]) -> SessionSummary:
+# -- the database and the two ways to read history ---------------------------------------------------
+class Database:
+    """A conversation store whose reads cost time per message, like a real one."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def append(self, conversation_id: str, message: str) -> None:
+        with self._lock:
+            self._rows.setdefault(conversation_id, []).append(message)
+
+    def load(self, conversation_id: str) -> list[str]:
+        with self._lock:
+            rows = list(self._rows.get(conversation_id, []))
+        time.sleep(0.002 + 0.0015 * len(rows))  # two queries, then every earlier message
+        return rows
+
+
+def load_history(session: Session, db: Database, conversation_id: str, turn: int,
+                 cache: Optional[dict[str, list[str]]]) -> list[str]:  # fmt: skip
+    with session.history_load("postgres", conversation_id=conversation_id, turn=turn) as load:
+        if cache is not None and conversation_id in cache:
+            messages = cache[conversation_id]
+            load.record(messages=len(messages), cache_hit=True)
+        else:
+            messages = db.load(conversation_id)
+            load.record(messages=len(messages), bytes=sum(len(m) for m in messages), cache_hit=False)
+            if cache is not None:
+                cache[conversation_id] = messages
+    return messages
+
+
+# -- the proxy: a channel per reply, over a flaky network ---------------------------------------------
+def open_reply_channel(session: Session, rng: random.Random, user: int, turn: int) -> sessionkit.Channel:
+    for attempt in range(1, 5):
+        try:
+            with session.channel_attempt("discord", purpose="reply") as try_:
+                if attempt < 3 and rng.random() < 0.4:  # the network drops up to two tries
+                    raise FlakyNetwork("connection reset while creating the channel")
+                return try_.opened(f"ch-{user}-{turn}-{attempt}")
+        except FlakyNetwork:
+            time.sleep(0.002 * attempt)  # back off
+    raise FlakyNetwork("gave up creating a channel")
+
+
+def converse(client: sessionkit.Client, db: Database, user: int, turns: int) -> SessionSummary:
     rng = random.Random(user)
     order_id = "o-999" if user == 1 else f"o-{(user % 3 + 1) * 100}"
-    with client.session("support-conversation", thread_id=f"conv-{user}", user_id=f"user-{user}") as session:
+    conversation = f"conv-{user}"
+    cache: Optional[dict[str, list[str]]] = {} if user % 2 == 0 else None  # even users' agent caches
+    with client.session("support-conversation", thread_id=conversation, user_id=f"user-{user}") as session:
         for turn in range(1, turns + 1):
-            support_agent(f"where is my order, turn {turn}", order_id, rng)
-            progress.append(f"  user-{user} turn {turn}/{turns} done")
-            print(progress[-1], flush=True)
+            message = f"where is my order, turn {turn}"
+            db.append(conversation, message)
+            if cache is not None and conversation in cache:
+                cache[conversation] = cache[conversation] + [message]
+            channel = open_reply_channel(session, rng, user, turn)
+            history = load_history(session, db, conversation, turn, cache)
+            reply = support_agent(message, order_id, history, rng)
+            channel.record("message.sent", chars=len(reply))
+            db.append(conversation, reply)
+            if cache is not None:
+                cache[conversation] = cache[conversation] + [reply]
+            if user == 3 and turn == turns:
+                pass  # the stream's end is never detected: this channel stays open and leaks
+            else:
+                channel.close(reason="reply complete")
+            print(f"  user-{user} turn {turn}/{turns}: {'cached' if cache is not None else 'reloaded'} history, "
+                  f"{len(history)} messages", flush=True)  # fmt: skip
     return session.summary()
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _table(summaries: list[SessionSummary]) -> str:
-    header = ["session", "user", "thread", "state", "duration", "spans", "llm", "tokens in/out", "errors"]
+    header = ["session", "user", "state", "duration", "llm", "tokens in/out", "errors", "channels", "leaked",
+              "history loads", "load time", "redundant"]  # fmt: skip
     rows = [
-        [s.session_id[:8], s.user_id or "-", s.thread_id or "-", s.end_state.value if s.end_state else "-",
-         f"{s.duration_seconds:.2f}s", str(s.span_count), str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}",
-         str(s.errors)]
+        [s.session_id[:8], s.user_id or "-", s.end_state.value if s.end_state else "-", f"{s.duration_seconds:.2f}s",
+         str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}", str(s.errors), str(s.channels_opened),
+         str(s.channels_leaked), str(s.history_loads), f"{s.history_load_seconds * 1000:.0f}ms",
+         f"{s.history_messages_redundant}/{s.history_messages_loaded}"]
         for s in summaries
     ]  # fmt: skip
     return format_table(rows, header)
 
 
 def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 3, file_dir: Optional[str] = None) -> int:
-    options: dict[str, object] = {"service_name": "sessionkit-demo"}
+    options: dict[str, object] = {"service_name": "sessionkit-demo", "channel_limits": {"discord": 500}}
     if endpoint:
         options["endpoint"] = endpoint
     if file_dir:
         options["file_dir"] = file_dir
+    collect = _Collect()
+    logging.getLogger("sessionkit").addHandler(collect)
     client = sessionkit.init(**options)  # type: ignore[arg-type]
     print(f"sessionkit demo: {users} users x {turns} turns, each conversation in its own session\n")
     started = time.monotonic()
-    progress: list[str] = []
+    db = Database()
     with ThreadPoolExecutor(max_workers=users) as pool:
-        futures = [pool.submit(converse, client, user, turns, progress) for user in range(1, users + 1)]
+        futures = [pool.submit(converse, client, db, user, turns) for user in range(1, users + 1)]
         summaries = [f.result() for f in futures]
     client.flush(timeout=10)
     print(f"\n{len(summaries)} sessions in {time.monotonic() - started:.2f}s\n")
     print(_table(summaries))
+    advice = [(s.user_id, s.history_advice) for s in summaries if s.history_advice]
+    if advice:
+        print("\nHistory:")
+        for user_id, line in advice:
+            print(f"  {user_id}: {line}")
+    if collect.messages:
+        print("\nWarnings sessionkit raised:")
+        for message in collect.messages:
+            print(f"  - {message.removeprefix('sessionkit: ')}")
     stats = client.stats()
     print(f"\nspans: {stats.spans_started} started, {stats.spans_exported} exported, "
           f"{stats.dropped_spans} dropped, {stats.spans_without_session} outside any session")  # fmt: skip
     config = client.config
     if config.exporter == "file":
-        exporter = client.exporter
-        path = getattr(exporter, "path", None) or Path(config.file_dir)
+        path = getattr(client.exporter, "path", None) or Path(config.file_dir)
         print(f"spans went to {path} (OTLP JSON lines)")
         print("see them with: sessionkit sessions   |   sessionkit show <session id>")
     else:
         print(f"spans went to {config.traces_url()} over OTLP ({config.protocol})")
     client.shutdown(timeout=5)
+    logging.getLogger("sessionkit").removeHandler(collect)
     return 0

@@ -37,6 +37,29 @@ SPAN_TYPE_SESSION = "session"
 SPAN_TYPE_SESSION_START = "session.start"
 SESSION_START_SPAN_NAME = "session.start"
 
+# -- Channels (sessionkit.channels) ----------------------------------------------------------
+CHANNEL_PLATFORM = "sessionkit.channel.platform"
+CHANNEL_ID = "sessionkit.channel.id"
+CHANNEL_PURPOSE = "sessionkit.channel.purpose"
+CHANNEL_LEAKED = "sessionkit.channel.leaked"
+CHANNEL_CLOSE_REASON = "sessionkit.channel.close_reason"
+CHANNEL_OPEN_SECONDS = "sessionkit.channel.open_seconds"
+CHANNEL_ATTEMPT = "sessionkit.channel.attempt"
+CHANNEL_ATTEMPT_OK = "sessionkit.channel.attempt.ok"
+METRIC_CHANNELS_OPEN = "sessionkit.channels.open"
+
+# -- History loads (sessionkit.history) -------------------------------------------------------
+HISTORY_LOAD_SPAN_NAME = "history.load"
+HISTORY_SOURCE = "sessionkit.history.source"
+HISTORY_CONVERSATION_ID = "sessionkit.history.conversation_id"
+HISTORY_TURN = "sessionkit.history.turn"
+HISTORY_MESSAGES = "sessionkit.history.messages"
+HISTORY_MESSAGES_REDUNDANT = "sessionkit.history.messages_redundant"
+HISTORY_BYTES = "sessionkit.history.bytes"
+HISTORY_CACHE_HIT = "sessionkit.history.cache_hit"
+METRIC_HISTORY_DURATION = "sessionkit.history.load.duration"
+METRIC_HISTORY_MESSAGES = "sessionkit.history.load.messages"
+
 # -- Resource ---------------------------------------------------------------------------------
 SERVICE_NAME = _service.SERVICE_NAME
 OPENINFERENCE_PROJECT_NAME = "openinference.project.name"

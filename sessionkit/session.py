@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -20,7 +20,10 @@ from pydantic import BaseModel
 
 from . import semconv
 from ._values import to_attributes, to_tags, to_text
+from .channels import Channel, ChannelAttempt, ChannelError
+from .channels import attempt as channel_attempt
 from .context import current
+from .history import HistoryLoad, HistoryStats
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -59,6 +62,21 @@ class SessionSummary(BaseModel):
     output_tokens: int = 0
     errors: int = 0
     """Spans that ended with status ERROR."""
+    channels_opened: int = 0
+    channels_closed: int = 0
+    channels_leaked: int = 0
+    """Channels still open when the session ended, or open longer than ``channel_ttl``."""
+    channel_attempts: int = 0
+    channel_attempts_failed: int = 0
+    history_loads: int = 0
+    history_load_seconds: float = 0.0
+    history_messages_loaded: int = 0
+    history_messages_redundant: int = 0
+    """Messages loaded that earlier loads of the same conversation had loaded already."""
+    history_load_growth_seconds_per_turn: Optional[float] = None
+    """How much longer each turn's history load takes than the last (least-squares slope)."""
+    history_advice: Optional[str] = None
+    """One line saying what to do when loads keep repeating the same history without a cache."""
 
 
 class Session:
@@ -98,6 +116,14 @@ class Session:
         self._input_tokens = 0
         self._output_tokens = 0
         self._errors = 0
+        self._channels: list[Channel] = []
+        self._channels_opened = 0
+        self._channels_closed = 0
+        self._channels_leaked = 0
+        self._channel_attempts = 0
+        self._channel_attempts_failed = 0
+        self._attempts_in_row: dict[str, int] = {}
+        self._history = HistoryStats()
         # Restores for the imperative start_session(): what was current before.
         self._previous: Optional[Session] = None
         self._previous_otel: Optional[otel_context.Context] = None
@@ -159,15 +185,18 @@ class Session:
         self.metadata.update(values)
         self._root.set_attribute(semconv.METADATA, to_text(self.metadata))
 
+    def _span_parent(self) -> Optional[otel_context.Context]:
+        """Parent for a new span of this session: the current span if it is in this session's
+        trace (None: use the current context), else the session's root."""
+        if trace.get_current_span().get_span_context().trace_id == self._root.get_span_context().trace_id:
+            return None
+        return self._root_context
+
     @contextmanager
     def span(self, name: str, **attributes: Any) -> Iterator[Span]:
         """A custom child span in this session, current while the block runs."""
-        parent = self._root_context
-        current_span = trace.get_current_span()
-        if current_span.get_span_context().trace_id == self._root.get_span_context().trace_id:
-            parent = None  # nest under the current span of this session
         with self._client.tracer.start_as_current_span(
-            to_text(name, 256), context=parent, attributes=to_attributes(attributes)
+            to_text(name, 256), context=self._span_parent(), attributes=to_attributes(attributes)
         ) as span:
             token = current.set(self)
             try:
@@ -182,6 +211,77 @@ class Session:
             span = self._root
         span.add_event(to_text(name, 256), attributes=to_attributes(attributes))
 
+    # -- channels (see sessionkit.channels) ----------------------------------------------------
+    def open_channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel:
+        """Record that a chat channel was opened for this session; close it with ``Channel.close``.
+
+        A channel still open when the session ends is a leak: its span ends with status ERROR
+        and ``sessionkit.channel.leaked=true``, and a warning names it."""
+        if not isinstance(platform, str) or not platform:
+            raise TypeError(f"sessionkit: platform must be a non-empty string such as 'discord', got {platform!r}")
+        if channel_id is None or channel_id == "":
+            raise TypeError("sessionkit: channel_id is required: the platform's id of the channel")
+        channel = Channel(self, platform, to_text(channel_id, 256), None if purpose is None else to_text(purpose, 256),
+                          to_attributes(attributes))  # fmt: skip
+        try:
+            self._client._channels.add(channel)
+        except Exception:
+            channel._span.end()
+            raise
+        with self._lock:
+            self._channels.append(channel)
+            self._channels_opened += 1
+            self._attempts_in_row[platform] = 0
+        return channel
+
+    def channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel:
+        """``with session.channel(...) as ch:``: a channel open for the block, closed at its end."""
+        return self.open_channel(platform, channel_id, purpose, **attributes)
+
+    def channel_attempt(self, platform: str, purpose: Optional[str] = None) -> AbstractContextManager[ChannelAttempt]:
+        """One try at creating a channel: ``with session.channel_attempt("discord") as attempt:
+        attempt.opened(api.create_channel())``. An exception, or leaving without ``opened``,
+        records a failed attempt; the exception propagates."""
+        with self._lock:
+            number = self._attempts_in_row.get(platform, 0) + 1
+            self._attempts_in_row[platform] = number
+        return channel_attempt(self, platform, purpose, number)
+
+    def close_channel(self, platform: str, channel_id: Any, reason: Optional[str] = None) -> None:
+        """Close a channel of this session by its id; :class:`ChannelError` if it is not open here."""
+        wanted = to_text(channel_id, 256)
+        with self._lock:
+            channel = next((c for c in self._channels if c.platform == platform and c.channel_id == wanted), None)
+        if channel is None:
+            raise ChannelError(f"sessionkit: no open {platform} channel {wanted!r} in session {self.id}")
+        channel.close(reason)
+
+    def _channel_closed(self, channel: Channel) -> None:
+        with self._lock:
+            if channel in self._channels:
+                self._channels.remove(channel)
+            if channel.leaked:
+                self._channels_leaked += 1
+            else:
+                self._channels_closed += 1
+
+    def _channel_attempt(self, ok: bool) -> None:
+        with self._lock:
+            self._channel_attempts += 1
+            if not ok:
+                self._channel_attempts_failed += 1
+
+    # -- history loads (see sessionkit.history) -------------------------------------------------
+    def history_load(self, source: str, conversation_id: Optional[str] = None, turn: Optional[int] = None) -> HistoryLoad:
+        """``with session.history_load("postgres", conversation_id="c-1", turn=7) as load:``
+        ... ``load.record(messages=len(rows), bytes=size, cache_hit=False)``. The conversation
+        defaults to the session's ``thread_id``."""
+        return HistoryLoad(self, to_text(source, 128), None if conversation_id is None else to_text(conversation_id, 256), turn)
+
+    def _history_loaded(self, load: HistoryLoad, redundant: int) -> None:
+        with self._lock:
+            self._history.add(load, redundant)
+
     # -- ending it ---------------------------------------------------------------------------
     def end(self, state: Union[EndState, str] = EndState.SUCCESS, reason: Optional[str] = None) -> None:
         """End the session. Ending a session that has ended already does nothing."""
@@ -195,6 +295,9 @@ class Session:
             if self.end_state is not None:
                 return
             self.end_state = end_state
+            leaked = list(self._channels)
+        for channel in leaked:
+            channel._leak("still open when its session ended")
         self.end_reason = None if reason is None else to_text(reason, 1024)
         self._end_ns = time.monotonic_ns()
         self.ended_at = datetime.now(timezone.utc)
@@ -263,6 +366,17 @@ class Session:
                 input_tokens=self._input_tokens,
                 output_tokens=self._output_tokens,
                 errors=self._errors,
+                channels_opened=self._channels_opened,
+                channels_closed=self._channels_closed,
+                channels_leaked=self._channels_leaked,
+                channel_attempts=self._channel_attempts,
+                channel_attempts_failed=self._channel_attempts_failed,
+                history_loads=self._history.loads,
+                history_load_seconds=self._history.seconds,
+                history_messages_loaded=self._history.messages,
+                history_messages_redundant=self._history.redundant,
+                history_load_growth_seconds_per_turn=self._history.growth_per_turn(),
+                history_advice=self._history.advice(),
             )
 
     # -- as a context manager ------------------------------------------------------------------

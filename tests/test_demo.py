@@ -11,20 +11,27 @@ def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):
     store = tmp_path / "demo-store"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONKIT_", "OTEL_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "sessionkit", "demo", "--users", "3", "--turns", "2", "--dir", str(store)],
+        [sys.executable, "-m", "sessionkit", "demo", "--users", "4", "--turns", "4", "--dir", str(store)],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "3 sessions in" in out
+    assert "4 sessions in" in out
     assert "spans went to" in out and str(store) in out
-    rows = [line for line in out.splitlines() if line.split()[:1] and "conv-" in line]
-    assert len(rows) == 3
-    stored = read_sessions(store)
-    assert len(stored) == 3
-    assert {s.thread_id for s in stored} == {"conv-1", "conv-2", "conv-3"}
-    for s in stored:
-        # 2 turns x (agent + 2 tools + llm) spans, and every one stamped with its own session
-        assert len(s.work_spans) == 8 and len(s.llm_spans) == 2 and s.state == "success"
-    failing = next(s for s in stored if s.thread_id == "conv-1")
-    assert failing.errors == 2  # user 1 asks about an order that does not exist
+    rows = [line for line in out.splitlines() if line.split()[1:2] and line.split()[1].startswith("user-")]
+    assert len(rows) == 4
+    # The warnings that fired are named: user 3's last channel leaks.
+    assert "Warnings sessionkit raised:" in out and "leaked (still open when its session ended" in out
+    # The reloading agents (odd users) get the history advice; the caching ones do not.
+    assert "user-1: history reloaded 4 times without a cache" in out
+    assert "user-2: history" not in out
+
+    stored = {s.user_id: s for s in read_sessions(store)}
+    assert set(stored) == {"user-1", "user-2", "user-3", "user-4"}
+    for user, s in stored.items():
+        assert s.state == "success" and s.thread_id == f"conv-{user[-1]}"
+        assert len(s.llm_spans) == 4
+        assert all(span.attributes["session.id"] == s.id for span in s.spans)
+    leaked = [span for span in stored["user-3"].spans if span.attributes.get("sessionkit.channel.leaked") is True]
+    assert len(leaked) == 1
+    assert not any(span.attributes.get("sessionkit.channel.leaked") for span in stored["user-2"].spans)

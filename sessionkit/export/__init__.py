@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -54,3 +54,21 @@ def build_exporter(config: Config) -> SpanExporter:
             timeout=config.export_timeout,
         )
     raise ConfigError(f"sessionkit: exporter {name!r} cannot export", field="exporter", value=name)
+
+
+def build_metric_reader(config: Config) -> Any:
+    """A periodic OTLP metric reader to the same collector as the spans."""
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    url = config.traces_url()
+    if config.exporter == "otlp-grpc" or config.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+        exporter: Any = GrpcMetricExporter(endpoint=url, insecure=url.startswith("http://"),
+                                           headers=dict(config.headers) or None, timeout=config.export_timeout)  # fmt: skip
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=url.removesuffix("/v1/traces") + "/v1/metrics",
+                                      headers=dict(config.headers) or None, timeout=config.export_timeout)  # fmt: skip
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=max(config.export_interval, 1.0) * 1000)

@@ -1,0 +1,301 @@
+"""Chat channels an agent proxy opens per conversation: lifecycle, leaks, limits, retry storms.
+
+A bot proxy that opens a channel (a Discord channel, a Slack thread, a websocket room) per
+conversation leaks channels when creation is retried after network trouble or a reply never
+finishes. Platforms cap channels (500 per Discord server), so leaks end in every request
+failing. Here each channel is a span from open to close; creation attempts are spans too;
+the client keeps a registry of open channels across its sessions.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Optional
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from pydantic import BaseModel
+
+from . import semconv
+from ._errors import SessionkitError
+from ._values import to_attributes, to_text
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .session import Session
+
+logger = logging.getLogger("sessionkit")
+
+
+class ChannelError(SessionkitError, LookupError):
+    """A channel call that cannot be right: closing a channel that is not open, opening one twice."""
+
+
+class OpenChannel(BaseModel):
+    """A channel that is open now, as listed by :meth:`Client.open_channels`."""
+
+    platform: str
+    channel_id: str
+    session_id: str
+    purpose: Optional[str] = None
+    age_seconds: float
+
+
+class Channel:
+    """An open channel. Record its events with :meth:`record`; :meth:`close` it when done."""
+
+    def __init__(self, session: Session, platform: str, channel_id: str, purpose: Optional[str],
+                 attributes: dict[str, Any]) -> None:  # fmt: skip
+        self.session = session
+        self.platform = platform
+        self.channel_id = channel_id
+        self.purpose = purpose
+        self.opened_at = time.monotonic()
+        self.closed = False
+        self.leaked = False
+        attrs = {semconv.CHANNEL_PLATFORM: platform, semconv.CHANNEL_ID: channel_id, **attributes}
+        if purpose is not None:
+            attrs[semconv.CHANNEL_PURPOSE] = purpose
+        client = session.client
+        self._span: Span = client.tracer.start_span(
+            f"channel {platform}", context=session._span_parent(), kind=SpanKind.CLIENT, attributes=attrs
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def age_seconds(self) -> float:
+        return time.monotonic() - self.opened_at
+
+    def record(self, event: str, **attributes: Any) -> None:
+        """An event on the channel's span (``message.sent``, ``reply.streamed``, ...)."""
+        self._span.add_event(to_text(event, 256), attributes=to_attributes(attributes))
+
+    def close(self, reason: Optional[str] = None) -> None:
+        """Close the channel (deleted on the platform). Closing twice does nothing."""
+        self._finish(leaked=False, reason=reason)
+
+    def _finish(self, *, leaked: bool, reason: Optional[str]) -> bool:
+        with self._lock:
+            if self.closed:
+                return False
+            self.closed = True
+            self.leaked = leaked
+        span = self._span
+        try:
+            span.set_attribute(semconv.CHANNEL_LEAKED, leaked)
+            span.set_attribute(semconv.CHANNEL_OPEN_SECONDS, round(self.age_seconds, 6))
+            if reason is not None:
+                span.set_attribute(semconv.CHANNEL_CLOSE_REASON, to_text(reason, 512))
+            if leaked:
+                span.set_status(Status(StatusCode.ERROR, reason or "channel leaked"))
+        except Exception:
+            logger.debug("sessionkit: could not record a channel's end", exc_info=True)
+        span.end()
+        self.session.client._channels.forget(self)
+        self.session._channel_closed(self)
+        return True
+
+    def _leak(self, why: str) -> None:
+        if self._finish(leaked=True, reason=why):
+            logger.warning(
+                "sessionkit: %s channel %s leaked (%s; open %.1fs, session %s). Delete it on the platform: "
+                "client.open_channels() lists the ones still open.",
+                self.platform, self.channel_id, why, self.age_seconds, self.session.id,
+            )  # fmt: skip
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.close(reason=f"{type(exc).__name__}: {exc}" if exc is not None else "block exited")
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.platform}:{self.channel_id} {'closed' if self.closed else 'open'}>"
+
+
+class ChannelAttempt:
+    """One try at creating a channel. Call :meth:`opened` with the new channel's id on success."""
+
+    def __init__(self, session: Session, platform: str, purpose: Optional[str], number: int) -> None:
+        self.session = session
+        self.platform = platform
+        self.purpose = purpose
+        self.number = number
+        self.channel: Optional[Channel] = None
+        self._span = session.client.tracer.start_span(
+            f"channel.create {platform}",
+            context=session._span_parent(),
+            kind=SpanKind.CLIENT,
+            attributes={semconv.CHANNEL_PLATFORM: platform, semconv.CHANNEL_ATTEMPT: number},
+        )
+
+    def opened(self, channel_id: Any, **attributes: Any) -> Channel:
+        """The platform created the channel: open it in the session and return it."""
+        self.channel = self.session.open_channel(self.platform, channel_id=channel_id, purpose=self.purpose,
+                                                 **attributes)  # fmt: skip
+        self._span.set_attribute(semconv.CHANNEL_ID, self.channel.channel_id)
+        return self.channel
+
+    def _finish(self, exc: Optional[BaseException]) -> None:
+        ok = exc is None and self.channel is not None
+        span = self._span
+        span.set_attribute(semconv.CHANNEL_ATTEMPT_OK, ok)
+        if not ok:
+            why = f"{type(exc).__name__}: {exc}" if exc is not None else "no channel was opened"
+            span.set_status(Status(StatusCode.ERROR, why))
+            if exc is not None:
+                span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+        span.end()
+        self.session._channel_attempt(ok)
+        self.session.client._channels.attempt_finished(self.platform, ok)
+
+
+class ChannelRegistry:
+    """The client's open channels across its sessions, the limits, and the retry-storm watch."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._open: dict[tuple[str, str], Channel] = {}
+        self._attempts: dict[str, collections.deque[float]] = {}
+        self._storm_warned_at: dict[str, float] = {}
+        self._limit_level: dict[str, int] = {}  # 0 below 80%, 1 at 80%, 2 at the limit
+        self._janitor: Optional[threading.Thread] = None
+        self._open_counter: Any = None
+
+    def _counter(self) -> Any:
+        meter = self._client.meter
+        if self._open_counter is None or self._open_counter[0] is not meter:
+            counter = meter.create_up_down_counter(
+                semconv.METRIC_CHANNELS_OPEN, unit="{channel}", description="Chat channels open now"
+            )
+            self._open_counter = (meter, counter)
+        return self._open_counter[1]
+
+    # -- opening and closing -------------------------------------------------------------------
+    def add(self, channel: Channel) -> None:
+        key = (channel.platform, channel.channel_id)
+        with self._lock:
+            existing = self._open.get(key)
+            if existing is not None and not existing.closed:
+                raise ChannelError(
+                    f"sessionkit: {channel.platform} channel {channel.channel_id} is already open "
+                    f"(session {existing.session.id}); close it before opening it again"
+                )
+            self._open[key] = channel
+            count = sum(1 for p, _ in self._open if p == channel.platform)
+        self._counter().add(1, {semconv.CHANNEL_PLATFORM: channel.platform})
+        self._check_limit(channel.platform, count)
+        self._ensure_janitor()
+
+    def forget(self, channel: Channel) -> None:
+        key = (channel.platform, channel.channel_id)
+        with self._lock:
+            if self._open.get(key) is not channel:
+                return
+            del self._open[key]
+            count = sum(1 for p, _ in self._open if p == channel.platform)
+        self._counter().add(-1, {semconv.CHANNEL_PLATFORM: channel.platform})
+        self._check_limit(channel.platform, count)
+
+    def get(self, platform: str, channel_id: str) -> Optional[Channel]:
+        with self._lock:
+            return self._open.get((platform, channel_id))
+
+    def listing(self) -> list[OpenChannel]:
+        self.sweep()
+        with self._lock:
+            channels = list(self._open.values())
+        return [
+            OpenChannel(platform=c.platform, channel_id=c.channel_id, session_id=c.session.id, purpose=c.purpose,
+                        age_seconds=c.age_seconds)  # fmt: skip
+            for c in sorted(channels, key=lambda c: c.opened_at)
+        ]
+
+    # -- limits ---------------------------------------------------------------------------------
+    def _check_limit(self, platform: str, count: int) -> None:
+        limit = self._client.config.channel_limits.get(platform)
+        if not limit:
+            return
+        level = 2 if count >= limit else 1 if count >= 0.8 * limit else 0
+        with self._lock:
+            previous = self._limit_level.get(platform, 0)
+            self._limit_level[platform] = level
+        if level > previous:
+            if level == 2:
+                logger.warning("sessionkit: %d %s channels open: the limit of %d is reached; new channels will "
+                               "fail until some are deleted", count, platform, limit)  # fmt: skip
+            else:
+                logger.warning("sessionkit: %d %s channels open, 80%% of the limit of %d; look for leaks with "
+                               "client.open_channels()", count, platform, limit)  # fmt: skip
+
+    # -- attempts and retry storms ---------------------------------------------------------------
+    def attempt_finished(self, platform: str, ok: bool) -> None:
+        config = self._client.config
+        now = time.monotonic()
+        with self._lock:
+            window = self._attempts.setdefault(platform, collections.deque())
+            window.append(now)
+            while window and window[0] < now - config.channel_attempt_window:
+                window.popleft()
+            storm = len(window) > config.channel_attempt_rate
+            warned = self._storm_warned_at.get(platform)
+            warn = storm and (warned is None or now - warned > config.channel_attempt_window)
+            if warn:
+                self._storm_warned_at[platform] = now
+            attempts = len(window)
+        if warn:
+            logger.warning(
+                "sessionkit: %d %s channel creation attempts in %.0fs (more than %d): a retry storm. Back off with "
+                "jitter and cap retries; failed attempts may leave channels behind.",
+                attempts, platform, config.channel_attempt_window, config.channel_attempt_rate,
+            )  # fmt: skip
+
+    # -- leaks by age ---------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Leak every channel open longer than ``channel_ttl``."""
+        ttl = self._client.config.channel_ttl
+        if ttl is None:
+            return
+        with self._lock:
+            stale = [c for c in self._open.values() if c.age_seconds > ttl]
+        for channel in stale:
+            channel._leak(f"open longer than channel_ttl={ttl:g}s")
+
+    def _ensure_janitor(self) -> None:
+        if self._client.config.channel_ttl is None or self._janitor is not None:
+            return
+        with self._lock:
+            if self._janitor is not None:
+                return
+            self._janitor = threading.Thread(target=self._watch, name="sessionkit-channel-ttl", daemon=True)
+            self._janitor.start()
+
+    def _watch(self) -> None:
+        while not self._client._closed:
+            ttl = self._client.config.channel_ttl
+            if ttl is None:
+                break
+            time.sleep(min(max(ttl / 4, 0.02), 5.0))
+            try:
+                self.sweep()
+            except Exception:
+                logger.exception("sessionkit: channel TTL check failed")
+        self._janitor = None
+
+
+@contextmanager
+def attempt(session: Session, platform: str, purpose: Optional[str], number: int) -> Iterator[ChannelAttempt]:
+    try_ = ChannelAttempt(session, platform, purpose, number)
+    with trace.use_span(try_._span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+        try:
+            yield try_
+        except BaseException as exc:
+            try_._finish(exc)
+            raise
+    try_._finish(None)

@@ -1,0 +1,280 @@
+"""History loads: the cost of reloading a conversation's history on every turn, made visible.
+
+An agent that reloads its whole history from a database each turn loads N-1 turns at turn N:
+the work grows with the conversation and mostly repeats rows it loaded before. Each load is a
+``history.load`` span; the session's summary says how much of what was loaded was loaded
+before in the same conversation, and how fast load time grows per turn.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Sized
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from . import semconv
+from ._values import to_text
+from .decorators import _bound_arguments, record_error, wrap
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .session import Session
+
+logger = logging.getLogger("sessionkit")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_CONVERSATIONS = 4096  # conversations remembered per client, least recently loaded forgotten first
+
+
+def _count(name: str, value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"sessionkit: {name} must be a non-negative int, got {value!r}")
+    return value
+
+
+class HistoryLoad:
+    """One load of a conversation's history. Report what it loaded with :meth:`record`."""
+
+    def __init__(self, session: Session, source: str, conversation_id: Optional[str], turn: Optional[int]) -> None:
+        self.session = session
+        self.source = source
+        self.conversation_id = conversation_id if conversation_id is not None else session.thread_id
+        self.turn = _count("turn", turn)
+        self.messages: Optional[int] = None
+        self.bytes: Optional[int] = None
+        self.cache_hit: Optional[bool] = None
+        attrs: dict[str, Any] = {semconv.HISTORY_SOURCE: source}
+        if self.conversation_id is not None:
+            attrs[semconv.HISTORY_CONVERSATION_ID] = self.conversation_id
+        if self.turn is not None:
+            attrs[semconv.HISTORY_TURN] = self.turn
+        self._started = time.monotonic()
+        self.seconds: Optional[float] = None
+        self._span: Span = session.client.tracer.start_span(
+            semconv.HISTORY_LOAD_SPAN_NAME, context=session._span_parent(), attributes=attrs
+        )
+        self._token: Any = None
+        self._done = False
+
+    def record(self, messages: Optional[int] = None, bytes: Optional[int] = None,  # noqa: A002
+               cache_hit: Optional[bool] = None) -> None:  # fmt: skip
+        """What the load returned: message count, size in bytes, and whether a cache served it."""
+        self.messages = _count("messages", messages) if messages is not None else self.messages
+        self.bytes = _count("bytes", bytes) if bytes is not None else self.bytes
+        if cache_hit is not None:
+            if not isinstance(cache_hit, bool):
+                raise ValueError(f"sessionkit: cache_hit must be True or False, got {cache_hit!r}")
+            self.cache_hit = cache_hit
+
+    def _finish(self, exc: Optional[BaseException]) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.seconds = time.monotonic() - self._started
+        span = self._span
+        try:
+            attrs: dict[str, Any] = {}
+            if self.messages is not None:
+                attrs[semconv.HISTORY_MESSAGES] = self.messages
+            if self.bytes is not None:
+                attrs[semconv.HISTORY_BYTES] = self.bytes
+            if self.cache_hit is not None:
+                attrs[semconv.HISTORY_CACHE_HIT] = self.cache_hit
+            redundant = self.session.client._history.observe(self)
+            if redundant is not None:
+                attrs[semconv.HISTORY_MESSAGES_REDUNDANT] = redundant
+            span.set_attributes(attrs)
+            if exc is not None:
+                record_error(span, exc)
+            self.session._history_loaded(self, redundant or 0)
+            self.session.client._history.record_metrics(self)
+        except Exception:
+            logger.exception("sessionkit: could not record a history load (ignored)")
+        span.end()
+
+    def __enter__(self) -> HistoryLoad:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+            self._token = None
+        self._finish(exc)
+
+    async def __aenter__(self) -> HistoryLoad:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class HistoryStats:
+    """A session's history figures, kept as loads finish."""
+
+    __slots__ = ("loads", "seconds", "messages", "redundant", "cache_hits", "points", "uncached_repeats")
+
+    def __init__(self) -> None:
+        self.loads = 0
+        self.seconds = 0.0
+        self.messages = 0
+        self.redundant = 0
+        self.cache_hits = 0
+        self.uncached_repeats = 0  # loads that were not cache hits and repeated earlier messages
+        self.points: list[tuple[float, float]] = []  # (turn, seconds) for the growth figure
+
+    def add(self, load: HistoryLoad, redundant: int) -> None:
+        self.loads += 1
+        self.seconds += load.seconds or 0.0
+        self.messages += load.messages or 0
+        self.redundant += redundant
+        if load.cache_hit:
+            self.cache_hits += 1
+        elif redundant:
+            self.uncached_repeats += 1
+        turn = load.turn if load.turn is not None else self.loads
+        self.points.append((float(turn), load.seconds or 0.0))
+
+    def growth_per_turn(self) -> Optional[float]:
+        """Least-squares slope of load seconds over turns; None with fewer than 3 loads."""
+        if len(self.points) < 3:
+            return None
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+        var = sum((x - mean_x) ** 2 for x in xs)
+        if var == 0:
+            return None
+        return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var
+
+    def advice(self) -> Optional[str]:
+        if self.uncached_repeats < 2 or not self.messages or self.redundant / self.messages < 0.5:
+            return None
+        share = 100.0 * self.redundant / self.messages
+        return (
+            f"history reloaded {self.loads} times without a cache: {self.redundant} of {self.messages} messages "
+            f"({share:.0f}%) had been loaded before in the same conversation; cache the history per conversation "
+            f"or load only the turns added since the last load"
+        )
+
+
+class HistoryTracker:
+    """Per client: how many messages of each conversation were loaded so far (bounded LRU)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._seen: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._meter: Any = None
+        self._duration: Any = None
+        self._messages: Any = None
+
+    def observe(self, load: HistoryLoad) -> Optional[int]:
+        """Messages of this load that earlier loads of the conversation had loaded already."""
+        if load.messages is None or load.conversation_id is None:
+            return None
+        with self._lock:
+            before = self._seen.get(load.conversation_id, 0)
+            self._seen[load.conversation_id] = max(before, load.messages)
+            self._seen.move_to_end(load.conversation_id)
+            while len(self._seen) > _CONVERSATIONS:
+                self._seen.popitem(last=False)
+        if load.cache_hit:
+            return 0  # served from a cache: no repeated work at the source
+        return min(before, load.messages)
+
+    def record_metrics(self, load: HistoryLoad) -> None:
+        meter = self._client.meter
+        if self._duration is None or self._meter is not meter:
+            self._meter = meter
+            self._duration = meter.create_histogram(semconv.METRIC_HISTORY_DURATION, unit="s",
+                                                    description="Duration of history loads")  # fmt: skip
+            self._messages = meter.create_histogram(semconv.METRIC_HISTORY_MESSAGES, unit="{message}",
+                                                    description="Messages per history load")  # fmt: skip
+        attrs = {semconv.HISTORY_SOURCE: load.source, semconv.HISTORY_CACHE_HIT: bool(load.cache_hit)}
+        self._duration.record(load.seconds or 0.0, attrs)
+        if load.messages is not None:
+            self._messages.record(load.messages, attrs)
+
+
+# -- the decorator ---------------------------------------------------------------------------------
+_CONVERSATION_ARGS = ("conversation_id", "thread_id", "conversation", "chat_id", "session_id")
+
+
+class _LoaderSpec:
+    """What ``@history_loader`` needs to read a call: which arguments are the conversation and turn."""
+
+    __slots__ = ("source", "signature")
+
+    def __init__(self, source: str, func: Callable[..., Any]) -> None:
+        self.source = source
+        try:
+            self.signature: Optional[inspect.Signature] = inspect.signature(func)
+        except (TypeError, ValueError):
+            self.signature = None
+
+    def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> Optional[_LoaderRun]:
+        session = client.current_session()
+        if session is None:
+            return None  # a load outside any session has no conversation figures to feed
+        arguments = _bound_arguments(self.signature, instance, args, kwargs)
+        conversation = next((arguments[n] for n in _CONVERSATION_ARGS if n in arguments), None)
+        if conversation is None and args:
+            conversation = args[0]
+        turn = arguments.get("turn")
+        if not (isinstance(turn, int) and not isinstance(turn, bool) and turn >= 0):
+            turn = None
+        return _LoaderRun(HistoryLoad(session, self.source, None if conversation is None else to_text(conversation, 256), turn))
+
+
+class _LoaderRun:
+    __slots__ = ("load",)
+
+    def __init__(self, load: HistoryLoad) -> None:
+        self.load = load
+
+    def enter(self) -> object:
+        return otel_context.attach(trace.set_span_in_context(self.load._span))
+
+    def leave(self, token: Any) -> None:
+        otel_context.detach(token)
+
+    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
+        if exc is None and result is not None and self.load.messages is None:
+            messages = result.get("messages") if isinstance(result, dict) else result
+            if isinstance(messages, Sized) and not isinstance(messages, (str, bytes)):
+                self.load.messages = len(messages)
+        self.load._finish(exc)
+
+
+def history_loader(get_client: Callable[[], Optional[Client]]) -> Callable[..., Any]:
+    """Build the ``history_loader`` decorator factory for a client getter."""
+
+    def factory(source: str = "history", /) -> Callable[[F], F]:
+        if not isinstance(source, str) or not source:
+            raise TypeError("sessionkit: history_loader(source=...) takes the store's name, e.g. 'postgres'")
+
+        def decorate(func: F) -> F:
+            return wrap(func, lambda target: _LoaderSpec(source, target), get_client)
+
+        return decorate
+
+    def history_loader(func: Any = None, /, *, source: str = "history") -> Any:
+        """``@history_loader`` or ``@history_loader(source="redis")``: each call is a history load;
+        the message count is the length of what the function returns."""
+        if callable(func):
+            return factory(source)(func)
+        return factory(func if isinstance(func, str) else source)
+
+    return history_loader

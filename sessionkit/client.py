@@ -34,6 +34,7 @@ from .context import current, install_propagation
 from .decorators import SpanDecorator, session_decorator
 from .export import build_exporter, build_metric_reader
 from .history import HistoryTracker, history_loader
+from .instrumentation import instrument_client, uninstrument_client
 from .export.pipeline import ExportPipeline, run_bounded
 from .processor import SessionSpanProcessor
 from .session import EndState, Session
@@ -115,6 +116,8 @@ class Client:
         self.trace = SpanDecorator("trace", self._itself)
         """``@client.trace``: a plain span per call."""
         install_propagation()
+        self._instrumented = False
+        self._apply_instrumentation()
         self._register_atexit()
         if self._config.auto_start_session:
             self._start_auto_session()
@@ -157,6 +160,7 @@ class Client:
                 self._build_provider()
             if changed & set(_PIPELINE_FIELDS) or "enabled" in changed or "tracer_provider" in changed:
                 self._swap_pipeline(self._build_pipeline())
+            self._apply_instrumentation()
             if new.auto_start_session and (self._auto_session is None or not self._auto_session.is_active):
                 self._start_auto_session()
             logger.info("sessionkit: reconfigured (%s)", ", ".join(sorted(changed)))
@@ -230,6 +234,23 @@ class Client:
             threading.Thread(
                 target=old.shutdown, args=(timeout,), name="sessionkit-old-pipeline", daemon=True
             ).start()
+
+    def _apply_instrumentation(self) -> None:
+        want = self._config.instrument_llm_calls and self._config.tracing_enabled and not self._closed
+        if want and not self._instrumented:
+            try:
+                instrument_client(self)
+                self._instrumented = True
+            except Exception:
+                logger.exception("sessionkit: could not instrument LLM calls (continuing without)")
+        elif not want and self._instrumented:
+            self.uninstrument()
+
+    def uninstrument(self) -> None:
+        """Stop recording LLM calls for this client; the last client to stop restores the
+        original httpx / httpx2 methods."""
+        uninstrument_client(self)
+        self._instrumented = False
 
     # -- sessions -------------------------------------------------------------------------------
     def start_session(
@@ -412,6 +433,8 @@ class Client:
         for session in self.sessions():
             if session._pid == pid:  # a forked child leaves its parent's sessions alone
                 session.end(EndState.INDETERMINATE, reason)
+        if self._instrumented:
+            self.uninstrument()
         pipeline = self._processor.pipeline
         ok = True if pipeline is None else pipeline.shutdown(timeout)
         meter_provider = self._meter_provider

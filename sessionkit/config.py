@@ -55,6 +55,8 @@ class Options(TypedDict, total=False):
     shutdown_timeout: float
     export_metrics: bool
     meter_provider: Any
+    instrument_llm_calls: bool
+    llm_base_urls: Union[list[str], Mapping[str, str]]
     channel_limits: Mapping[str, int]
     channel_ttl: float
     channel_attempt_rate: int
@@ -107,6 +109,12 @@ class Config(BaseModel):
     """Also export metrics over OTLP to the same endpoint (off: not every backend takes metrics)."""
     meter_provider: Optional[Any] = None
     """Record metrics on this ``MeterProvider`` instead of the client's own."""
+    instrument_llm_calls: bool = True
+    """Record LLM calls made through httpx / httpx2 (the openai and anthropic SDKs and others)."""
+    llm_base_urls: Union[list[str], dict[str, str]] = Field(default_factory=list)
+    """OpenAI- or Anthropic-compatible servers on other hosts (local models, proxies): base URLs,
+    or a mapping of base URL to provider name. api.openai.com, api.anthropic.com and Azure
+    OpenAI are always recognised."""
     channel_limits: dict[str, int] = Field(default_factory=dict)
     """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
     channel_ttl: Optional[float] = Field(default=None, gt=0)
@@ -239,6 +247,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "shutdown_timeout": ("SESSIONKIT_SHUTDOWN_TIMEOUT",),
     "export_metrics": ("SESSIONKIT_EXPORT_METRICS",),
     "channel_ttl": ("SESSIONKIT_CHANNEL_TTL",),
+    "instrument_llm_calls": ("SESSIONKIT_INSTRUMENT_LLM_CALLS",),
+    "llm_base_urls": ("SESSIONKIT_LLM_BASE_URLS",),
 }
 
 
@@ -252,6 +262,8 @@ def _from_environment() -> dict[str, tuple[Any, str]]:
             value: Any = raw.strip()
             if field == "headers":
                 value = parse_headers(value)
+            elif field == "llm_base_urls":
+                value = [u.strip() for u in value.split(",") if u.strip()]
             elif field == "capture_content" and name.startswith("OTEL_"):
                 value = value.lower() in ("true", "1", "yes", "on")
             found[field] = (value, f"environment variable {name}")

@@ -171,7 +171,8 @@ class _SpanRun:
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is KINDS["tool"]:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
-                if self.spec.kind is KINDS["llm"] and result is not None:
+                counted_below = getattr(span, "attributes", {}).get(semconv.LLM_COUNTED_IN_CHILD)
+                if self.spec.kind is KINDS["llm"] and result is not None and not counted_below:
                     tokens_in, tokens_out = _usage_from(result)
                     if tokens_in is not None or tokens_out is not None:
                         record_llm_usage(tokens_in, tokens_out, span=span)

@@ -10,7 +10,10 @@ from __future__ import annotations
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
 from opentelemetry.semconv._incubating.attributes import session_attributes as _session
 from opentelemetry.semconv._incubating.attributes import user_attributes as _user
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import http_attributes as _http
+from opentelemetry.semconv.attributes import server_attributes as _server
 from opentelemetry.semconv.attributes import service_attributes as _service
 
 # -- Session identity, stamped on every span of a session -------------------------------------
@@ -90,6 +93,33 @@ OPERATION_INVOKE_AGENT = _gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value
 OPERATION_EXECUTE_TOOL = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
 OPERATION_CHAT = _gen_ai.GenAiOperationNameValues.CHAT.value
 
+GEN_AI_REQUEST_STREAM = _gen_ai.GEN_AI_REQUEST_STREAM
+GEN_AI_RESPONSE_ID = _gen_ai.GEN_AI_RESPONSE_ID
+GEN_AI_RESPONSE_FINISH_REASONS = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+GEN_AI_INPUT_MESSAGES = _gen_ai.GEN_AI_INPUT_MESSAGES
+GEN_AI_OUTPUT_MESSAGES = _gen_ai.GEN_AI_OUTPUT_MESSAGES
+GEN_AI_SYSTEM_INSTRUCTIONS = _gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS
+GEN_AI_TOKEN_TYPE = _gen_ai.GEN_AI_TOKEN_TYPE
+SERVER_ADDRESS = _server.SERVER_ADDRESS
+SERVER_PORT = _server.SERVER_PORT
+HTTP_RESPONSE_STATUS_CODE = _http.HTTP_RESPONSE_STATUS_CODE
+HTTP_RESEND_COUNT = _http.HTTP_REQUEST_RESEND_COUNT
+METRIC_GEN_AI_DURATION = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+METRIC_GEN_AI_TOKEN_USAGE = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+METRIC_GEN_AI_TTFC = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+
+# LLM calls seen on the wire (sessionkit.instrumentation)
+LLM_ATTEMPT = "sessionkit.llm.attempt"
+LLM_COUNTED_IN_CHILD = "sessionkit.llm.counted_in_child"
+"""On an LLM span of another tracer (or ``@llm``) whose call sessionkit also saw on the wire:
+the session counts the wire-level child, not this span."""
+STREAM_COMPLETED = "sessionkit.stream.completed"
+STREAM_EVENTS = "sessionkit.stream.events"
+
 # -- OpenInference ----------------------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 INPUT_VALUE = "input.value"
@@ -98,3 +128,4 @@ LLM_MODEL_NAME = "llm.model_name"
 LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
 LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
 LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total"
+LLM_PROVIDER = "llm.provider"

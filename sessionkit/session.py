@@ -334,7 +334,9 @@ class Session:
         attrs = span.attributes or {}
         if attrs.get(semconv.SPAN_TYPE) is not None:
             return  # the root and the start marker are the session itself
-        llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
+        llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS and not attrs.get(
+            semconv.LLM_COUNTED_IN_CHILD
+        )
         error = span.status.status_code is StatusCode.ERROR
         with self._lock:
             self._span_count += 1

@@ -92,7 +92,12 @@ class StoredSession:
 
     @property
     def llm_spans(self) -> list[StoredSpan]:
-        return [s for s in self.work_spans if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS]
+        return [
+            s
+            for s in self.work_spans
+            if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
+            and not s.attributes.get(semconv.LLM_COUNTED_IN_CHILD)
+        ]
 
     @property
     def input_tokens(self) -> int:

@@ -1,0 +1,125 @@
+"""Anthropic Messages API payloads. Pure functions over decoded JSON; nothing here raises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .llm import LLMRequest, LLMResult, as_dict, as_int, text_parts
+
+_PARAMS = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "top_k": "gen_ai.request.top_k",
+    "max_tokens": "gen_ai.request.max_tokens",
+}
+
+
+def parse_request(api: str, body: Any) -> LLMRequest:
+    body = as_dict(body)
+    request = LLMRequest(model=body.get("model") if isinstance(body.get("model"), str) else None)
+    request.stream = body.get("stream") is True
+    for key, attribute in _PARAMS.items():
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            request.params[attribute] = value
+    stop = body.get("stop_sequences")
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        request.params["gen_ai.request.stop_sequences"] = stop
+    request.input_messages = [
+        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
+        for m in body.get("messages") or []
+        if isinstance(m, dict)
+    ]
+    system = body.get("system")
+    if system:
+        request.system_instructions = text_parts(system)
+    return request
+
+
+def _usage(result: LLMResult, usage: Any) -> None:
+    usage = as_dict(usage)
+    if not usage:
+        return
+    fresh = as_int(usage.get("input_tokens"))
+    cache_read = as_int(usage.get("cache_read_input_tokens"))
+    cache_write = as_int(usage.get("cache_creation_input_tokens"))
+    if cache_read is not None:
+        result.cache_read_tokens = cache_read
+    if cache_write is not None:
+        result.cache_creation_tokens = cache_write
+    if fresh is not None:
+        # Anthropic counts cached input apart; the GenAI conventions count all input tokens.
+        result.input_tokens = fresh + (cache_read or 0) + (cache_write or 0)
+    output = as_int(usage.get("output_tokens"))
+    if output is not None:
+        result.output_tokens = output
+
+
+def _content(result: LLMResult, blocks: Any) -> None:
+    for block in blocks or []:
+        block = as_dict(block)
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            result.output_text.append(block["text"])
+        elif block.get("type") == "tool_use":
+            result.tool_calls.append({"id": block.get("id"), "name": block.get("name")})
+
+
+def parse_response(api: str, body: Any, result: LLMResult) -> None:
+    body = as_dict(body)
+    if body.get("type") == "error":
+        result.error_type = str(as_dict(body.get("error")).get("type") or "error")
+        return
+    if isinstance(body.get("id"), str):
+        result.response_id = body["id"]
+    if isinstance(body.get("model"), str):
+        result.response_model = body["model"]
+    if isinstance(body.get("stop_reason"), str):
+        result.finish_reasons = [body["stop_reason"]]
+    _usage(result, body.get("usage"))
+    _content(result, body.get("content"))
+
+
+class StreamReader:
+    """Reads Anthropic stream events (message_start, content_block_*, message_delta, ...)."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self.result = LLMResult()
+
+    def event(self, name: str, data: str) -> None:
+        try:
+            payload = as_dict(json.loads(data))
+        except ValueError:
+            return
+        self.result.events += 1
+        kind = payload.get("type") or name
+        result = self.result
+        if kind == "message_start":
+            message = as_dict(payload.get("message"))
+            if isinstance(message.get("id"), str):
+                result.response_id = message["id"]
+            if isinstance(message.get("model"), str):
+                result.response_model = message["model"]
+            _usage(result, message.get("usage"))
+        elif kind == "content_block_start":
+            _content(result, [payload.get("content_block")])
+        elif kind == "content_block_delta":
+            delta = as_dict(payload.get("delta"))
+            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                result.output_text.append(delta["text"])
+        elif kind == "message_delta":
+            delta = as_dict(payload.get("delta"))
+            if isinstance(delta.get("stop_reason"), str):
+                result.finish_reasons = [delta["stop_reason"]]
+            usage = as_dict(payload.get("usage"))
+            # message_delta carries the cumulative output count (and input counts, when sent)
+            output = as_int(usage.get("output_tokens"))
+            if output is not None:
+                result.output_tokens = output
+            if as_int(usage.get("input_tokens")) is not None:
+                _usage(result, {k: v for k, v in usage.items() if k != "output_tokens"})
+        elif kind == "message_stop":
+            result.ended = True
+        elif kind == "error":
+            result.error_type = str(as_dict(payload.get("error")).get("type") or "error")

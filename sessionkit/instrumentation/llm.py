@@ -1,0 +1,166 @@
+"""What an LLM call is, independent of provider: recognising one, and its request and result.
+
+Pure functions and plain data; no I/O. The provider modules fill these from their payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+# (path suffix, api) in match order: the longest suffix that could be confused comes first.
+_OPENAI_PATHS = (
+    ("/chat/completions", "openai.chat"),
+    ("/completions", "openai.completions"),
+    ("/responses", "openai.responses"),
+    ("/embeddings", "openai.embeddings"),
+)
+_ANTHROPIC_PATHS = (("/messages", "anthropic.messages"),)
+
+OPERATIONS = {
+    "openai.chat": "chat",
+    "openai.completions": "text_completion",
+    "openai.responses": "chat",
+    "openai.embeddings": "embeddings",
+    "anthropic.messages": "chat",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A recognised LLM endpoint: which provider, which API, and where."""
+
+    provider: str
+    api: str
+    host: str
+    port: Optional[int]
+
+    @property
+    def operation(self) -> str:
+        return OPERATIONS[self.api]
+
+    @property
+    def is_anthropic(self) -> bool:
+        return self.api.startswith("anthropic.")
+
+
+def _api_for(path: str, table: tuple[tuple[str, str], ...]) -> Optional[str]:
+    for suffix, api in table:
+        if path.endswith(suffix):
+            return api
+    return None
+
+
+def normalize_base_urls(base_urls: Any) -> dict[str, str]:
+    """``["http://127.0.0.1:8000/v1"]`` or ``{"http://...": "vllm"}`` -> ``{prefix: provider}``
+    (an empty provider means: infer it from the API path)."""
+    if not base_urls:
+        return {}
+    if isinstance(base_urls, str):
+        base_urls = [u for u in base_urls.split(",") if u.strip()]
+    if isinstance(base_urls, Mapping):
+        items = [(str(k), str(v or "")) for k, v in base_urls.items()]
+    else:
+        items = [(str(u), "") for u in base_urls]
+    return {url.strip().rstrip("/"): provider for url, provider in items}
+
+
+def match(method: str, url: str, base_urls: Mapping[str, str]) -> Optional[Endpoint]:
+    """The endpoint an HTTP request goes to, or None when it is not an LLM call."""
+    if method != "POST":
+        return None
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if host == "api.openai.com":
+        api = _api_for(path, _OPENAI_PATHS)
+        return Endpoint("openai", api, host, port) if api else None
+    if host == "api.anthropic.com":
+        api = _api_for(path, _ANTHROPIC_PATHS)
+        return Endpoint("anthropic", api, host, port) if api else None
+    if host.endswith(".openai.azure.com"):
+        api = _api_for(path, _OPENAI_PATHS)
+        return Endpoint("azure.ai.openai", api, host, port) if api else None
+    if not base_urls:
+        return None
+    bare = f"{parts.scheme}://{parts.netloc}{path}"
+    for prefix, provider in base_urls.items():
+        if bare.startswith(prefix):
+            api = _api_for(path, _ANTHROPIC_PATHS) or _api_for(path, _OPENAI_PATHS)
+            if api is None:
+                return None
+            name = provider or ("anthropic" if api.startswith("anthropic.") else "openai")
+            return Endpoint(name, api, host, port)
+    return None
+
+
+@dataclass
+class LLMRequest:
+    """What the request asked for."""
+
+    model: Optional[str] = None
+    stream: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    """``gen_ai.request.*`` attributes (temperature, max_tokens, top_p, ...)."""
+    input_messages: Optional[list[dict[str, Any]]] = None
+    system_instructions: Optional[list[dict[str, Any]]] = None
+
+
+@dataclass
+class LLMResult:
+    """What came back, filled from a JSON body or from stream events as they pass."""
+
+    response_id: Optional[str] = None
+    response_model: Optional[str] = None
+    finish_reasons: list[str] = field(default_factory=list)
+    input_tokens: Optional[int] = None
+    output_tokens: Optional[int] = None
+    cache_read_tokens: Optional[int] = None
+    cache_creation_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
+    output_text: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    error_type: Optional[str] = None
+    events: int = 0
+    """Stream events seen."""
+    ended: bool = False
+    """The stream's own end event was seen ([DONE], message_stop, response.completed)."""
+
+    def output_messages(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        if self.output_text:
+            parts.append({"type": "text", "content": "".join(self.output_text)})
+        parts.extend({"type": "tool_call", **call} for call in self.tool_calls)
+        message: dict[str, Any] = {"role": "assistant", "parts": parts}
+        if self.finish_reasons:
+            message["finish_reason"] = self.finish_reasons[0]
+        return [message]
+
+
+def as_int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def text_parts(content: Any) -> list[dict[str, Any]]:
+    """Message content (a string, or a list of typed parts) as GenAI semconv parts."""
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, list):
+        for item in content:
+            if isinstance(item, str):
+                parts.append({"type": "text", "content": item})
+            elif isinstance(item, dict):
+                kind = str(item.get("type", "unknown"))
+                if kind in ("text", "input_text", "output_text") and isinstance(item.get("text"), str):
+                    parts.append({"type": "text", "content": item["text"]})
+                else:
+                    parts.append({"type": kind})  # images, files, tool results: the kind only
+    return parts

@@ -1,0 +1,178 @@
+"""OpenAI and OpenAI-compatible payloads: chat completions, completions, responses, embeddings.
+
+Pure functions over decoded JSON; nothing here raises on unexpected shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .llm import LLMRequest, LLMResult, as_dict, as_int, text_parts
+
+_PARAMS = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "max_output_tokens": "gen_ai.request.max_tokens",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+    "n": "gen_ai.request.choice.count",
+}
+
+
+def parse_request(api: str, body: Any) -> LLMRequest:
+    body = as_dict(body)
+    request = LLMRequest(model=body.get("model") if isinstance(body.get("model"), str) else None)
+    request.stream = body.get("stream") is True
+    for key, attribute in _PARAMS.items():
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            request.params[attribute] = value
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        request.params["gen_ai.request.stop_sequences"] = [stop]
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        request.params["gen_ai.request.stop_sequences"] = stop
+    if api == "openai.chat":
+        request.input_messages = [
+            {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
+            for m in body.get("messages") or []
+            if isinstance(m, dict)
+        ]
+    elif api == "openai.completions":
+        prompt = body.get("prompt")
+        request.input_messages = [{"role": "user", "parts": text_parts(prompt if isinstance(prompt, (str, list)) else "")}]
+    elif api == "openai.responses":
+        items = body.get("input")
+        if isinstance(items, str):
+            request.input_messages = [{"role": "user", "parts": text_parts(items)}]
+        elif isinstance(items, list):
+            request.input_messages = [
+                {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
+                for m in items
+                if isinstance(m, dict)
+            ]
+        if isinstance(body.get("instructions"), str):
+            request.system_instructions = [{"type": "text", "content": body["instructions"]}]
+    return request
+
+
+def _usage(result: LLMResult, usage: Any) -> None:
+    usage = as_dict(usage)
+    if not usage:
+        return
+    # chat/completions/embeddings say prompt/completion; responses says input/output
+    input_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
+    output_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
+    if input_tokens is not None:
+        result.input_tokens = input_tokens
+    if output_tokens is not None:
+        result.output_tokens = output_tokens
+    details_in = as_dict(usage.get("prompt_tokens_details") or usage.get("input_tokens_details"))
+    details_out = as_dict(usage.get("completion_tokens_details") or usage.get("output_tokens_details"))
+    if as_int(details_in.get("cached_tokens")) is not None:
+        result.cache_read_tokens = details_in["cached_tokens"]
+    if as_int(details_out.get("reasoning_tokens")) is not None:
+        result.reasoning_tokens = details_out["reasoning_tokens"]
+
+
+def _tool_call(call: Any) -> dict[str, Any]:
+    call = as_dict(call)
+    function = as_dict(call.get("function"))
+    return {"id": call.get("id"), "name": function.get("name") or call.get("name")}
+
+
+def parse_response(api: str, body: Any, result: LLMResult) -> None:
+    body = as_dict(body)
+    if isinstance(body.get("id"), str):
+        result.response_id = body["id"]
+    if isinstance(body.get("model"), str):
+        result.response_model = body["model"]
+    _usage(result, body.get("usage"))
+    if api in ("openai.chat", "openai.completions"):
+        for choice in body.get("choices") or []:
+            choice = as_dict(choice)
+            if isinstance(choice.get("finish_reason"), str):
+                result.finish_reasons.append(choice["finish_reason"])
+            message = as_dict(choice.get("message"))
+            text = message.get("content") if message else choice.get("text")
+            if isinstance(text, str):
+                result.output_text.append(text)
+            for call in message.get("tool_calls") or []:
+                result.tool_calls.append(_tool_call(call))
+    elif api == "openai.responses":
+        if isinstance(body.get("status"), str):
+            result.finish_reasons.append(body["status"])
+        for item in body.get("output") or []:
+            item = as_dict(item)
+            if item.get("type") == "message":
+                for part in item.get("content") or []:
+                    part = as_dict(part)
+                    if isinstance(part.get("text"), str):
+                        result.output_text.append(part["text"])
+            elif item.get("type") == "function_call":
+                result.tool_calls.append({"id": item.get("call_id"), "name": item.get("name")})
+    error = as_dict(body.get("error"))
+    if error:
+        result.error_type = str(error.get("type") or error.get("code") or "error")
+
+
+class StreamReader:
+    """Reads OpenAI SSE events as they pass; ``result`` holds what was seen so far."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self.result = LLMResult()
+        self._finish: dict[int, str] = {}
+
+    def event(self, name: str, data: str) -> None:
+        if data == "[DONE]":
+            self.result.ended = True
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return
+        payload = as_dict(payload)
+        self.result.events += 1
+        if self.api == "openai.responses":
+            self._responses_event(payload)
+            return
+        result = self.result
+        if isinstance(payload.get("id"), str):
+            result.response_id = payload["id"]
+        if isinstance(payload.get("model"), str):
+            result.response_model = payload["model"]
+        _usage(result, payload.get("usage"))  # the final chunk with stream_options.include_usage
+        for choice in payload.get("choices") or []:
+            choice = as_dict(choice)
+            delta = as_dict(choice.get("delta"))
+            text = delta.get("content") if delta else choice.get("text")
+            if isinstance(text, str):
+                result.output_text.append(text)
+            for call in delta.get("tool_calls") or []:
+                if as_dict(call).get("id"):
+                    result.tool_calls.append(_tool_call(call))
+            if isinstance(choice.get("finish_reason"), str):
+                self._finish[as_int(choice.get("index")) or 0] = choice["finish_reason"]
+        result.finish_reasons = [self._finish[i] for i in sorted(self._finish)]
+        error = as_dict(payload.get("error"))
+        if error:
+            result.error_type = str(error.get("type") or error.get("code") or "error")
+
+    def _responses_event(self, payload: dict[str, Any]) -> None:
+        kind = payload.get("type")
+        if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
+            self.result.output_text.append(payload["delta"])
+        elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
+            self.result.ended = kind != "response.created"
+            response = as_dict(payload.get("response"))
+            text = list(self.result.output_text)
+            self.result.finish_reasons = []
+            parse_response("openai.responses", {k: v for k, v in response.items() if k != "output"}, self.result)
+            self.result.output_text = text
+        elif kind == "error":
+            self.result.error_type = str(payload.get("code") or "error")

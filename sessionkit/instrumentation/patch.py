@@ -1,0 +1,498 @@
+"""Seeing LLM calls on the wire: ``Client.send`` / ``AsyncClient.send`` of httpx and httpx2.
+
+The patch is thin and idempotent: the patched method is a ``wrapt.FunctionWrapper`` whose
+wrapper carries a marker, so instrumenting twice (two clients, ``init`` twice, a reload) never
+wraps twice. A request that is not an LLM call costs one method check and a URL match.
+
+For a streamed response the response's byte stream is swapped for a proxy that hands every
+chunk on unchanged, as it arrives, while an SSE parser reads usage from a copy of it. The span
+ends once: when the stream is exhausted, closed, or garbage collected unread.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+import time
+import weakref
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Optional
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import semconv
+from .._values import to_text
+from ..context import current
+from . import anthropic as anthropic_payloads
+from . import openai as openai_payloads
+from .llm import Endpoint, LLMRequest, LLMResult, match, normalize_base_urls
+from .sse import SSEParser
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+logger = logging.getLogger("sessionkit")
+
+MODULES = ("httpx", "httpx2")
+_MARKER = "_sessionkit_llm_send"
+_MAX_BODY = 8 << 20  # a non-SSE streamed body is kept for parsing up to this size
+
+
+# -- which client records a call ------------------------------------------------------------------
+class _Registry:
+    """The clients that want LLM calls recorded. The call goes to the client of the current
+    session, else the default client, else the client that registered last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: list[weakref.ref[Client]] = []
+
+    def add(self, client: Client) -> None:
+        with self._lock:
+            self._clients = [r for r in self._clients if r() is not None and r() is not client]
+            self._clients.append(weakref.ref(client))
+
+    def remove(self, client: Client) -> bool:
+        """Forget ``client``; True when no client is left."""
+        with self._lock:
+            self._clients = [r for r in self._clients if r() is not None and r() is not client]
+            return not self._clients
+
+    def __contains__(self, client: object) -> bool:
+        return any(r() is client for r in self._clients)
+
+    def pick(self) -> Optional[Client]:
+        clients = [c for c in (r() for r in self._clients) if c is not None and not c._closed]
+        if not clients:
+            return None
+        session = current.get()
+        if session is not None and session.client in clients:
+            return session.client
+        from ..client import get_client
+
+        default = get_client()
+        if default is not None and default in clients:
+            return default
+        return clients[-1]
+
+
+registry = _Registry()
+
+
+# -- metrics ------------------------------------------------------------------------------------
+class _Instruments:
+    __slots__ = ("meter", "duration", "tokens", "ttfc")
+
+    def __init__(self, meter: Any) -> None:
+        self.meter = meter
+        self.duration = meter.create_histogram(semconv.METRIC_GEN_AI_DURATION, unit="s",
+                                               description="GenAI operation duration")  # fmt: skip
+        self.tokens = meter.create_histogram(semconv.METRIC_GEN_AI_TOKEN_USAGE, unit="{token}",
+                                             description="Tokens used per GenAI operation")  # fmt: skip
+        self.ttfc = meter.create_histogram(semconv.METRIC_GEN_AI_TTFC, unit="s",
+                                           description="Time to the first chunk of a streamed response")  # fmt: skip
+
+
+_instruments: dict[int, _Instruments] = {}
+
+
+def _instruments_for(client: Client) -> _Instruments:
+    meter = client.meter
+    found = _instruments.get(id(client))
+    if found is None or found.meter is not meter:
+        found = _instruments[id(client)] = _Instruments(meter)
+    return found
+
+
+# -- one call -----------------------------------------------------------------------------------------
+class LLMCall:
+    """An LLM call's span, from the request to the end of its response."""
+
+    def __init__(self, client: Client, endpoint: Endpoint, request: Any) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.payloads = anthropic_payloads if endpoint.is_anthropic else openai_payloads
+        self._started = time.monotonic()
+        self._done = False
+        self._lock = threading.Lock()
+        self.result = LLMResult()
+        self.status_code: Optional[int] = None
+        self.streamed = False
+        self.ttfc: Optional[float] = None
+        self._reader: Any = None
+        self._sse: Optional[SSEParser] = None
+        self._body: Optional[bytearray] = None
+        self._decoder: Any = None
+        config = client.config
+        self.capture = config.capture_content
+        self.limit = config.max_content_length
+
+        body = _json_body(request)
+        parsed: LLMRequest = self.payloads.parse_request(endpoint.api, body) if body is not None else LLMRequest()
+        self.request = parsed
+        model = parsed.model or "unknown"
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: endpoint.operation,
+            semconv.GEN_AI_PROVIDER_NAME: endpoint.provider,
+            semconv.GEN_AI_REQUEST_MODEL: model,
+            semconv.GEN_AI_REQUEST_STREAM: parsed.stream,
+            semconv.SERVER_ADDRESS: endpoint.host,
+            semconv.OPENINFERENCE_SPAN_KIND: "LLM",
+            semconv.LLM_MODEL_NAME: model,
+            semconv.LLM_PROVIDER: endpoint.provider,
+        }
+        if endpoint.port is not None:
+            attrs[semconv.SERVER_PORT] = endpoint.port
+        attrs.update(parsed.params)
+        retries = _retry_count(request)
+        attrs[semconv.LLM_ATTEMPT] = retries + 1
+        if retries:
+            attrs[semconv.HTTP_RESEND_COUNT] = retries
+        if self.capture:
+            if parsed.input_messages is not None:
+                attrs[semconv.GEN_AI_INPUT_MESSAGES] = to_text(parsed.input_messages, self.limit)
+            if parsed.system_instructions:
+                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = to_text(parsed.system_instructions, self.limit)
+            if body is not None:
+                attrs[semconv.INPUT_VALUE] = to_text(body, self.limit)
+        parent = trace.get_current_span()
+        if parent.is_recording() and _is_llm_span(parent):
+            # Another tracer (the SDK's own, or an @llm function) already has a span for this
+            # call: this span, seen on the wire, is the one the session counts.
+            parent.set_attribute(semconv.LLM_COUNTED_IN_CHILD, True)
+        self.span = client.tracer.start_span(
+            f"{endpoint.operation} {model}", context=client.span_parent(), kind=SpanKind.CLIENT, attributes=attrs
+        )
+        self.context = trace.set_span_in_context(self.span)
+
+    # -- the response --------------------------------------------------------------------------
+    def got_response(self, response: Any, stream: bool, module: ModuleType) -> None:
+        """Headers are in. Without ``stream`` the body was read already; with it, watch it pass."""
+        try:
+            self.status_code = int(response.status_code)
+            if not stream:
+                self._parse_json(response.content)
+                self.finish()
+                return
+            content_type = response.headers.get("content-type", "")
+            encoding = response.headers.get("content-encoding", "").lower()
+            if encoding in ("gzip", "deflate"):
+                self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)
+            elif encoding not in ("", "identity"):
+                self._decoder = False  # br, zstd: passed through, not parsed
+            if "text/event-stream" in content_type:
+                self.streamed = True
+                self._sse = SSEParser()
+                self._reader = self.payloads.StreamReader(self.endpoint.api)
+            else:
+                self._body = bytearray()
+            response.stream = _wrap_stream(module, response.stream, self)
+        except Exception:
+            logger.debug("sessionkit: could not read an LLM response (ignored)", exc_info=True)
+            self.finish()
+
+    def observe(self, chunk: bytes) -> None:
+        """A raw chunk passed to the caller. Never raises."""
+        try:
+            if self._decoder is False:
+                return
+            data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
+            if self._sse is not None:
+                for name, payload in self._sse.feed(data):
+                    self._reader.event(name, payload)
+                    if self.ttfc is None:
+                        self.ttfc = time.monotonic() - self._started
+            elif self._body is not None and len(self._body) + len(data) <= _MAX_BODY:
+                self._body.extend(data)
+        except Exception:
+            logger.debug("sessionkit: could not parse an LLM stream chunk (ignored)", exc_info=True)
+
+    def _parse_json(self, content: bytes) -> None:
+        try:
+            body = json.loads(content) if content else None
+        except (ValueError, UnicodeDecodeError):
+            return
+        if body is not None:
+            self.payloads.parse_response(self.endpoint.api, body, self.result)
+
+    # -- the end ------------------------------------------------------------------------------------
+    def finish(self, exc: Optional[BaseException] = None, completed: Optional[bool] = None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        span = self.span
+        try:
+            if self._sse is not None:
+                for name, payload in self._sse.flush():
+                    self._reader.event(name, payload)
+                self.result = self._reader.result
+            elif self._body is not None:
+                self._parse_json(bytes(self._body))
+            self._record(exc, completed)
+        except Exception:
+            logger.debug("sessionkit: could not record an LLM call (ignored)", exc_info=True)
+        span.end()
+
+    def _record(self, exc: Optional[BaseException], completed: Optional[bool]) -> None:
+        span, result = self.span, self.result
+        attrs: dict[str, Any] = {}
+        if result.response_model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
+        if result.response_id:
+            attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
+        if result.finish_reasons:
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = list(result.finish_reasons)
+        if result.input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = result.input_tokens
+            attrs[semconv.LLM_TOKEN_COUNT_PROMPT] = result.input_tokens
+        if result.output_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = result.output_tokens
+            attrs[semconv.LLM_TOKEN_COUNT_COMPLETION] = result.output_tokens
+        if result.input_tokens is not None or result.output_tokens is not None:
+            attrs[semconv.LLM_TOKEN_COUNT_TOTAL] = (result.input_tokens or 0) + (result.output_tokens or 0)
+        if result.cache_read_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = result.cache_read_tokens
+        if result.cache_creation_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = result.cache_creation_tokens
+        if result.reasoning_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = result.reasoning_tokens
+        if self.status_code is not None:
+            attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = self.status_code
+        if self.streamed:
+            attrs[semconv.STREAM_COMPLETED] = bool(completed) or (result.ended and exc is None)
+            attrs[semconv.STREAM_EVENTS] = result.events
+            if self.ttfc is not None:
+                attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
+        if self.capture and (result.output_text or result.tool_calls):
+            attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = to_text(result.output_messages(), self.limit)
+            attrs[semconv.OUTPUT_VALUE] = to_text("".join(result.output_text), self.limit)
+        error_type: Optional[str] = None
+        if exc is not None:
+            error_type = type(exc).__qualname__
+            span.record_exception(exc)
+        elif self.status_code is not None and self.status_code >= 400:
+            error_type = str(self.status_code)
+        elif result.error_type:
+            error_type = result.error_type
+        if error_type is not None:
+            attrs[semconv.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        span.set_attributes(attrs)
+        self._metrics(error_type)
+
+    def _metrics(self, error_type: Optional[str]) -> None:
+        instruments = _instruments_for(self.client)
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: self.endpoint.operation,
+            semconv.GEN_AI_PROVIDER_NAME: self.endpoint.provider,
+            semconv.SERVER_ADDRESS: self.endpoint.host,
+        }
+        if self.request.model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = self.request.model
+        if self.result.response_model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.result.response_model
+        if error_type is not None:
+            attrs[semconv.ERROR_TYPE] = error_type
+        instruments.duration.record(time.monotonic() - self._started, attrs)
+        if self.ttfc is not None:
+            instruments.ttfc.record(self.ttfc, attrs)
+        for kind, count in (("input", self.result.input_tokens), ("output", self.result.output_tokens)):
+            if count is not None:
+                instruments.tokens.record(count, {**attrs, semconv.GEN_AI_TOKEN_TYPE: kind})
+
+
+def _is_llm_span(span: Any) -> bool:
+    attrs = getattr(span, "attributes", None) or {}
+    return (
+        attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
+        or attrs.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM"
+        or semconv.GEN_AI_PROVIDER_NAME in attrs
+    )
+
+
+def _json_body(request: Any) -> Any:
+    try:
+        content = request.content
+    except Exception:  # a streaming request body that was not read: nothing to parse
+        return None
+    try:
+        return json.loads(content) if content else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _retry_count(request: Any) -> int:
+    try:
+        return max(int(request.headers.get("x-stainless-retry-count", "0")), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+# -- stream proxies ------------------------------------------------------------------------------
+_stream_classes: dict[str, tuple[type, type]] = {}
+
+
+def _stream_classes_for(module: ModuleType) -> tuple[type, type]:
+    """Proxy classes that subclass the module's own stream types (httpx checks isinstance)."""
+    found = _stream_classes.get(module.__name__)
+    if found is not None:
+        return found
+
+    class SyncProxy(module.SyncByteStream):  # type: ignore[name-defined,misc]
+        def __init__(self, inner: Any, call: LLMCall) -> None:
+            self._inner = inner
+            self._call = call
+            weakref.finalize(self, call.finish, None, False)  # dropped unread: ends the span
+
+        def __iter__(self) -> Iterator[bytes]:
+            call = self._call
+            try:
+                for chunk in self._inner:
+                    call.observe(chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                call.finish(exc, False)
+                raise
+            call.finish(None, True)
+
+        def close(self) -> None:
+            try:
+                self._inner.close()
+            finally:
+                self._call.finish(None, False)
+
+    class AsyncProxy(module.AsyncByteStream):  # type: ignore[name-defined,misc]
+        def __init__(self, inner: Any, call: LLMCall) -> None:
+            self._inner = inner
+            self._call = call
+            weakref.finalize(self, call.finish, None, False)
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            call = self._call
+            try:
+                async for chunk in self._inner:
+                    call.observe(chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                call.finish(exc, False)
+                raise
+            call.finish(None, True)
+
+        async def aclose(self) -> None:
+            try:
+                await self._inner.aclose()
+            finally:
+                self._call.finish(None, False)
+
+    found = _stream_classes[module.__name__] = (SyncProxy, AsyncProxy)
+    return found
+
+
+def _wrap_stream(module: ModuleType, stream: Any, call: LLMCall) -> Any:
+    sync_proxy, async_proxy = _stream_classes_for(module)
+    if isinstance(stream, module.AsyncByteStream) and not isinstance(stream, module.SyncByteStream):
+        return async_proxy(stream, call)
+    return sync_proxy(stream, call)
+
+
+# -- the patch ---------------------------------------------------------------------------------------
+def _start(request: Any) -> Optional[LLMCall]:
+    try:
+        if getattr(request, "method", None) != "POST" or not is_instrumentation_enabled():
+            return None
+        client = registry.pick()
+        if client is None or client._provider is None:
+            return None
+        endpoint = match("POST", str(request.url), normalize_base_urls(client.config.llm_base_urls))
+        if endpoint is None:
+            return None
+        return LLMCall(client, endpoint, request)
+    except Exception:
+        logger.debug("sessionkit: could not start an LLM span (the call goes on untraced)", exc_info=True)
+        return None
+
+
+def _sync_send(module: ModuleType) -> Any:
+    def send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        call = _start(args[0] if args else kwargs.get("request"))
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = otel_context.attach(call.context)
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            call.finish(exc)
+            raise
+        otel_context.detach(token)
+        call.got_response(response, bool(kwargs.get("stream", False)), module)
+        return response
+
+    setattr(send, _MARKER, True)
+    return send
+
+
+def _async_send(module: ModuleType) -> Any:
+    async def send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        call = _start(args[0] if args else kwargs.get("request"))
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = otel_context.attach(call.context)
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            call.finish(exc)
+            raise
+        otel_context.detach(token)
+        call.got_response(response, bool(kwargs.get("stream", False)), module)
+        return response
+
+    setattr(send, _MARKER, True)
+    return send
+
+
+def _is_patched(cls: Any) -> bool:
+    method = cls.__dict__.get("send")
+    return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
+
+
+def patch_all() -> list[str]:
+    """Patch every installed HTTP client module once. Returns the modules patched now or before."""
+    done: list[str] = []
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if not _is_patched(module.Client):
+            wrapt.wrap_function_wrapper(module.Client, "send", _sync_send(module))
+        if not _is_patched(module.AsyncClient):
+            wrapt.wrap_function_wrapper(module.AsyncClient, "send", _async_send(module))
+        done.append(name)
+    return done
+
+
+def unpatch_all() -> None:
+    """Restore the original ``send`` methods."""
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for cls in (module.Client, module.AsyncClient):
+            if _is_patched(cls):
+                cls.send = cls.__dict__["send"].__wrapped__

@@ -1,0 +1,72 @@
+"""An incremental Server-Sent Events parser that takes bytes split anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+class SSEParser:
+    """Feed it raw bytes as they arrive; it yields ``(event, data)`` for each complete event.
+
+    Lines may be split across chunks at any byte (even inside a UTF-8 character); an event
+    ends at a blank line. ``\\n``, ``\\r\\n`` and ``\\r`` all end lines. Comments (``:``) and
+    unknown fields are ignored, as the SSE spec says.
+    """
+
+    __slots__ = ("_buffer", "_event", "_data", "_max_buffer")
+
+    def __init__(self, max_buffer: int = 1 << 20) -> None:
+        self._buffer = b""
+        self._event = ""
+        self._data: list[str] = []
+        self._max_buffer = max_buffer
+
+    def feed(self, chunk: bytes) -> Iterator[tuple[str, str]]:
+        buffer = self._buffer + chunk
+        start = 0
+        length = len(buffer)
+        while start < length:
+            newline = buffer.find(b"\n", start)
+            cr = buffer.find(b"\r", start, newline if newline != -1 else length)
+            if cr != -1:
+                # a lone \r ends a line too, but a \r at the very end may be the first half of \r\n
+                if cr == length - 1:
+                    break
+                end, next_start = cr, cr + (2 if buffer[cr + 1 : cr + 2] == b"\n" else 1)
+            elif newline != -1:
+                end, next_start = newline, newline + 1
+            else:
+                break
+            line = buffer[start:end].decode("utf-8", "replace")
+            start = next_start
+            event = self._line(line)
+            if event is not None:
+                yield event
+        rest = buffer[start:]
+        self._buffer = rest if len(rest) <= self._max_buffer else b""  # a line without end: give up on it
+
+    def _line(self, line: str) -> tuple[str, str] | None:
+        if not line:
+            if not self._data and not self._event:
+                return None
+            event = (self._event or "message", "\n".join(self._data))
+            self._event, self._data = "", []
+            return event
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        return None
+
+    def flush(self) -> Iterator[tuple[str, str]]:
+        """At the end of the stream: an event not closed by a blank line still counts."""
+        if self._buffer:
+            yield from self.feed(b"\n")
+        if self._data:
+            yield (self._event or "message", "\n".join(self._data))
+            self._event, self._data = "", []

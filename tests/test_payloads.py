@@ -1,0 +1,144 @@
+"""Provider payload parsing: pure functions on recorded payloads. Nothing may raise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sessionkit.instrumentation import anthropic as ap
+from sessionkit.instrumentation import openai as op
+from sessionkit.instrumentation.llm import LLMResult, match, normalize_base_urls
+from sessionkit.instrumentation.sse import SSEParser
+
+ANTHROPIC_STREAM = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"claude-x",'
+    b'"usage":{"input_tokens":20,"cache_read_input_tokens":5,"cache_creation_input_tokens":2,"output_tokens":1}}}\n\n'
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+    b"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"H\xc3\xa9llo"}}\n\n'
+    b'event: some_future_event\ndata: {"type":"some_future_event","x":1}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+OPENAI_STREAM = (
+    b'data: {"id":"c1","model":"gpt-x","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+    b'data: {"id":"c1","model":"gpt-x","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
+    b'data: {"id":"c1","model":"gpt-x","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"c1","model":"gpt-x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,'
+    b'"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":1}}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+def read(reader_cls, api, data: bytes, split: int | None = None) -> LLMResult:
+    reader = reader_cls(api)
+    parser = SSEParser()
+    pieces = [data] if split is None else [data[:split], data[split:]]
+    for piece in pieces:
+        for name, payload in parser.feed(piece):
+            reader.event(name, payload)
+    for name, payload in parser.flush():
+        reader.event(name, payload)
+    return reader.result
+
+
+def test_anthropic_stream_usage_counts_cached_input_and_final_output():
+    result = read(ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM)
+    assert (result.response_id, result.response_model) == ("msg_1", "claude-x")
+    assert result.input_tokens == 27  # 20 fresh + 5 read from cache + 2 written to it
+    assert (result.cache_read_tokens, result.cache_creation_tokens) == (5, 2)
+    assert result.output_tokens == 15
+    assert result.finish_reasons == ["end_turn"]
+    assert "".join(result.output_text) == "Héllo"
+    assert result.ended is True
+
+
+def test_openai_stream_final_usage_chunk():
+    result = read(op.StreamReader, "openai.chat", OPENAI_STREAM)
+    assert (result.input_tokens, result.output_tokens, result.cache_read_tokens, result.reasoning_tokens) == (12, 3, 4, 1)
+    assert result.finish_reasons == ["stop"] and "".join(result.output_text) == "Hi" and result.ended
+
+
+@pytest.mark.parametrize(("reader", "api", "data"), [
+    (ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM),
+    (op.StreamReader, "openai.chat", OPENAI_STREAM),
+])  # fmt: skip
+def test_events_split_at_every_byte_boundary_read_the_same(reader, api, data):
+    whole = read(reader, api, data)
+    for split in range(len(data) + 1):
+        assert read(reader, api, data, split) == whole, split
+
+
+def test_truncated_and_garbage_streams_keep_what_could_be_read():
+    cut = ANTHROPIC_STREAM[: ANTHROPIC_STREAM.index(b"event: message_delta")] + b'event: message_delta\ndata: {"type":"mess'
+    result = read(ap.StreamReader, "anthropic.messages", cut)
+    assert result.input_tokens == 27 and result.output_tokens == 1 and not result.ended  # as of message_start
+    garbage = b"data: not json\n\ndata: {\"choices\": \"nope\", \"usage\": [1,2]}\n\n\xff\xfe\n\ndata: 42\n\n"
+    result = read(op.StreamReader, "openai.chat", garbage)
+    assert result.input_tokens is None and result.output_text == []
+
+
+@pytest.mark.parametrize("body", [None, 42, "text", [], {"choices": None}, {"choices": [None, 3, {"message": 5}]},
+                                  {"usage": {"prompt_tokens": "12", "completion_tokens": -3}}, {"output": [{"type": "message", "content": "x"}]},
+                                  {"error": {"type": "rate_limit"}}])  # fmt: skip
+@pytest.mark.parametrize("api", ["openai.chat", "openai.completions", "openai.responses", "openai.embeddings"])
+def test_odd_openai_bodies_never_raise(api, body):
+    result = LLMResult()
+    op.parse_response(api, body, result)
+    op.parse_request(api, body)
+    assert result.input_tokens is None  # a string or negative count is not a count
+
+
+@pytest.mark.parametrize("body", [None, [], {"content": "x", "usage": None}, {"content": [None, {"type": "tool_use", "name": "t"}]},
+                                  {"type": "error", "error": {"type": "overloaded_error"}}, {"system": [{"type": "text", "text": "s"}]}])  # fmt: skip
+def test_odd_anthropic_bodies_never_raise(body):
+    result = LLMResult()
+    ap.parse_response("anthropic.messages", body, result)
+    request = ap.parse_request("anthropic.messages", body)
+    if isinstance(body, dict) and body.get("type") == "error":
+        assert result.error_type == "overloaded_error"
+    if isinstance(body, dict) and "system" in body:
+        assert request.system_instructions == [{"type": "text", "content": "s"}]
+
+
+def test_request_parameters_and_messages():
+    body = json.loads('{"model":"gpt","temperature":0.5,"max_completion_tokens":9,"stop":"END","stream":true,'
+                      '"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"},'
+                      '{"type":"image_url","image_url":{"url":"data:..."}}]}]}')  # fmt: skip
+    request = op.parse_request("openai.chat", body)
+    assert request.model == "gpt" and request.stream is True
+    assert request.params == {"gen_ai.request.temperature": 0.5, "gen_ai.request.max_tokens": 9,
+                              "gen_ai.request.stop_sequences": ["END"]}  # fmt: skip
+    assert request.input_messages == [
+        {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}, {"type": "image_url"}]},
+    ]
+
+
+@pytest.mark.parametrize(("url", "provider", "api"), [
+    ("https://api.openai.com/v1/chat/completions", "openai", "openai.chat"),
+    ("https://api.openai.com/v1/responses", "openai", "openai.responses"),
+    ("https://api.openai.com/v1/embeddings", "openai", "openai.embeddings"),
+    ("https://api.openai.com/v1/completions", "openai", "openai.completions"),
+    ("https://api.anthropic.com/v1/messages", "anthropic", "anthropic.messages"),
+    ("https://my-res.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-10-21", "azure.ai.openai", "openai.chat"),
+    ("http://127.0.0.1:8000/v1/chat/completions", "vllm", "openai.chat"),
+    ("http://127.0.0.1:8000/v1/messages", "vllm", "anthropic.messages"),
+])  # fmt: skip
+def test_endpoint_recognition(url, provider, api):
+    endpoint = match("POST", url, normalize_base_urls({"http://127.0.0.1:8000": "vllm"}))
+    assert endpoint is not None and (endpoint.provider, endpoint.api) == (provider, api)
+
+
+@pytest.mark.parametrize(("method", "url"), [
+    ("GET", "https://api.openai.com/v1/chat/completions"),
+    ("POST", "https://api.openai.com/v1/files"),
+    ("POST", "https://api.anthropic.com/v1/messages/count_tokens"),
+    ("POST", "https://api.anthropic.com/v1/messages/batches"),
+    ("POST", "https://example.com/v1/chat/completions"),
+    ("POST", "http://127.0.0.1:9999/v1/chat/completions"),
+])  # fmt: skip
+def test_not_llm_calls(method, url):
+    assert match(method, url, normalize_base_urls(["http://127.0.0.1:8000"])) is None

@@ -159,6 +159,56 @@ def bench_decorators(calls: int, repeats: int) -> None:
     disabled.shutdown(timeout=1)
 
 
+def bench_llm(calls: int, repeats: int) -> None:
+    """LLM calls through the real openai SDK to the local fake server, with and without sessionkit."""
+    try:
+        import openai
+    except ImportError:
+        print("\nLLM calls: skipped (pip install openai)")
+        return
+    from sessionkit.fake_llm import FakeLLMServer
+
+    chunks = 200
+    with FakeLLMServer(chunks=chunks) as server:
+        client = sessionkit.Client(exporter=Discard(), llm_base_urls=[server.url])
+        sdk = openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+        messages = [{"role": "user", "content": "where is my order"}]
+
+        def call(n):
+            for _ in range(n):
+                sdk.chat.completions.create(model="m", messages=messages)
+
+        def stream(n):
+            for _ in range(n):
+                for _ in sdk.chat.completions.create(model="m", messages=messages, stream=True,
+                                                     stream_options={"include_usage": True}):  # fmt: skip
+                    pass
+
+        def toggled(fn, on):
+            def run(n):
+                (client.instrument if on else client.uninstrument)()
+                fn(n)
+
+            return run
+
+        session = client.start_session("bench-llm")
+        n = max(calls // 25, 40)
+        s = interleaved({"plain": toggled(call, False), "sk": toggled(call, True),
+                         "plain-stream": toggled(stream, False), "sk-stream": toggled(stream, True)},
+                        n, repeats)  # fmt: skip
+        session.end()
+        client.shutdown(timeout=2)
+    print(f"\nLLM calls through the real openai SDK to a local fake server ({n} calls per sample)")
+    print(row("chat.completions.create, uninstrumented", s["plain"], None))
+    print(row("chat.completions.create, instrumented", s["sk"], s["plain"]))
+    print(row(f"streamed ({chunks} chunks), uninstrumented", s["plain-stream"], None))
+    print(row(f"streamed ({chunks} chunks), instrumented", s["sk-stream"], s["plain-stream"]))
+    per_call = statistics.median(s["sk"]) - statistics.median(s["plain"])
+    per_stream = statistics.median(s["sk-stream"]) - statistics.median(s["plain-stream"])
+    print(f"  {'added per call (median)':<52} {per_call:8.2f} us")
+    print(f"  {'added per streamed chunk (median)':<52} {max(per_stream - per_call, 0) / chunks:8.2f} us")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer calls and repeats")
@@ -167,6 +217,7 @@ def main() -> int:
     print(f"sessionkit {sessionkit.__version__} on Python {platform.python_version()} "
           f"({platform.machine()}, {platform.system()}); {calls} calls x {repeats} interleaved repeats")  # fmt: skip
     bench_decorators(calls, repeats)
+    bench_llm(calls, repeats)
     return 0
 
 

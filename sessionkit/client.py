@@ -246,6 +246,12 @@ class Client:
         elif not want and self._instrumented:
             self.uninstrument()
 
+    def instrument(self) -> None:
+        """Record LLM calls for this client again after :meth:`uninstrument`."""
+        if not self._instrumented and self._config.tracing_enabled and not self._closed:
+            instrument_client(self)
+            self._instrumented = True
+
     def uninstrument(self) -> None:
         """Stop recording LLM calls for this client; the last client to stop restores the
         original httpx / httpx2 methods."""

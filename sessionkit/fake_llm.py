@@ -10,6 +10,7 @@ kept in ``reported``, so a test can compare what a span says with what the serve
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -80,6 +81,12 @@ class FakeLLMServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in separate writes: without this, Nagle's algorithm and
+                # delayed ACKs add ~40 ms to every answer
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)

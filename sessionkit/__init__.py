@@ -17,6 +17,7 @@ from .config import Config, Options
 from .decorators import SpanDecorator, record_llm_usage
 from .history import HistoryLoad
 from .history import history_loader as _history_loader
+from .notebook import SessionsTable
 from .session import EndState, Session, SessionSummary
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __all__ = [
     "Session",
     "SessionScope",
     "SessionStateError",
+    "SessionsTable",
     "SessionSummary",
     "SessionkitError",
     "SpanDecorator",

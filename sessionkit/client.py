@@ -482,6 +482,11 @@ class Client:
         except Exception:
             logger.exception("sessionkit: error during exit")
 
+    def _repr_html_(self) -> str:
+        from .notebook import client_html
+
+        return client_html(self)
+
     def __repr__(self) -> str:
         exporter = self._config.exporter
         name = exporter if isinstance(exporter, str) else type(exporter).__name__

@@ -401,6 +401,11 @@ class Session:
     async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
 
+    def _repr_html_(self) -> str:
+        from .notebook import session_html
+
+        return session_html(self)
+
     def __repr__(self) -> str:
         state = self.end_state.value if self.end_state else "active"
         return f"<Session {self.name!r} id={self.id} {state}>"

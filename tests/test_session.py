@@ -194,8 +194,9 @@ def test_auto_session_ends_indeterminate_at_exit(tmp_path):
 
 
 def test_imperative_session_is_the_default_for_later_code_on_the_main_thread(client):
-    # Jupyter runs each cell in a copy of the context, so a ContextVar set in one cell is gone
-    # in the next. The session started on the main thread must still be found.
+    # Code that runs in another context than the one the session was started in (a callback,
+    # a kernel that copies the context per cell) must still find the session started on the
+    # main thread.
     import contextvars
 
     s = contextvars.copy_context().run(client.start_session, "cell-1")

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a small multi-user agent and show its sessions")
     demo.add_argument("--endpoint", help="send spans over OTLP/HTTP to this collector instead of the local store")
     demo.add_argument("--users", type=int, default=4)
-    demo.add_argument("--turns", type=int, default=3)
+    demo.add_argument("--turns", type=int, default=5)
     demo.add_argument("--dir", help="local store folder (default: the configured file_dir)")
     demo.set_defaults(func=cmd_demo)
 

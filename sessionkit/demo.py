@@ -10,16 +10,21 @@ session, the warnings sessionkit raised, and where the spans went.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+import httpx
 
 import sessionkit
 from sessionkit.cli import format_table
+from sessionkit.fake_llm import FakeLLMServer, Reported
 from sessionkit.session import Session, SessionSummary
 
 ORDERS = {"o-100": "shipped", "o-200": "processing", "o-300": "delivered"}
@@ -48,21 +53,49 @@ def search_help_center(query: str) -> list[str]:
     return [f"article about {query.split()[0]}"]
 
 
-@sessionkit.llm(model="local-llama", provider="local")
-def local_model(prompt: str, rng: random.Random) -> str:
-    time.sleep(0.01)
-    sessionkit.record_llm_usage(input_tokens=len(prompt.split()) * 4 + 20, output_tokens=rng.randint(12, 40))
-    return f"Here is what I found: {prompt[:40]}"
+class Model:
+    """The agent's model: the fake OpenAI-compatible server on 127.0.0.1, reached through the
+    real ``openai`` SDK when it is installed, else through plain httpx. sessionkit sees the
+    calls on the wire either way."""
+
+    name = "support-llm"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        try:
+            import openai
+
+            self._sdk: Any = openai.OpenAI(base_url=base_url, api_key="demo-key-not-real", max_retries=2)
+            self.via = f"openai {openai.__version__}"
+        except ImportError:
+            self._sdk = None
+            self._http = httpx.Client(timeout=30)
+            self.via = f"httpx {httpx.__version__}"
+
+    def complete(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": prompt}]
+        if self._sdk is not None:
+            stream = self._sdk.chat.completions.create(model=self.name, messages=messages, stream=True,
+                                                       stream_options={"include_usage": True})  # fmt: skip
+            return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        body = {"model": self.name, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        parts: list[str] = []
+        with self._http.stream("POST", self.base_url + "/chat/completions", json=body) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    for choice in json.loads(line[6:]).get("choices") or []:
+                        parts.append(choice.get("delta", {}).get("content") or "")
+        return "".join(parts)
 
 
 @sessionkit.agent(name="support_agent")
-def support_agent(message: str, order_id: str, history: list[str], rng: random.Random) -> str:
+def support_agent(model: Model, message: str, order_id: str, history: list[str]) -> str:
     articles = search_help_center(message)
     try:
         status = lookup_order(order_id)
     except OrderNotFound:
         status = "unknown"
-    return local_model(f"{message} order={order_id} status={status} docs={articles} turns={len(history)}", rng)
+    return model.complete(f"{message} order={order_id} status={status} docs={articles} turns={len(history)}")
 
 
 # -- the database and the two ways to read history ---------------------------------------------------
@@ -111,7 +144,8 @@ def open_reply_channel(session: Session, rng: random.Random, user: int, turn: in
     raise FlakyNetwork("gave up creating a channel")
 
 
-def converse(client: sessionkit.Client, db: Database, user: int, turns: int) -> SessionSummary:
+def converse(client: sessionkit.Client, model: Model, db: Database, user: int, turns: int,
+             progress: bool = True) -> SessionSummary:  # fmt: skip
     rng = random.Random(user)
     order_id = "o-999" if user == 1 else f"o-{(user % 3 + 1) * 100}"
     conversation = f"conv-{user}"
@@ -124,7 +158,7 @@ def converse(client: sessionkit.Client, db: Database, user: int, turns: int) -> 
                 cache[conversation] = cache[conversation] + [message]
             channel = open_reply_channel(session, rng, user, turn)
             history = load_history(session, db, conversation, turn, cache)
-            reply = support_agent(message, order_id, history, rng)
+            reply = support_agent(model, message, order_id, history)
             channel.record("message.sent", chars=len(reply))
             db.append(conversation, reply)
             if cache is not None:
@@ -133,8 +167,8 @@ def converse(client: sessionkit.Client, db: Database, user: int, turns: int) -> 
                 pass  # the stream's end is never detected: this channel stays open and leaks
             else:
                 channel.close(reason="reply complete")
-            print(f"  user-{user} turn {turn}/{turns}: {'cached' if cache is not None else 'reloaded'} history, "
-                  f"{len(history)} messages", flush=True)  # fmt: skip
+            _say(progress, f"  user-{user} turn {turn}/{turns}: {'cached' if cache is not None else 'reloaded'} "
+                           f"history, {len(history)} messages")  # fmt: skip
     return session.summary()
 
 
@@ -148,44 +182,88 @@ class _Collect(logging.Handler):
 
 
 def _table(summaries: list[SessionSummary]) -> str:
-    header = ["session", "user", "state", "duration", "llm", "tokens in/out", "errors", "channels", "leaked",
+    header = ["session", "user", "state", "duration", "llm", "tokens in/out", "ttft", "errors", "channels", "leaked",
               "history loads", "load time", "redundant"]  # fmt: skip
     rows = [
         [s.session_id[:8], s.user_id or "-", s.end_state.value if s.end_state else "-", f"{s.duration_seconds:.2f}s",
-         str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}", str(s.errors), str(s.channels_opened),
-         str(s.channels_leaked), str(s.history_loads), f"{s.history_load_seconds * 1000:.0f}ms",
-         f"{s.history_messages_redundant}/{s.history_messages_loaded}"]
+         str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}",
+         f"{s.llm_time_to_first_chunk_seconds * 1000:.0f}ms" if s.llm_time_to_first_chunk_seconds is not None else "-",
+         str(s.errors), str(s.channels_opened), str(s.channels_leaked), str(s.history_loads),
+         f"{s.history_load_seconds * 1000:.0f}ms", f"{s.history_messages_redundant}/{s.history_messages_loaded}"]
         for s in summaries
     ]  # fmt: skip
     return format_table(rows, header)
 
 
-def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 3, file_dir: Optional[str] = None) -> int:
-    options: dict[str, object] = {"service_name": "sessionkit-demo", "channel_limits": {"discord": 500}}
-    if endpoint:
-        options["endpoint"] = endpoint
-    if file_dir:
-        options["file_dir"] = file_dir
+@dataclass
+class DemoResult:
+    summaries: list[SessionSummary]
+    reported: list[Reported]
+    """What the fake LLM server reported for each call (tokens), to check the spans against."""
+    warnings: list[str]
+    model_via: str
+    seconds: float
+
+
+def run(
+    users: int = 4,
+    turns: int = 3,
+    *,
+    endpoint: Optional[str] = None,
+    exporter: Optional[str] = None,
+    file_dir: Optional[str] = None,
+    project_name: Optional[str] = None,
+    progress: bool = True,
+) -> DemoResult:
+    """Run the demo on the default client (created or reconfigured here) and return its figures."""
     collect = _Collect()
-    logging.getLogger("sessionkit").addHandler(collect)
-    client = sessionkit.init(**options)  # type: ignore[arg-type]
-    print(f"sessionkit demo: {users} users x {turns} turns, each conversation in its own session\n")
-    started = time.monotonic()
-    db = Database()
-    with ThreadPoolExecutor(max_workers=users) as pool:
-        futures = [pool.submit(converse, client, db, user, turns) for user in range(1, users + 1)]
-        summaries = [f.result() for f in futures]
-    client.flush(timeout=10)
-    print(f"\n{len(summaries)} sessions in {time.monotonic() - started:.2f}s\n")
+    logger = logging.getLogger("sessionkit")
+    logger.addHandler(collect)
+    server = FakeLLMServer(chunks=12).start()
+    try:
+        options: dict[str, Any] = {"service_name": "sessionkit-demo", "channel_limits": {"discord": 500},
+                                   "llm_base_urls": [server.url]}  # fmt: skip
+        for key, value in (("endpoint", endpoint), ("exporter", exporter), ("file_dir", file_dir),
+                           ("project_name", project_name)):  # fmt: skip
+            if value:
+                options[key] = value
+        client = sessionkit.init(**options)
+        model = Model(server.openai_base_url)
+        started = time.monotonic()
+        db = Database()
+        _say(progress, f"sessionkit demo: {users} users x {turns} turns, each conversation in its own session; "
+                       f"model calls through {model.via} to a local fake server\n")  # fmt: skip
+        with ThreadPoolExecutor(max_workers=users) as pool:
+            futures = [pool.submit(converse, client, model, db, user, turns, progress) for user in range(1, users + 1)]
+            summaries = [f.result() for f in futures]
+        client.flush(timeout=10)
+        return DemoResult(summaries, list(server.reported), list(collect.messages), model.via, time.monotonic() - started)
+    finally:
+        server.stop()
+        logger.removeHandler(collect)
+
+
+def _say(enabled: bool, text: str) -> None:
+    if enabled:
+        print(text, flush=True)
+
+
+def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 5, file_dir: Optional[str] = None) -> int:
+    """``sessionkit demo``: run, then print the summary table, warnings, and where the spans went."""
+    result = run(users, turns, endpoint=endpoint, file_dir=file_dir)
+    client = sessionkit.get_client()
+    assert client is not None
+    summaries = result.summaries
+    print(f"\n{len(summaries)} sessions in {result.seconds:.2f}s\n")
     print(_table(summaries))
     advice = [(s.user_id, s.history_advice) for s in summaries if s.history_advice]
     if advice:
         print("\nHistory:")
         for user_id, line in advice:
             print(f"  {user_id}: {line}")
-    if collect.messages:
+    if result.warnings:
         print("\nWarnings sessionkit raised:")
-        for message in collect.messages:
+        for message in result.warnings:
             print(f"  - {message.removeprefix('sessionkit: ')}")
     stats = client.stats()
     print(f"\nspans: {stats.spans_started} started, {stats.spans_exported} exported, "
@@ -198,5 +276,4 @@ def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 3, fil
     else:
         print(f"spans went to {config.traces_url()} over OTLP ({config.protocol})")
     client.shutdown(timeout=5)
-    logging.getLogger("sessionkit").removeHandler(collect)
     return 0

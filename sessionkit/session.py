@@ -62,6 +62,8 @@ class SessionSummary(BaseModel):
     output_tokens: int = 0
     errors: int = 0
     """Spans that ended with status ERROR."""
+    llm_time_to_first_chunk_seconds: Optional[float] = None
+    """Mean time to the first chunk over the session's streamed LLM calls."""
     channels_opened: int = 0
     channels_closed: int = 0
     channels_leaked: int = 0
@@ -116,6 +118,8 @@ class Session:
         self._input_tokens = 0
         self._output_tokens = 0
         self._errors = 0
+        self._ttfc_sum = 0.0
+        self._ttfc_count = 0
         self._channels: list[Channel] = []
         self._channels_opened = 0
         self._channels_closed = 0
@@ -344,6 +348,10 @@ class Session:
                 self._llm_calls += 1
                 self._input_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
                 self._output_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
+                ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+                if isinstance(ttfc, float):
+                    self._ttfc_sum += ttfc
+                    self._ttfc_count += 1
             if error:
                 self._errors += 1
 
@@ -368,6 +376,7 @@ class Session:
                 input_tokens=self._input_tokens,
                 output_tokens=self._output_tokens,
                 errors=self._errors,
+                llm_time_to_first_chunk_seconds=self._ttfc_sum / self._ttfc_count if self._ttfc_count else None,
                 channels_opened=self._channels_opened,
                 channels_closed=self._channels_closed,
                 channels_leaked=self._channels_leaked,

@@ -16,12 +16,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from otlp_receiver import OtlpReceiver  # noqa: E402
 
 
+# Variables that steer the test suite itself, not sessionkit.
+TEST_CONTROLS = {"SESSIONKIT_PHOENIX_VENV", "SESSIONKIT_UPDATE_SCREENSHOTS"}
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No SESSIONKIT_* / OTEL_* from the machine; the file store in a temporary folder; no
     default client carried from one test to the next."""
     for name in list(os.environ):
-        if name.startswith(("SESSIONKIT_", "OTEL_")):
+        if name.startswith(("SESSIONKIT_", "OTEL_")) and name not in TEST_CONTROLS:
             monkeypatch.delenv(name)
     monkeypatch.setenv("SESSIONKIT_FILE_DIR", str(tmp_path / "store"))
     yield

@@ -1,0 +1,145 @@
+"""End to end: the demo's sessions exported to a real Arize Phoenix over OTLP/HTTP and OTLP/gRPC,
+checked through Phoenix's own REST API; a screenshot of its sessions view by headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from phoenix_server import ROOT, Phoenix
+
+import sessionkit
+from sessionkit import demo
+
+
+@pytest.fixture(scope="module")
+def phoenix():
+    server = Phoenix().start()
+    yield server
+    server.stop()
+
+
+def spans_in(phoenix: Phoenix, project: str) -> list[dict]:
+    try:
+        return phoenix.all(f"/v1/projects/{project}/spans")
+    except Exception:  # 404 until the project's first span is stored
+        return []
+
+
+def wait_for_sessions(phoenix: Phoenix, project: str, count: int, timeout: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    sessions: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            sessions = phoenix.all(f"/v1/projects/{project}/sessions")
+        except Exception:
+            sessions = []
+        if len(sessions) >= count:
+            return sessions
+        time.sleep(0.5)
+    raise AssertionError(f"Phoenix has {len(sessions)} sessions of {count} in {project}")
+
+
+def run_demo_into(phoenix: Phoenix, project: str, **export: str) -> demo.DemoResult:
+    result = demo.run(users=3, turns=3, project_name=project, progress=False, **export)
+    client = sessionkit.get_client()
+    assert client is not None and client.flush(timeout=20)
+    assert client.stats().spans_exported == client.stats().spans_started
+    client.shutdown(timeout=5)  # the root spans of every session are out
+    return result
+
+
+def assert_arrived(phoenix: Phoenix, project: str, result: demo.DemoResult) -> None:
+    ours = {s.session_id: s for s in result.summaries}
+    expected_spans = sum(s.span_count + 2 for s in result.summaries)  # + each session's root and start marker
+    deadline = time.monotonic() + 60
+    while len(spans_in(phoenix, project)) < expected_spans and time.monotonic() < deadline:
+        time.sleep(0.5)  # Phoenix ingests asynchronously: wait for every span, then compare
+    theirs = {s["session_id"]: s for s in wait_for_sessions(phoenix, project, len(ours))}
+    assert set(theirs) == set(ours)
+    for session_id, summary in ours.items():
+        remote = theirs[session_id]
+        assert [t["trace_id"] for t in remote["traces"]] == [summary.trace_id]  # a session is one trace
+        assert remote["token_count_prompt"] == summary.input_tokens
+        assert remote["token_count_completion"] == summary.output_tokens
+    # ... and those are what the fake LLM server reported, call by call
+    assert sum(s["token_count_prompt"] for s in theirs.values()) == sum(r.input_tokens for r in result.reported)
+    assert sum(s["token_count_completion"] for s in theirs.values()) == sum(r.output_tokens for r in result.reported)
+    assert len(result.reported) == 3 * 3
+
+    spans = phoenix.all(f"/v1/projects/{project}/spans")
+    kinds = Counter(span["span_kind"] for span in spans)
+    assert kinds["AGENT"] == 9 and kinds["LLM"] == 9 and kinds["TOOL"] == 18
+    for span in spans:
+        assert span["attributes"]["session.id"] in ours  # every span stamped with its session
+    llm = [s for s in spans if s["span_kind"] == "LLM"]
+    assert sum(s["attributes"]["llm.token_count.prompt"] for s in llm) == sum(r.input_tokens for r in result.reported)
+    projects = {p["name"] for p in phoenix.get("/v1/projects")["data"]}
+    assert project in projects
+
+
+def test_demo_sessions_arrive_in_phoenix_over_otlp_http(phoenix):
+    project = f"demo-http-{uuid.uuid4().hex[:6]}"
+    result = run_demo_into(phoenix, project, endpoint=phoenix.url)
+    assert_arrived(phoenix, project, result)
+
+
+def test_demo_sessions_arrive_in_phoenix_over_otlp_grpc(phoenix):
+    project = f"demo-grpc-{uuid.uuid4().hex[:6]}"
+    result = run_demo_into(phoenix, project, exporter="otlp-grpc", endpoint=phoenix.grpc_url)
+    assert_arrived(phoenix, project, result)
+
+
+def test_phoenix_listens_on_loopback_only(phoenix):
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+    addresses = phoenix.listening_addresses()
+    ports = {int(a.split(":")[1]) for a in addresses}
+    assert {phoenix.http_port, phoenix.grpc_port} <= ports
+    assert all(a.split(":")[0] in loopback for a in addresses), addresses
+
+
+def chromium() -> str:
+    """Debian's Chromium, installed on first use (the test suite installs what it needs)."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, timeout=1200,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+    return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1400,900", "--virtual-time-budget=10000",
+]  # fmt: skip
+
+
+def test_phoenix_sessions_view_screenshot(phoenix, tmp_path):
+    project = f"demo-view-{uuid.uuid4().hex[:6]}"
+    result = run_demo_into(phoenix, project, endpoint=phoenix.url)
+    wait_for_sessions(phoenix, project, len(result.summaries))
+    project_id = next(p["id"] for p in phoenix.get("/v1/projects")["data"] if p["name"] == project)
+    page = f"{phoenix.url}/projects/{project_id}/sessions"
+    browser = chromium()
+    profile = tmp_path / "profile"
+    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
+                         capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    for summary in result.summaries:
+        assert summary.session_id[:8] in dom, "the sessions view does not list a session"
+        assert summary.user_id in dom
+    shot = tmp_path / "phoenix-sessions.png"
+    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}", page],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("SESSIONKIT_UPDATE_SCREENSHOTS"):
+        target = ROOT / "docs" / "images" / "phoenix-sessions.png"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, target)

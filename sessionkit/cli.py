@@ -1,4 +1,4 @@
-"""The ``sessionkit`` command: demo, sessions, show."""
+"""The ``sessionkit`` command: demo, sessions, show, doctor."""
 
 from __future__ import annotations
 
@@ -102,6 +102,60 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_destination(config: Config, timeout: float = 3.0) -> tuple[bool, str]:
+    """Can spans get where the config sends them? Sends an empty OTLP request, never spans."""
+    exporter = config.exporter
+    if exporter in ("otlp", "otlp-grpc"):
+        url = config.traces_url()
+        if exporter == "otlp-grpc" or config.protocol == "grpc":
+            import socket
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(url)
+            try:
+                with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4317), timeout=timeout):
+                    return True, f"gRPC collector at {url} accepts connections"
+            except OSError as exc:
+                return False, f"gRPC collector at {url} is not reachable: {exc}"
+        import httpx
+
+        try:
+            response = httpx.post(url, content=b"", headers={**config.headers, "Content-Type": "application/x-protobuf"},
+                                  timeout=timeout)  # fmt: skip
+        except httpx.HTTPError as exc:
+            return False, f"collector at {url} is not reachable: {type(exc).__name__}: {exc}"
+        if response.status_code < 300:
+            return True, f"collector at {url} accepted an empty OTLP request (HTTP {response.status_code})"
+        return False, f"collector at {url} answered HTTP {response.status_code}"
+    if exporter == "file":
+        folder = Path(config.file_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".sessionkit-doctor"
+            probe.write_text("ok")
+            probe.unlink()
+            return True, f"local store {folder} is writable"
+        except OSError as exc:
+            return False, f"local store {folder} is not writable: {exc}"
+    return True, f"exporter {exporter!r}: nothing to check"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+
+    try:
+        config = Config.resolve(**({"endpoint": args.endpoint} if args.endpoint else {}))
+    except ConfigError as exc:
+        print(f"configuration: {exc}")
+        return 1
+    print("effective configuration (arguments > SESSIONKIT_* > OTEL_* > defaults; header values masked):")
+    for key, value in sorted(config.masked().items()):
+        print(f"  {key:<24} {value}")
+    ok, message = check_destination(config)
+    print(f"\n{'ok' if ok else 'PROBLEM'}: {message}")
+    return 0 if ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -128,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("session_id", help="a session id or its first characters")
     show.add_argument("--dir", help="folder to read (default: the configured file_dir)")
     show.set_defaults(func=cmd_show)
+    doctor = sub.add_parser("doctor", help="print the effective configuration (secrets masked) and check the collector")
+    doctor.add_argument("--endpoint", help="check this endpoint instead of the configured one")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

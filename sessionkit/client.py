@@ -410,6 +410,16 @@ class Client:
         except ValueError:
             logger.debug("sessionkit: session %s exited in another context than it entered", session.id)
 
+    def _placement(self) -> tuple[Optional[otel_context.Context], Optional[Session]]:
+        """Where a new sessionkit span goes: its parent context (None: the current one) and the
+        session it belongs to."""
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            session = self._processor._by_trace.get(ctx.trace_id)
+            return None, session if session is not None else self._fallback_session()
+        session = self._fallback_session()
+        return (session._root_context if session is not None else None), session
+
     def span_parent(self) -> Optional[otel_context.Context]:
         """The parent for a new sessionkit span: the current span if there is one, else the
         root of the session the code belongs to (None: start a new trace)."""

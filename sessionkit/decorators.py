@@ -148,9 +148,11 @@ class _SpanRun:
             attributes[semconv.INPUT_VALUE] = text
             if spec.kind is KINDS["tool"]:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
-        self.span = client._tracer.start_span(
-            spec.span_name, context=client.span_parent(), kind=spec.kind.span_kind, attributes=attributes
-        )
+        parent, session = client._placement()
+        if session is not None:
+            attributes = session.attributes_with(attributes) if not capture else {**attributes, **session.stamp}
+        self.span = client._tracer.start_span(spec.span_name, context=parent, kind=spec.kind.span_kind,
+                                              attributes=attributes)  # fmt: skip
         self.context = trace.set_span_in_context(self.span)
         self.capture = capture
 

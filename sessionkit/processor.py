@@ -60,16 +60,15 @@ class SessionSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         stamped = True
         try:
-            session = self._by_trace.get(span.context.trace_id)
-            if session is None:
-                attrs = span.attributes
-                if attrs is not None and semconv.SESSION_ID in attrs:
-                    session = None  # a session root, stamped at creation
-                else:
+            attrs = span.attributes
+            if attrs is None or semconv.SESSION_ID not in attrs:  # else: stamped at creation
+                session = self._by_trace.get(span.context.trace_id)
+                if session is None:
                     session = self._fallback_session()
-                    stamped = session is not None
-            if session is not None:
-                span.set_attributes(session.stamp)
+                if session is not None:
+                    span.set_attributes(session.stamp)
+                else:
+                    stamped = False
         except Exception:
             logger.exception("sessionkit: error while stamping a span (ignored)")
         with self._lock:

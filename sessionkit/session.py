@@ -134,6 +134,7 @@ class Session:
         # Restores for context-manager use: (session token, OTel token) per entered block.
         self._tokens: list[tuple[Any, object]] = []
         self.stamp: dict[str, Any] = {}
+        self._with_stamp: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
         self._rebuild_stamp()
         self._root: Span = client._start_root(self)
         self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
@@ -161,6 +162,16 @@ class Session:
         if self.tags:
             stamp[semconv.TAGS] = tuple(self.tags)
         self.stamp = stamp  # replaced whole, so readers on other threads see old or new
+
+    def attributes_with(self, static: dict[str, Any]) -> dict[str, Any]:
+        """``static`` plus this session's stamp, built once per (decorator, stamp): a span that
+        starts with these needs no stamping afterwards."""
+        stamp = self.stamp
+        entry = self._with_stamp.get(id(static))
+        if entry is None or entry[0] is not static or entry[1] is not stamp:
+            entry = (static, stamp, {**static, **stamp})
+            self._with_stamp[id(static)] = entry
+        return entry[2]
 
     def root_attributes(self) -> dict[str, Any]:
         attrs = dict(self.stamp)

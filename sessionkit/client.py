@@ -36,12 +36,15 @@ from .export import build_exporter, build_metric_reader
 from .history import HistoryTracker, history_loader
 from .instrumentation import instrument_client, uninstrument_client
 from .export.pipeline import ExportPipeline, run_bounded
-from .processor import SessionSpanProcessor
+from ._spans import set_clean_attributes
+from .processor import SESSION_ROOT_PARENT, SessionSpanProcessor
 from .session import EndState, Session
 
 logger = logging.getLogger("sessionkit")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_MARKER_ATTRIBUTES = {semconv.SPAN_TYPE: semconv.SPAN_TYPE_SESSION_START}
 
 _VERSION = "0.1.0"
 
@@ -99,6 +102,7 @@ class Client:
         """The meter sessionkit's metrics come from (channels open, history loads, LLM calls)."""
         self.metric_reader: Optional[InMemoryMetricReader] = None
         """With ``exporter="memory"``: a reader to collect the client's metrics in tests."""
+        self._announcer = _Announcer(self)
         self._channels = ChannelRegistry(self)
         self._history = HistoryTracker(self)
         self._build_provider()
@@ -365,20 +369,14 @@ class Client:
             self._sessions_started += 1
         if self._provider is not None:
             self._processor.register(session, session._root.get_span_context().trace_id)
-            # A marker exported right away, so the session shows in the collector while it runs.
-            marker = self._tracer.start_span(
-                semconv.SESSION_START_SPAN_NAME,
-                context=session._root_context,
-                attributes={semconv.SPAN_TYPE: semconv.SPAN_TYPE_SESSION_START},
-            )
-            marker.end()
+            self._announcer.add(session)
         return session
 
     def _start_root(self, session: Session) -> Span:
         # An empty parent context: the session is always a new trace, even inside another span.
-        return self._tracer.start_span(
-            session.name, context=otel_context.Context(), attributes=session.root_attributes()
-        )
+        root = self._tracer.start_span(session.name, context=SESSION_ROOT_PARENT)
+        set_clean_attributes(root, session.root_attributes())
+        return root
 
     def _start_auto_session(self) -> None:
         session = self._open(self._config.auto_session_name)
@@ -410,16 +408,6 @@ class Client:
         except ValueError:
             logger.debug("sessionkit: session %s exited in another context than it entered", session.id)
 
-    def _placement(self) -> tuple[Optional[otel_context.Context], Optional[Session]]:
-        """Where a new sessionkit span goes: its parent context (None: the current one) and the
-        session it belongs to."""
-        ctx = trace.get_current_span().get_span_context()
-        if ctx.is_valid:
-            session = self._processor._by_trace.get(ctx.trace_id)
-            return None, session if session is not None else self._fallback_session()
-        session = self._fallback_session()
-        return (session._root_context if session is not None else None), session
-
     def span_parent(self) -> Optional[otel_context.Context]:
         """The parent for a new sessionkit span: the current span if there is one, else the
         root of the session the code belongs to (None: start a new trace)."""
@@ -445,6 +433,7 @@ class Client:
             if self._closed:
                 return True
             self._closed = True
+        self._announcer.stop()
         pid = os.getpid()
         for session in self.sessions():
             if session._pid == pid:  # a forked child leaves its parent's sessions alone
@@ -501,6 +490,58 @@ class Client:
         exporter = self._config.exporter
         name = exporter if isinstance(exporter, str) else type(exporter).__name__
         return f"<sessionkit.Client service={self._config.service_name!r} exporter={name} sessions={len(self._active)}>"
+
+
+class _Announcer:
+    """Makes sessions visible in the collector while they run.
+
+    A session's root span is exported when it ends. Every ``export_interval`` a background tick
+    starts and ends a short ``session.start`` marker span in each session that is still running,
+    so a long session (or one whose process crashes) shows up soon after it starts. A session
+    that ends before the tick needs no marker: its root goes out in the same batch.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._pending: list[Session] = []
+        self._wake = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._pid = os.getpid()
+
+    def add(self, session: Session) -> None:
+        with self._lock:
+            self._pending.append(session)
+            if self._thread is None or self._pid != os.getpid():
+                if self._pid != os.getpid():  # a forked child: the parent's sessions were announced there
+                    self._pending = [session]
+                    self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="sessionkit-announcer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        client = self._client
+        while not client._closed:
+            self._wake.wait(client.config.export_interval)
+            self.announce()
+
+    def announce(self) -> None:
+        """Export a start marker for every session still running that has none yet."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        client = self._client
+        for session in pending:
+            if session.end_state is None and client._provider is not None:
+                try:
+                    marker = client._tracer.start_span(semconv.SESSION_START_SPAN_NAME, context=session._root_context,
+                                                       start_time=session._started_ns)  # fmt: skip
+                    set_clean_attributes(marker, _MARKER_ATTRIBUTES)
+                    marker.end()
+                except Exception:
+                    logger.exception("sessionkit: could not announce session %s", session.id)
+
+    def stop(self) -> None:
+        self._wake.set()
 
 
 class SessionScope:

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv
+from ._spans import attributes_of, set_clean_attributes
 from ._values import to_attributes, to_text
 from .context import current
 
@@ -148,11 +149,10 @@ class _SpanRun:
             attributes[semconv.INPUT_VALUE] = text
             if spec.kind is KINDS["tool"]:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
-        parent, session = client._placement()
-        if session is not None:
-            attributes = session.attributes_with(attributes) if not capture else {**attributes, **session.stamp}
-        self.span = client._tracer.start_span(spec.span_name, context=parent, kind=spec.kind.span_kind,
-                                              attributes=attributes)  # fmt: skip
+        # The processor stamps the session as the span starts; the decorator's own attributes are
+        # valid already, so they go in without the SDK's per-value cleaning.
+        self.span = client._tracer.start_span(spec.span_name, context=client.span_parent(), kind=spec.kind.span_kind)
+        set_clean_attributes(self.span, attributes)
         self.context = trace.set_span_in_context(self.span)
         self.capture = capture
 
@@ -173,7 +173,7 @@ class _SpanRun:
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is KINDS["tool"]:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
-                counted_below = getattr(span, "attributes", {}).get(semconv.LLM_COUNTED_IN_CHILD)
+                counted_below = attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD)
                 if self.spec.kind is KINDS["llm"] and result is not None and not counted_below:
                     tokens_in, tokens_out = _usage_from(result)
                     if tokens_in is not None or tokens_out is not None:

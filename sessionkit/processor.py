@@ -11,12 +11,17 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
+from ._spans import attributes_of, set_clean_attributes
 
 if TYPE_CHECKING:
     from .export.pipeline import ExportPipeline
     from .session import Session
 
 logger = logging.getLogger("sessionkit")
+
+# The parent context every session root starts from: empty (so the root is a new trace), and
+# recognised by identity, so the processor does not stamp a root with an enclosing session.
+SESSION_ROOT_PARENT = Context()
 
 # Ended sessions are remembered this long (by count) so that spans ending after their
 # session still count and stamp correctly.
@@ -60,13 +65,14 @@ class SessionSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         stamped = True
         try:
-            attrs = span.attributes
-            if attrs is None or semconv.SESSION_ID not in attrs:  # else: stamped at creation
+            if parent_context is SESSION_ROOT_PARENT:
+                pass  # a session's root: its attributes follow right after
+            elif semconv.SESSION_ID not in attributes_of(span):  # else: stamped at creation
                 session = self._by_trace.get(span.context.trace_id)
                 if session is None:
                     session = self._fallback_session()
                 if session is not None:
-                    span.set_attributes(session.stamp)
+                    set_clean_attributes(span, session.stamp)
                 else:
                     stamped = False
         except Exception:
@@ -80,8 +86,7 @@ class SessionSpanProcessor(SpanProcessor):
         try:
             session = self._by_trace.get(span.context.trace_id) if span.context else None
             if session is None:
-                attrs = span.attributes
-                session_id = attrs.get(semconv.SESSION_ID) if attrs else None
+                session_id = attributes_of(span).get(semconv.SESSION_ID)
                 if isinstance(session_id, str):
                     session = self._by_id.get(session_id)
             if session is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
@@ -19,6 +19,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import BaseModel
 
 from . import semconv
+from ._spans import attributes_of, set_clean_attributes
 from ._values import to_attributes, to_tags, to_text
 from .channels import Channel, ChannelAttempt, ChannelError
 from .channels import attempt as channel_attempt
@@ -96,16 +97,17 @@ class Session:
         metadata: Optional[Mapping[Any, Any]] = None,
     ) -> None:
         self._client = client
-        self.id: str = str(uuid.uuid4())
+        self.id: str = _new_id()
         self.name: str = to_text(name, 256) if name is not None else "session"
         self.thread_id: Optional[str] = None if thread_id is None else to_text(thread_id, 256)
         self.user_id: Optional[str] = None if user_id is None else to_text(user_id, 256)
         self.tags: list[str] = to_tags(tags)
-        self.metadata: dict[str, Any] = dict(metadata) if isinstance(metadata, Mapping) else {}
-        if metadata is not None and not isinstance(metadata, Mapping):
-            self.metadata = {"value": metadata}
-        self.started_at = datetime.now(timezone.utc)
-        self.ended_at: Optional[datetime] = None
+        if metadata is None:
+            self.metadata: dict[str, Any] = {}
+        else:
+            self.metadata = dict(metadata) if isinstance(metadata, Mapping) else {"value": metadata}
+        self._started_ns = time.time_ns()
+        self._ended_ns: Optional[int] = None
         self.end_state: Optional[EndState] = None
         self.end_reason: Optional[str] = None
         self._start_ns = time.monotonic_ns()
@@ -127,14 +129,13 @@ class Session:
         self._channel_attempts = 0
         self._channel_attempts_failed = 0
         self._attempts_in_row: dict[str, int] = {}
-        self._history = HistoryStats()
+        self._history: Optional[HistoryStats] = None  # made by the first history load
         # Restores for the imperative start_session(): what was current before.
         self._previous: Optional[Session] = None
         self._previous_otel: Optional[otel_context.Context] = None
         # Restores for context-manager use: (session token, OTel token) per entered block.
         self._tokens: list[tuple[Any, object]] = []
         self.stamp: dict[str, Any] = {}
-        self._with_stamp: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
         self._rebuild_stamp()
         self._root: Span = client._start_root(self)
         self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
@@ -144,6 +145,16 @@ class Session:
     def trace_id(self) -> str:
         """The id of the session's trace, as 32 hex digits."""
         return format(self._root.get_span_context().trace_id, "032x")
+
+    @property
+    def started_at(self) -> datetime:
+        """When the session started (UTC)."""
+        return datetime.fromtimestamp(self._started_ns / 1e9, timezone.utc)
+
+    @property
+    def ended_at(self) -> Optional[datetime]:
+        """When the session ended (UTC), or None while it is active."""
+        return None if self._ended_ns is None else datetime.fromtimestamp(self._ended_ns / 1e9, timezone.utc)
 
     @property
     def is_active(self) -> bool:
@@ -162,16 +173,6 @@ class Session:
         if self.tags:
             stamp[semconv.TAGS] = tuple(self.tags)
         self.stamp = stamp  # replaced whole, so readers on other threads see old or new
-
-    def attributes_with(self, static: dict[str, Any]) -> dict[str, Any]:
-        """``static`` plus this session's stamp, built once per (decorator, stamp): a span that
-        starts with these needs no stamping afterwards."""
-        stamp = self.stamp
-        entry = self._with_stamp.get(id(static))
-        if entry is None or entry[0] is not static or entry[1] is not stamp:
-            entry = (static, stamp, {**static, **stamp})
-            self._with_stamp[id(static)] = entry
-        return entry[2]
 
     def root_attributes(self) -> dict[str, Any]:
         attrs = dict(self.stamp)
@@ -295,13 +296,15 @@ class Session:
 
     def _history_loaded(self, load: HistoryLoad, redundant: int) -> None:
         with self._lock:
+            if self._history is None:
+                self._history = HistoryStats()
             self._history.add(load, redundant)
 
     # -- ending it ---------------------------------------------------------------------------
     def end(self, state: Union[EndState, str] = EndState.SUCCESS, reason: Optional[str] = None) -> None:
         """End the session. Ending a session that has ended already does nothing."""
         try:
-            end_state = EndState(state.value if isinstance(state, EndState) else str(state).lower())
+            end_state = state if isinstance(state, EndState) else EndState(str(state).lower())
         except ValueError:
             raise ValueError(
                 f"sessionkit: unknown end state {state!r}; use 'success', 'fail' or 'indeterminate'"
@@ -315,26 +318,25 @@ class Session:
             channel._leak("still open when its session ended")
         self.end_reason = None if reason is None else to_text(reason, 1024)
         self._end_ns = time.monotonic_ns()
-        self.ended_at = datetime.now(timezone.utc)
+        self._ended_ns = time.time_ns()
         self._client._session_ended(self)
         self._finish_root()
 
     def _finish_root(self) -> None:
         root = self._root
         try:
-            summary = self.summary()
-            root.set_attributes(
-                {
-                    semconv.SESSION_END_STATE: summary.end_state.value if summary.end_state else "",
-                    semconv.SESSION_SPAN_COUNT: summary.span_count,
-                    semconv.SESSION_LLM_CALLS: summary.llm_calls,
-                    semconv.SESSION_INPUT_TOKENS: summary.input_tokens,
-                    semconv.SESSION_OUTPUT_TOKENS: summary.output_tokens,
-                    semconv.SESSION_ERRORS: summary.errors,
+            with self._lock:
+                attrs: dict[str, Any] = {
+                    semconv.SESSION_END_STATE: self.end_state.value if self.end_state else "",
+                    semconv.SESSION_SPAN_COUNT: self._span_count,
+                    semconv.SESSION_LLM_CALLS: self._llm_calls,
+                    semconv.SESSION_INPUT_TOKENS: self._input_tokens,
+                    semconv.SESSION_OUTPUT_TOKENS: self._output_tokens,
+                    semconv.SESSION_ERRORS: self._errors,
                 }
-            )
             if self.end_reason is not None:
-                root.set_attribute(semconv.SESSION_END_REASON, self.end_reason)
+                attrs[semconv.SESSION_END_REASON] = self.end_reason
+            set_clean_attributes(root, attrs)
             if self.end_state is EndState.FAIL:
                 root.set_status(Status(StatusCode.ERROR, self.end_reason))
             elif self.end_state is EndState.SUCCESS:
@@ -346,7 +348,7 @@ class Session:
     # -- figures -----------------------------------------------------------------------------
     def _count(self, span: ReadableSpan) -> None:
         """Called by the span processor for each span that ends in this session."""
-        attrs = span.attributes or {}
+        attrs = attributes_of(span)
         if attrs.get(semconv.SPAN_TYPE) is not None:
             return  # the root and the start marker are the session itself
         llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS and not attrs.get(
@@ -369,6 +371,7 @@ class Session:
     def summary(self) -> SessionSummary:
         """The session's figures so far (or final, once it has ended)."""
         end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
+        history = self._history or HistoryStats()
         with self._lock:
             return SessionSummary(
                 session_id=self.id,
@@ -393,12 +396,12 @@ class Session:
                 channels_leaked=self._channels_leaked,
                 channel_attempts=self._channel_attempts,
                 channel_attempts_failed=self._channel_attempts_failed,
-                history_loads=self._history.loads,
-                history_load_seconds=self._history.seconds,
-                history_messages_loaded=self._history.messages,
-                history_messages_redundant=self._history.redundant,
-                history_load_growth_seconds_per_turn=self._history.growth_per_turn(),
-                history_advice=self._history.advice(),
+                history_loads=history.loads,
+                history_load_seconds=history.seconds,
+                history_messages_loaded=history.messages,
+                history_messages_redundant=history.redundant,
+                history_load_growth_seconds_per_turn=history.growth_per_turn(),
+                history_advice=history.advice(),
             )
 
     # -- as a context manager ------------------------------------------------------------------
@@ -429,6 +432,14 @@ class Session:
     def __repr__(self) -> str:
         state = self.end_state.value if self.end_state else "active"
         return f"<Session {self.name!r} id={self.id} {state}>"
+
+
+def _new_id() -> str:
+    """A random version-4 UUID string, drawn like OpenTelemetry's trace ids (uuid.uuid4() makes
+    a system call for entropy each time, and the id needs uniqueness, not secrecy)."""
+    n = (random.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
+    h = "%032x" % n
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _int(value: Any) -> int:

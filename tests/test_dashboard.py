@@ -57,7 +57,7 @@ def run_demo_into(phoenix: Phoenix, project: str, **export: str) -> demo.DemoRes
 
 def assert_arrived(phoenix: Phoenix, project: str, result: demo.DemoResult) -> None:
     ours = {s.session_id: s for s in result.summaries}
-    expected_spans = sum(s.span_count + 2 for s in result.summaries)  # + each session's root and start marker
+    expected_spans = sum(s.span_count + 1 for s in result.summaries)  # + each session's root
     deadline = time.monotonic() + 60
     while len(spans_in(phoenix, project)) < expected_spans and time.monotonic() < deadline:
         time.sleep(0.5)  # Phoenix ingests asynchronously: wait for every span, then compare

@@ -27,7 +27,7 @@ def test_spans_arrive_over_otlp_http_with_session_identity_and_resource(receiver
         assert c.flush(timeout=10)
         assert receiver.wait_for(lambda spans: any(x.name == "triage" for x in spans))
         spans = {x.name: x for x in receiver.spans}
-        assert set(spans) == {"triage", "session.start", "lookup"}
+        assert set(spans) == {"triage", "lookup"}  # a session shorter than export_interval needs no start marker
         lookup = spans["lookup"]
         assert lookup.attributes["session.id"] == s.id
         assert lookup.attributes["user.id"] == "u-7"
@@ -37,7 +37,7 @@ def test_spans_arrive_over_otlp_http_with_session_identity_and_resource(receiver
         assert lookup.resource["openinference.project.name"] == "support-bot"
         assert receiver.headers[0]["x-team"] == "core"
         stats = c.stats()
-        assert (stats.spans_exported, stats.dropped_spans, stats.export_errors) == (3, 0, 0)
+        assert (stats.spans_exported, stats.dropped_spans, stats.export_errors) == (2, 0, 0)
     finally:
         c.shutdown(timeout=2)
 
@@ -140,7 +140,7 @@ def test_export_errors_are_counted_when_the_collector_rejects(dead_port):
                 pass
             c.flush(timeout=5)
             stats = c.stats()
-            assert stats.export_errors >= 1 and stats.spans_failed_export == 2 and stats.spans_exported == 0
+            assert stats.export_errors >= 1 and stats.spans_failed_export == 1 and stats.spans_exported == 0
         finally:
             c.shutdown(timeout=1)
 
@@ -167,7 +167,7 @@ def test_a_forked_child_exports_its_own_spans_once(receiver):
     rc, out, err, _ = run_python(code)
     assert rc == 0, err
     names = sorted(x.name for x in receiver.spans)
-    assert names == ["after-fork", "before-fork", "in-child", "parent-session", "session.start"]
+    assert names == ["after-fork", "before-fork", "in-child", "parent-session"]
     session_ids = {x.attributes["session.id"] for x in receiver.spans}
     assert len(session_ids) == 1  # the child's span belongs to the session it was forked in
 
@@ -180,7 +180,7 @@ def test_otlp_grpc_export(tmp_path):
                 with c.tracer.start_as_current_span("step"):
                     pass
             assert c.flush(timeout=10)
-            assert server.wait_for(lambda spans: len(spans) >= 3)
+            assert server.wait_for(lambda spans: len(spans) >= 2)  # the step and the root
             step = next(x for x in server.spans if x.name == "step")
             assert step.attributes["session.id"] == s.id
             assert step.resource["service.name"] == "grpc-svc"

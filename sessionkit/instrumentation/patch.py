@@ -29,6 +29,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
+from .._spans import attributes_of
 from .._values import to_text
 from ..context import current
 from . import anthropic as anthropic_payloads
@@ -311,7 +312,7 @@ class LLMCall:
 
 
 def _is_llm_span(span: Any) -> bool:
-    attrs = getattr(span, "attributes", None) or {}
+    attrs = attributes_of(span)
     return (
         attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
         or attrs.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM"

@@ -1,0 +1,55 @@
+"""The one place where sessionkit reaches into the SDK's span internals, for speed.
+
+Reading: ``attributes_of`` gives the span's plain attribute dict (lookups of absent keys on the
+SDK's mapping cost an exception each). Writing:
+every span sessionkit stamps gets the same handful of attributes (session id, user, thread,
+name, tags; a decorator's kind and name). They are built once, already valid, yet
+``Span.set_attributes`` cleans each value again on every span (generic ``isinstance`` checks
+against ``Sequence`` and ``Mapping``), which costs about as much as the rest of the span.
+``set_clean_attributes`` writes such pre-validated attributes straight into the span's
+attribute dict when the SDK's structure is the one this was written against and no attribute
+limit could apply; otherwise it falls back to ``set_attributes``. Only ever call it with values
+that ``to_attribute`` produced (str, bool, int, float, tuples of str).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+
+
+def set_clean_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
+    bounded = getattr(span, "_attributes", None)
+    if (
+        type(bounded) is BoundedAttributes
+        and not bounded._immutable
+        and bounded.max_value_len is None
+        and (bounded.maxlen is None or len(bounded._dict) + len(attributes) <= bounded.maxlen)
+    ):  # only a live SDK span has mutable BoundedAttributes: an ended one is immutable
+        with bounded._lock:
+            bounded._dict.update(attributes)
+    else:
+        span.set_attributes(attributes)
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def attributes_of(span: Any) -> Mapping[str, Any]:
+    """A span's attributes for reading. The SDK's ``BoundedAttributes`` answers ``get`` and
+    ``in`` for a missing key by raising and catching ``KeyError`` (``Mapping``'s generic
+    implementation), which costs microseconds per lookup; its plain dict does not."""
+    bounded = getattr(span, "_attributes", None)
+    inner = getattr(bounded, "_dict", None)
+    if type(inner) is dict:
+        return inner
+    attributes = getattr(span, "attributes", None)
+    return dict(attributes) if attributes else _EMPTY
+
+
+def fast_path_available() -> bool:
+    """Whether this SDK has the internals ``set_clean_attributes`` writes to (else it is only slower)."""
+    probe = BoundedAttributes(maxlen=None, immutable=False)
+    return all(hasattr(probe, name) for name in ("_dict", "_lock", "_immutable", "max_value_len", "maxlen"))

@@ -17,7 +17,6 @@ from .config import Config, Options
 from .decorators import SpanDecorator, record_llm_usage
 from .history import HistoryLoad
 from .history import history_loader as _history_loader
-from .notebook import SessionsTable
 from .session import EndState, Session, SessionSummary
 
 __version__ = "0.1.0"
@@ -65,6 +64,14 @@ tool = SpanDecorator("tool", get_client)
 task = SpanDecorator("task", get_client)
 llm = SpanDecorator("llm", get_client)
 trace = SpanDecorator("trace", get_client)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SessionsTable":  # notebook display: loaded when a notebook asks for it
+        from .notebook import SessionsTable
+
+        return SessionsTable
+    raise AttributeError(f"module 'sessionkit' has no attribute {name!r}")
 history_loader = _history_loader(get_client)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from . import semconv
 from ._errors import SessionkitError
@@ -38,6 +38,8 @@ class ChannelError(SessionkitError, LookupError):
 
 class OpenChannel(BaseModel):
     """A channel that is open now, as listed by :meth:`Client.open_channels`."""
+
+    model_config = ConfigDict(defer_build=True)
 
     platform: str
     channel_id: str

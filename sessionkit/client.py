@@ -17,13 +17,11 @@ from typing import Any, Callable, Optional, TypeVar, Union
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import Meter, NoOpMeter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import NoOpTracer, Span, Tracer
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from typing_extensions import Unpack
 
 from . import semconv
@@ -62,6 +60,8 @@ _PROVIDER_FIELDS = (
 class ClientStats(BaseModel):
     """What the client has seen and sent. Nothing is dropped without showing up here."""
 
+    model_config = ConfigDict(defer_build=True)
+
     spans_started: int
     spans_ended: int
     spans_exported: int
@@ -98,10 +98,9 @@ class Client:
         self._atexit_registered = False
         self._global_set = False
         self._meter_provider: Any = None
-        self.meter: Meter = NoOpMeter("sessionkit")
-        """The meter sessionkit's metrics come from (channels open, history loads, LLM calls)."""
-        self.metric_reader: Optional[InMemoryMetricReader] = None
-        """With ``exporter="memory"``: a reader to collect the client's metrics in tests."""
+        self._meter: Optional[Meter] = None
+        self._metric_reader: Any = None
+        self._meter_resource: Optional[Resource] = None
         self._announcer = _Announcer(self)
         self._channels = ChannelRegistry(self)
         self._history = HistoryTracker(self)
@@ -175,6 +174,7 @@ class Client:
         if not config.tracing_enabled:
             self._provider = None
             self._tracer = NoOpTracer()
+            self._build_meter(None)  # type: ignore[arg-type]
             return
         if config.tracer_provider is not None:
             provider: TracerProvider = config.tracer_provider
@@ -196,24 +196,52 @@ class Client:
             trace.set_tracer_provider(provider)
             self._global_set = True
 
-    def _build_meter(self, resource: Resource) -> None:
+    def _build_meter(self, resource: Optional[Resource]) -> None:
+        """Forget the current meter; the next use of ``meter`` builds one for the new settings."""
+        with self._lock:
+            old = self._meter_provider
+            self._meter, self._meter_provider, self._metric_reader = None, None, None
+            self._meter_resource = resource
+        if old is not None and old is not self._config.meter_provider:
+            threading.Thread(target=old.shutdown, name="sessionkit-old-meter", daemon=True).start()
+
+    @property
+    def meter(self) -> Meter:
+        """The meter sessionkit's metrics come from (channels open, history loads, LLM calls).
+        Made on first use, so a program that records no metric never loads the metrics SDK."""
+        meter = self._meter
+        if meter is not None:
+            return meter
+        with self._lock:
+            if self._meter is None:
+                self._meter = self._new_meter()
+            return self._meter
+
+    @property
+    def metric_reader(self) -> Any:
+        """With ``exporter="memory"``: an ``InMemoryMetricReader`` of the client's metrics, for tests."""
+        self.meter  # noqa: B018 - builds it
+        return self._metric_reader
+
+    def _new_meter(self) -> Meter:
         config = self._config
         if config.meter_provider is not None:
             provider = config.meter_provider
+        elif self._meter_resource is None:
+            return NoOpMeter("sessionkit")  # tracing is off
         else:
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
             readers: list[Any] = []
-            self.metric_reader = None
             if config.exporter == "memory":
-                self.metric_reader = InMemoryMetricReader()
-                readers.append(self.metric_reader)
+                self._metric_reader = InMemoryMetricReader()
+                readers.append(self._metric_reader)
             elif config.export_metrics and config.exporter in ("otlp", "otlp-grpc"):
                 readers.append(build_metric_reader(config))
-            old = self._meter_provider
-            provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-            if old is not None and old is not config.meter_provider:
-                threading.Thread(target=old.shutdown, name="sessionkit-old-meter", daemon=True).start()
+            provider = MeterProvider(resource=self._meter_resource, metric_readers=readers, shutdown_on_exit=False)
         self._meter_provider = provider
-        self.meter = provider.get_meter("sessionkit", _VERSION)
+        return provider.get_meter("sessionkit", _VERSION)
 
     def _build_pipeline(self) -> Optional[ExportPipeline]:
         config = self._config

@@ -267,12 +267,7 @@ Spec = Union[_SpanSpec, _SessionSpec]
 
 
 # -- wrapping each kind of function ----------------------------------------------------------------
-def _start(spec: Spec, get_client: ClientGetter, instance: Any, args: tuple, kwargs: dict) -> Any:
-    client = get_client()
-    if client is None:
-        return None
-    if client._provider is None and isinstance(spec, _SpanSpec):
-        return None  # disabled: no span, almost no cost
+def _start(spec: Spec, client: Client, instance: Any, args: tuple, kwargs: dict) -> Any:
     try:
         return spec.run(client, instance, args, kwargs)
     except Exception:
@@ -280,9 +275,22 @@ def _start(spec: Spec, get_client: ClientGetter, instance: Any, args: tuple, kwa
         return None
 
 
+def _client_for(spec: Spec, get_client: ClientGetter) -> Optional[Client]:
+    """The client to record a call with, or None: no client, or tracing off for a span kind."""
+    client = get_client()
+    if client is None or (client._provider is None and type(spec) is _SpanSpec):
+        return None
+    return client
+
+
 def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    span_only = type(spec) is _SpanSpec
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        run = _start(spec, get_client, instance, args, kwargs)
+        client = get_client()  # the disabled path: two checks, then the call
+        if client is None or (span_only and client._provider is None):
+            return wrapped(*args, **kwargs)
+        run = _start(spec, client, instance, args, kwargs)
         if run is None:
             return wrapped(*args, **kwargs)
         token = run.enter()
@@ -302,7 +310,8 @@ def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
 def _wrap_coroutine(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         async def call() -> Any:
-            run = _start(spec, get_client, instance, args, kwargs)
+            client = _client_for(spec, get_client)
+            run = _start(spec, client, instance, args, kwargs) if client is not None else None
             if run is None:
                 return await wrapped(*args, **kwargs)
             token = run.enter()
@@ -364,7 +373,8 @@ def _traced_generator(gen: Generator[Any, Any, Any], run: Any) -> Generator[Any,
 def _wrap_generator(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         gen = wrapped(*args, **kwargs)
-        run = _start(spec, get_client, instance, args, kwargs)
+        client = _client_for(spec, get_client)
+        run = _start(spec, client, instance, args, kwargs) if client is not None else None
         return gen if run is None else _traced_generator(gen, run)
 
     return wrapper
@@ -413,7 +423,8 @@ async def _traced_async_generator(agen: AsyncGenerator[Any, Any], run: Any) -> A
 def _wrap_async_generator(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         agen = wrapped(*args, **kwargs)
-        run = _start(spec, get_client, instance, args, kwargs)
+        client = _client_for(spec, get_client)
+        run = _start(spec, client, instance, args, kwargs) if client is not None else None
         return agen if run is None else _traced_async_generator(agen, run)
 
     return wrapper

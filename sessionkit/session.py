@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
-from pydantic import BaseModel
+from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
+from pydantic import BaseModel, ConfigDict
 
 from . import semconv
 from ._spans import attributes_of, set_clean_attributes
@@ -44,6 +44,8 @@ class EndState(str, Enum):
 
 class SessionSummary(BaseModel):
     """A session's figures, as counted from the spans that ended in it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     session_id: str
     name: str
@@ -139,12 +141,13 @@ class Session:
         self._rebuild_stamp()
         self._root: Span = client._start_root(self)
         self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
+        self._trace_id: int = self._root.get_span_context().trace_id
 
     # -- identity --------------------------------------------------------------------------
     @property
     def trace_id(self) -> str:
         """The id of the session's trace, as 32 hex digits."""
-        return format(self._root.get_span_context().trace_id, "032x")
+        return format(self._trace_id, "032x")
 
     @property
     def started_at(self) -> datetime:
@@ -204,7 +207,7 @@ class Session:
     def _span_parent(self) -> Optional[otel_context.Context]:
         """Parent for a new span of this session: the current span if it is in this session's
         trace (None: use the current context), else the session's root."""
-        if trace.get_current_span().get_span_context().trace_id == self._root.get_span_context().trace_id:
+        if trace.get_current_span().get_span_context().trace_id == self._trace_id:
             return None
         return self._root_context
 
@@ -223,7 +226,7 @@ class Session:
     def record_event(self, name: str, **attributes: Any) -> None:
         """Add an event to the current span if it belongs to this session, else to the root."""
         span = trace.get_current_span()
-        if span.get_span_context().trace_id != self._root.get_span_context().trace_id:
+        if span.get_span_context().trace_id != self._trace_id:
             span = self._root
         span.add_event(to_text(name, 256), attributes=to_attributes(attributes))
 
@@ -344,6 +347,13 @@ class Session:
         except Exception:
             logger.exception("sessionkit: could not record the end of session %s", self.id)
         root.end()
+        # What an ended session keeps is small: late spans still find it (by trace id) and
+        # parent under its root's context, but the ended root and its contexts are let go.
+        ended = NonRecordingSpan(root.get_span_context())
+        self._root = ended
+        self._root_context = trace.set_span_in_context(ended, otel_context.Context())
+        self._previous = None
+        self._previous_otel = None
 
     # -- figures -----------------------------------------------------------------------------
     def _count(self, span: ReadableSpan) -> None:

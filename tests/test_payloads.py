@@ -142,3 +142,22 @@ def test_endpoint_recognition(url, provider, api):
 ])  # fmt: skip
 def test_not_llm_calls(method, url):
     assert match(method, url, normalize_base_urls(["http://127.0.0.1:8000"])) is None
+
+
+@pytest.mark.parametrize(("reader", "api", "data"), [
+    (ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM),
+    (op.StreamReader, "openai.chat", OPENAI_STREAM),
+])  # fmt: skip
+def test_skipping_text_deltas_keeps_every_figure(reader, api, data):
+    def run(keep_text):
+        r = reader(api, keep_text=keep_text)
+        parser = SSEParser()
+        for name, payload in parser.feed(data):
+            r.event(name, payload)
+        return r.result
+
+    full, lean = run(True), run(False)
+    assert lean.output_text in ([], [""]) and full.output_text
+    for field in ("response_id", "response_model", "finish_reasons", "input_tokens", "output_tokens",
+                  "cache_read_tokens", "reasoning_tokens", "ended", "events"):  # fmt: skip
+        assert getattr(lean, field) == getattr(full, field), field

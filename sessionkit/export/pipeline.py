@@ -4,6 +4,12 @@ The OpenTelemetry ``BatchSpanProcessor`` does the batching. Around it sessionkit
 queue bound itself, so that every dropped span is counted (the SDK drops silently unless its
 internal metrics are switched on), and runs flush and shutdown in helper threads so that a
 hanging collector can never hold the caller longer than the timeout it asked for.
+
+When the queue is full while the collector is taking spans, a program producing spans faster
+than they can be encoded and sent (a tight loop) waits briefly for the exporter to take the
+next batch instead of losing spans: backpressure, at most ``BACKPRESSURE_WAIT`` at a time.
+When exports fail or stall (collector down, hanging), spans are dropped and counted at once,
+so a dead collector never slows the program.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Callable
 
@@ -23,6 +30,9 @@ from opentelemetry.sdk.trace.export import (
 )
 
 logger = logging.getLogger("sessionkit")
+
+BACKPRESSURE_WAIT = 0.25  # seconds a full queue may hold a producer while the collector keeps up
+_STALLED_EXPORT = 2.0  # an export running longer than this means the collector is not keeping up
 
 
 def run_bounded(fn: Callable[[], object], timeout: float, name: str) -> bool:
@@ -55,6 +65,7 @@ class _CountingExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._pipeline._taken(len(spans))
+        self._pipeline._export_began = time.monotonic()
         try:
             result = self.inner.export(spans)
         except Exception:
@@ -92,7 +103,10 @@ class ExportPipeline:
         self.exporter = exporter
         self.max_queue_size = max_queue_size
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._queued = 0  # handed to the batch processor, not yet taken by the exporter
+        self._export_began = 0.0  # when the export in flight began (0: none)
+        self._keeping_up = True  # the last export succeeded and no producer wait timed out since
         self.spans_exported = 0
         self.spans_failed = 0
         self.export_errors = 0
@@ -116,20 +130,32 @@ class ExportPipeline:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._queued = 0
+        self._export_began = 0.0
 
     # -- counters, fed by the counting exporter --------------------------------------------------
     def _taken(self, count: int) -> None:
-        with self._lock:
+        with self._room:
             self._queued = max(self._queued - count, 0)
+            self._room.notify_all()
 
     def _exported(self, count: int, ok: bool) -> None:
         with self._lock:
+            self._export_began = 0.0
+            self._keeping_up = ok
             if ok:
                 self.spans_exported += count
             else:
                 self.spans_failed += count
                 self.export_errors += 1
+
+    def _has_room(self) -> bool:
+        return self._queued < self.max_queue_size or self._closed
+
+    def _collector_keeps_up(self) -> bool:
+        began = self._export_began
+        return self._keeping_up and (began == 0.0 or time.monotonic() - began < _STALLED_EXPORT)
 
     @property
     def queue_size(self) -> int:
@@ -140,7 +166,10 @@ class ExportPipeline:
         if not span.context.trace_flags.sampled:
             return  # the SDK processors skip unsampled spans; so do the counters
         accepted = warn = False
-        with self._lock:
+        with self._room:
+            if self._queued >= self.max_queue_size and not self._closed and self._collector_keeps_up():
+                if not self._room.wait_for(self._has_room, BACKPRESSURE_WAIT):
+                    self._keeping_up = False  # no progress: drop from now on, until an export succeeds
             if self._closed or self._queued >= self.max_queue_size:
                 self.dropped_spans += 1
                 warn = not self._warned_drop and not self._closed
@@ -164,8 +193,9 @@ class ExportPipeline:
         return run_bounded(lambda: self._processor.force_flush(int(timeout * 1000)), timeout, "flush")
 
     def shutdown(self, timeout: float) -> bool:
-        with self._lock:
+        with self._room:
             if self._closed:
                 return True
             self._closed = True
+            self._room.notify_all()
         return run_bounded(lambda: self._processor.shutdown(), timeout + 0.2, "shutdown")

@@ -7,10 +7,8 @@ sessionkit ``Client`` with ``instrument_llm_calls=True`` (the default) turns it 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import sys
 from typing import TYPE_CHECKING, Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from .patch import patch_all, registry, unpatch_all
 
@@ -20,36 +18,14 @@ if TYPE_CHECKING:
 __all__ = ["LLMHttpInstrumentor", "instrument_client", "uninstrument_client"]
 
 
-class LLMHttpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Patches ``send`` of httpx and httpx2 clients so LLM calls become spans.
+def __getattr__(name: str) -> Any:
+    # The instrumentor class pulls in opentelemetry-instrumentation's machinery; load it only
+    # when asked for (the entry point, or a user), not on every import of sessionkit.
+    if name == "LLMHttpInstrumentor":
+        from .instrumentor import LLMHttpInstrumentor
 
-    Spans go to the sessionkit client of the current session, else the default client. Used
-    through an entry point without any sessionkit client, it creates one on the given (or
-    global) tracer provider.
-    """
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ()  # httpx and httpx2 are each optional; whichever is installed is patched
-
-    def _instrument(self, **kwargs: Any) -> None:
-        if registry.pick() is None:
-            from opentelemetry import trace
-            from opentelemetry.sdk.trace import TracerProvider
-
-            from ..client import Client
-
-            provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
-            if isinstance(provider, TracerProvider):
-                self._own_client = Client(tracer_provider=provider, instrument_llm_calls=False)
-                registry.add(self._own_client)
-        patch_all()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        own = getattr(self, "_own_client", None)
-        if own is not None:
-            registry.remove(own)
-            self._own_client = None
-        unpatch_all()
+        return LLMHttpInstrumentor
+    raise AttributeError(name)
 
 
 def instrument_client(client: Client) -> None:
@@ -60,5 +36,7 @@ def instrument_client(client: Client) -> None:
 
 def uninstrument_client(client: Client) -> None:
     """Stop recording for ``client``; the last client to stop restores the original methods."""
-    if registry.remove(client) and not LLMHttpInstrumentor().is_instrumented_by_opentelemetry:
-        unpatch_all()
+    if registry.remove(client):
+        instrumentor = sys.modules.get(__name__ + ".instrumentor")  # loaded only if someone used it
+        if instrumentor is None or not instrumentor.instrumented_by_entry_point():
+            unpatch_all()

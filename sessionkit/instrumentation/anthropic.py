@@ -81,13 +81,20 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
 
 
 class StreamReader:
-    """Reads Anthropic stream events (message_start, content_block_*, message_delta, ...)."""
+    """Reads Anthropic stream events (message_start, content_block_*, message_delta, ...).
 
-    def __init__(self, api: str) -> None:
+    With ``keep_text`` False (content capture off), text deltas and pings are counted, not
+    decoded: usage and stop reasons come in message_start and message_delta."""
+
+    def __init__(self, api: str, keep_text: bool = True) -> None:
         self.api = api
+        self.keep_text = keep_text
         self.result = LLMResult()
 
     def event(self, name: str, data: str) -> None:
+        if name == "ping" or (not self.keep_text and name == "content_block_delta"):
+            self.result.events += 1
+            return
         try:
             payload = as_dict(json.loads(data))
         except ValueError:

@@ -120,11 +120,26 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
         result.error_type = str(error.get("type") or error.get("code") or "error")
 
 
-class StreamReader:
-    """Reads OpenAI SSE events as they pass; ``result`` holds what was seen so far."""
+def _plain_delta(data: str) -> bool:
+    """A chat chunk that only carries more text: no usage, no finish reason, no tool call, no
+    error. Reading it needs no JSON decoding unless the text itself is kept."""
+    return (
+        '"usage":{' not in data.replace(" ", "")
+        and '"finish_reason":null' in data.replace(" ", "")
+        and "tool_calls" not in data
+        and '"error"' not in data
+    )
 
-    def __init__(self, api: str) -> None:
+
+class StreamReader:
+    """Reads OpenAI SSE events as they pass; ``result`` holds what was seen so far.
+
+    With ``keep_text`` False (content capture off), chunks that only add text are counted, not
+    decoded: usage, ids and finish reasons are in other chunks."""
+
+    def __init__(self, api: str, keep_text: bool = True) -> None:
         self.api = api
+        self.keep_text = keep_text
         self.result = LLMResult()
         self._finish: dict[int, str] = {}
 
@@ -132,6 +147,13 @@ class StreamReader:
         if data == "[DONE]":
             self.result.ended = True
             return
+        if not self.keep_text and self.result.response_id is not None:
+            if self.api == "openai.chat" and _plain_delta(data):
+                self.result.events += 1
+                return
+            if self.api == "openai.responses" and '"response.output_text.delta"' in data:
+                self.result.events += 1
+                return
         try:
             payload = json.loads(data)
         except ValueError:

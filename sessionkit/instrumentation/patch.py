@@ -11,8 +11,8 @@ ends once: when the stream is exhausted, closed, or garbage collected unread.
 
 from __future__ import annotations
 
-import importlib
 import json
+import sys
 import logging
 import threading
 import time
@@ -25,17 +25,14 @@ from typing import TYPE_CHECKING, Any, Optional
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._spans import attributes_of
 from .._values import to_text
 from ..context import current
-from . import anthropic as anthropic_payloads
-from . import openai as openai_payloads
 from .llm import Endpoint, LLMRequest, LLMResult, match, normalize_base_urls
-from .sse import SSEParser
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -120,7 +117,11 @@ class LLMCall:
     def __init__(self, client: Client, endpoint: Endpoint, request: Any) -> None:
         self.client = client
         self.endpoint = endpoint
-        self.payloads = anthropic_payloads if endpoint.is_anthropic else openai_payloads
+        if endpoint.is_anthropic:
+            from . import anthropic as payloads
+        else:
+            from . import openai as payloads  # type: ignore[no-redef]
+        self.payloads = payloads
         self._started = time.monotonic()
         self._done = False
         self._lock = threading.Lock()
@@ -129,7 +130,7 @@ class LLMCall:
         self.streamed = False
         self.ttfc: Optional[float] = None
         self._reader: Any = None
-        self._sse: Optional[SSEParser] = None
+        self._sse: Any = None
         self._body: Optional[bytearray] = None
         self._decoder: Any = None
         config = client.config
@@ -190,9 +191,11 @@ class LLMCall:
             elif encoding not in ("", "identity"):
                 self._decoder = False  # br, zstd: passed through, not parsed
             if "text/event-stream" in content_type:
+                from .sse import SSEParser
+
                 self.streamed = True
                 self._sse = SSEParser()
-                self._reader = self.payloads.StreamReader(self.endpoint.api)
+                self._reader = self.payloads.StreamReader(self.endpoint.api, keep_text=self.capture)
             else:
                 self._body = bytearray()
             response.stream = _wrap_stream(module, response.stream, self)
@@ -412,7 +415,7 @@ def _wrap_stream(module: ModuleType, stream: Any, call: LLMCall) -> Any:
 # -- the patch ---------------------------------------------------------------------------------------
 def _start(request: Any) -> Optional[LLMCall]:
     try:
-        if getattr(request, "method", None) != "POST" or not is_instrumentation_enabled():
+        if getattr(request, "method", None) != "POST" or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
             return None
         client = registry.pick()
         if client is None or client._provider is None:
@@ -471,28 +474,39 @@ def _is_patched(cls: Any) -> bool:
     return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
 
 
-def patch_all() -> list[str]:
-    """Patch every installed HTTP client module once. Returns the modules patched now or before."""
-    done: list[str] = []
+_hooked: set[str] = set()
+_wanted = False
+
+
+def _patch_module(module: ModuleType) -> None:
+    if not _wanted:
+        return
+    if not _is_patched(module.Client):
+        wrapt.wrap_function_wrapper(module.Client, "send", _sync_send(module))
+    if not _is_patched(module.AsyncClient):
+        wrapt.wrap_function_wrapper(module.AsyncClient, "send", _async_send(module))
+
+
+def patch_all() -> None:
+    """Patch httpx and httpx2 once each: now if imported, else the moment the program imports
+    them (a post-import hook), so sessionkit itself never imports them."""
+    global _wanted
+    _wanted = True
     for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if not _is_patched(module.Client):
-            wrapt.wrap_function_wrapper(module.Client, "send", _sync_send(module))
-        if not _is_patched(module.AsyncClient):
-            wrapt.wrap_function_wrapper(module.AsyncClient, "send", _async_send(module))
-        done.append(name)
-    return done
+        if name not in _hooked:
+            _hooked.add(name)
+            wrapt.register_post_import_hook(_patch_module, name)  # runs at once if already imported
+        elif name in sys.modules:
+            _patch_module(sys.modules[name])
 
 
 def unpatch_all() -> None:
     """Restore the original ``send`` methods."""
+    global _wanted
+    _wanted = False
     for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
+        module = sys.modules.get(name)
+        if module is None:
             continue
         for cls in (module.Client, module.AsyncClient):
             if _is_patched(cls):

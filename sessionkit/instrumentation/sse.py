@@ -22,7 +22,20 @@ class SSEParser:
         self._max_buffer = max_buffer
 
     def feed(self, chunk: bytes) -> Iterator[tuple[str, str]]:
-        buffer = self._buffer + chunk
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" not in buffer:
+            # The common case, \n line ends only: split in one call.
+            lines = buffer.split(b"\n")
+            rest = lines.pop()
+            self._buffer = rest if len(rest) <= self._max_buffer else b""
+            for raw in lines:
+                event = self._line(raw.decode("utf-8", "replace"))
+                if event is not None:
+                    yield event
+            return
+        yield from self._feed_general(buffer)
+
+    def _feed_general(self, buffer: bytes) -> Iterator[tuple[str, str]]:
         start = 0
         length = len(buffer)
         while start < length:

@@ -171,7 +171,8 @@ def bench_decorators(calls: int, repeats: int) -> None:
     raw_tracer = raw_provider(max_queue_size=100_000).get_tracer("bench")
     raw = raw_wrapper(raw_tracer)
     raw_noop = raw(noop)
-    raw_nested = raw(lambda: raw(lambda: raw_noop())())
+    raw_inner = raw(lambda: raw_noop())
+    raw_nested = raw(lambda: raw_inner())
 
     async def raw_async() -> None:
         with raw_tracer.start_as_current_span("anoop"):
@@ -179,7 +180,8 @@ def bench_decorators(calls: int, repeats: int) -> None:
 
     sk_noop = client.tool(noop)
     sk_llm = client.llm(model="m")(noop)
-    sk_nested = client.agent(lambda: client.tool(lambda: sk_llm())())
+    sk_tool_inner = client.tool(lambda: sk_llm())
+    sk_nested = client.agent(lambda: sk_tool_inner())
     sk_anoop = client.tool(anoop)
     noop_api = raw_wrapper(trace.NoOpTracer())(noop)
     disabled = sessionkit.Client(enabled=False)
@@ -432,11 +434,13 @@ def worker(variant: str, n: int) -> None:
     raw_tracer = raw_provider(max_queue_size=1_000_000).get_tracer("bench")
     client = sessionkit.Client(exporter=Discard(), max_queue_size=1_000_000, instrument_llm_calls=False)
     raw = raw_wrapper(raw_tracer)
+    raw_1, sk_1 = raw(noop), client.llm(model="m")(noop)
+    raw_2, sk_2 = raw(lambda: raw_1()), client.tool(lambda: sk_1())
     fns: dict[str, Callable[[], Any]] = {
         "raw": raw(noop),
         "sk": client.tool(noop),
-        "raw3": raw(lambda: raw(lambda: raw(noop)())()),
-        "sk3": client.agent(lambda: client.tool(lambda: client.llm(model="m")(noop)())()),
+        "raw3": raw(lambda: raw_2()),
+        "sk3": client.agent(lambda: sk_2()),
         "span": lambda: raw_tracer.start_span("s").end(),
     }
 

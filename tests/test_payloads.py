@@ -110,7 +110,7 @@ def test_request_parameters_and_messages():
     request = op.parse_request("openai.chat", body)
     assert request.model == "gpt" and request.stream is True
     assert request.params == {"gen_ai.request.temperature": 0.5, "gen_ai.request.max_tokens": 9,
-                              "gen_ai.request.stop_sequences": ["END"]}  # fmt: skip
+                              "gen_ai.request.stop_sequences": ("END",)}  # fmt: skip
     assert request.input_messages == [
         {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
         {"role": "user", "parts": [{"type": "text", "content": "hi"}, {"type": "image_url"}]},

@@ -25,7 +25,7 @@ def parse_request(api: str, body: Any) -> LLMRequest:
             request.params[attribute] = value
     stop = body.get("stop_sequences")
     if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        request.params["gen_ai.request.stop_sequences"] = stop
+        request.params["gen_ai.request.stop_sequences"] = tuple(stop)
     request.input_messages = [
         {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
         for m in body.get("messages") or []

@@ -33,9 +33,9 @@ def parse_request(api: str, body: Any) -> LLMRequest:
             request.params[attribute] = value
     stop = body.get("stop")
     if isinstance(stop, str):
-        request.params["gen_ai.request.stop_sequences"] = [stop]
+        request.params["gen_ai.request.stop_sequences"] = (stop,)
     elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        request.params["gen_ai.request.stop_sequences"] = stop
+        request.params["gen_ai.request.stop_sequences"] = tuple(stop)
     if api == "openai.chat":
         request.input_messages = [
             {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
@@ -124,8 +124,9 @@ def _plain_delta(data: str) -> bool:
     """A chat chunk that only carries more text: no usage, no finish reason, no tool call, no
     error. Reading it needs no JSON decoding unless the text itself is kept."""
     return (
-        '"usage":{' not in data.replace(" ", "")
-        and '"finish_reason":null' in data.replace(" ", "")
+        ('"finish_reason":null' in data or '"finish_reason": null' in data)
+        and '"usage":{' not in data
+        and '"usage": {' not in data
         and "tool_calls" not in data
         and '"error"' not in data
     )

@@ -29,7 +29,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
-from .._spans import attributes_of
+from .._spans import attributes_of, set_clean_attributes
 from .._values import to_text
 from ..context import current
 from .llm import Endpoint, LLMRequest, LLMResult, match, normalize_base_urls
@@ -170,9 +170,9 @@ class LLMCall:
             # Another tracer (the SDK's own, or an @llm function) already has a span for this
             # call: this span, seen on the wire, is the one the session counts.
             parent.set_attribute(semconv.LLM_COUNTED_IN_CHILD, True)
-        self.span = client.tracer.start_span(
-            f"{endpoint.operation} {model}", context=client.span_parent(), kind=SpanKind.CLIENT, attributes=attrs
-        )
+        self.span = client.tracer.start_span(f"{endpoint.operation} {model}", context=client.span_parent(),
+                                             kind=SpanKind.CLIENT)  # fmt: skip
+        set_clean_attributes(self.span, attrs)
         self.context = trace.set_span_in_context(self.span)
 
     # -- the response --------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class LLMCall:
         if result.response_id:
             attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
         if result.finish_reasons:
-            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = list(result.finish_reasons)
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         if result.input_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = result.input_tokens
             attrs[semconv.LLM_TOKEN_COUNT_PROMPT] = result.input_tokens
@@ -290,7 +290,7 @@ class LLMCall:
         if error_type is not None:
             attrs[semconv.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
-        span.set_attributes(attrs)
+        set_clean_attributes(span, attrs)
         self._metrics(error_type)
 
     def _metrics(self, error_type: Optional[str]) -> None:
@@ -413,6 +413,17 @@ def _wrap_stream(module: ModuleType, stream: Any, call: LLMCall) -> Any:
 
 
 # -- the patch ---------------------------------------------------------------------------------------
+_base_urls_cache: dict[int, tuple[Any, dict[str, str]]] = {}
+
+
+def _base_urls(config: Any) -> dict[str, str]:
+    """``llm_base_urls`` normalised once per (frozen) config, not once per request."""
+    found = _base_urls_cache.get(id(config))
+    if found is None or found[0] is not config:
+        found = _base_urls_cache[id(config)] = (config, normalize_base_urls(config.llm_base_urls))
+    return found[1]
+
+
 def _start(request: Any) -> Optional[LLMCall]:
     try:
         if getattr(request, "method", None) != "POST" or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
@@ -420,7 +431,7 @@ def _start(request: Any) -> Optional[LLMCall]:
         client = registry.pick()
         if client is None or client._provider is None:
             return None
-        endpoint = match("POST", str(request.url), normalize_base_urls(client.config.llm_base_urls))
+        endpoint = match("POST", str(request.url), _base_urls(client.config))
         if endpoint is None:
             return None
         return LLMCall(client, endpoint, request)

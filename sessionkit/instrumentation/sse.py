@@ -29,6 +29,9 @@ class SSEParser:
             rest = lines.pop()
             self._buffer = rest if len(rest) <= self._max_buffer else b""
             for raw in lines:
+                if raw.startswith(b"data: "):  # by far the most common line
+                    self._data.append(raw[6:].decode("utf-8", "replace"))
+                    continue
                 event = self._line(raw.decode("utf-8", "replace"))
                 if event is not None:
                     yield event

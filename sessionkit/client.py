@@ -10,7 +10,9 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional, TypeVar, Union
 
@@ -36,6 +38,7 @@ from .instrumentation import instrument_client, uninstrument_client
 from .export.pipeline import ExportPipeline, run_bounded
 from ._spans import set_clean_attributes
 from .processor import SESSION_ROOT_PARENT, SessionSpanProcessor
+from .redact import Redactor
 from .session import EndState, Session
 
 logger = logging.getLogger("sessionkit")
@@ -101,6 +104,7 @@ class Client:
         self._meter: Optional[Meter] = None
         self._metric_reader: Any = None
         self._meter_resource: Optional[Resource] = None
+        self._redactor = Redactor(self._config.redact, self._config.redact_defaults)
         self._announcer = _Announcer(self)
         self._channels = ChannelRegistry(self)
         self._history = HistoryTracker(self)
@@ -119,6 +123,9 @@ class Client:
         self.trace = SpanDecorator("trace", self._itself)
         """``@client.trace``: a plain span per call."""
         install_propagation()
+        _live_clients.add(self)
+        if self._config.handle_sigterm:
+            _install_sigterm_handler()
         self._instrumented = False
         self._apply_instrumentation()
         self._register_atexit()
@@ -127,6 +134,10 @@ class Client:
 
     def _itself(self) -> Client:
         return self
+
+    def redact(self, text: str) -> str:
+        """Captured content as it will be recorded: the default patterns, then ``redact``."""
+        return self._redactor(text)
 
     # -- configuration ---------------------------------------------------------------------------
     @property
@@ -159,6 +170,7 @@ class Client:
                 return self
             changed = {f for f in Config.model_fields if _differs(getattr(new, f), getattr(old, f))}
             self._config = new
+            self._redactor = Redactor(new.redact, new.redact_defaults)
             if changed & set(_PROVIDER_FIELDS):
                 self._build_provider()
             if changed & set(_PIPELINE_FIELDS) or "enabled" in changed or "tracer_provider" in changed:
@@ -605,6 +617,34 @@ def _differs(new: Any, old: Any) -> bool:
     if isinstance(new, (str, int, float, dict, type(None))) or hasattr(new, "__fspath__"):
         return bool(new != old)
     return new is not old  # exporter instances, providers: by identity
+
+
+# -- SIGTERM ---------------------------------------------------------------------------------------------
+# Python's default SIGTERM ends the process without running atexit: open sessions would never
+# end and queued spans never leave. Where nobody else handles SIGTERM, sessionkit does: it ends
+# open sessions, flushes within shutdown_timeout, then dies of SIGTERM as the process would have.
+_live_clients: weakref.WeakSet[Client] = globals().get("_live_clients") or weakref.WeakSet()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    for client in list(_live_clients):
+        try:
+            client._shutdown(None, "the process received SIGTERM")
+        except Exception:
+            logger.exception("sessionkit: error while shutting down on SIGTERM")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm_handler() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        if handler is signal.SIG_DFL or getattr(handler, "__qualname__", None) == "_on_sigterm":
+            signal.signal(signal.SIGTERM, _on_sigterm)  # (again after a reload: this module's own)
+    except (ValueError, OSError):
+        logger.debug("sessionkit: could not install the SIGTERM handler", exc_info=True)
 
 
 # -- the default client ---------------------------------------------------------------------------

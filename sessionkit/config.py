@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 from urllib.parse import unquote
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -57,6 +57,9 @@ class Options(TypedDict, total=False):
     meter_provider: Any
     instrument_llm_calls: bool
     llm_base_urls: Union[list[str], Mapping[str, str]]
+    redact: Callable[[str], str]
+    redact_defaults: bool
+    handle_sigterm: bool
     channel_limits: Mapping[str, int]
     channel_ttl: float
     channel_attempt_rate: int
@@ -94,6 +97,12 @@ class Config(BaseModel):
     capture_content: bool = False
     """Record inputs, outputs, prompts and completions. Off by default."""
     max_content_length: int = Field(default=4096, ge=16)
+    redact: Optional[Callable[[str], str]] = None
+    """Runs on captured content before it goes on a span: ``redact(text) -> text``."""
+    redact_defaults: bool = True
+    """Also mask API keys, bearer tokens, JWTs and email addresses in captured content."""
+    handle_sigterm: bool = True
+    """On SIGTERM (when no other handler is set), end open sessions and flush before exiting."""
     set_global: bool = False
     """Also install the client's provider as the global OpenTelemetry TracerProvider."""
     tracer_provider: Optional[Any] = None
@@ -141,6 +150,13 @@ class Config(BaseModel):
             raise ValueError("accepted: an opentelemetry.sdk.trace.TracerProvider (the SDK's, not the API's)")
         return value
 
+    @field_validator("redact")
+    @classmethod
+    def _check_redact(cls, value: Any) -> Any:
+        if value is not None and not callable(value):
+            raise ValueError("accepted: a function taking the captured text and returning it redacted")
+        return value
+
     @field_validator("channel_limits")
     @classmethod
     def _check_limits(cls, value: dict[str, int]) -> dict[str, int]:
@@ -173,14 +189,15 @@ class Config(BaseModel):
 
     def comparable(self) -> tuple[Any, ...]:
         """What decides whether re-running ``init`` with this config changes anything."""
-        data = self.model_dump(exclude={"exporter", "tracer_provider", "meter_provider"})
+        data = self.model_dump(exclude={"exporter", "tracer_provider", "meter_provider", "redact"})
         exporter = self.exporter if isinstance(self.exporter, str) else id(self.exporter)
-        providers = (id(self.tracer_provider), id(self.meter_provider))
+        providers = (id(self.tracer_provider), id(self.meter_provider), id(self.redact))
         return (tuple(sorted((k, repr(v)) for k, v in data.items())), exporter, providers)
 
     def masked(self) -> dict[str, Any]:
         """The settings as a dict with header values masked, safe to print."""
-        data = self.model_dump(exclude={"tracer_provider", "meter_provider"})
+        data = self.model_dump(exclude={"tracer_provider", "meter_provider", "redact"})
+        data["redact"] = None if self.redact is None else getattr(self.redact, "__name__", "hook")
         data["headers"] = {k: "***" for k in self.headers}
         data["exporter"] = self.exporter if isinstance(self.exporter, str) else type(self.exporter).__name__
         data["file_dir"] = str(self.file_dir)
@@ -247,6 +264,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "shutdown_timeout": ("SESSIONKIT_SHUTDOWN_TIMEOUT",),
     "export_metrics": ("SESSIONKIT_EXPORT_METRICS",),
     "channel_ttl": ("SESSIONKIT_CHANNEL_TTL",),
+    "redact_defaults": ("SESSIONKIT_REDACT_DEFAULTS",),
+    "handle_sigterm": ("SESSIONKIT_HANDLE_SIGTERM",),
     "instrument_llm_calls": ("SESSIONKIT_INSTRUMENT_LLM_CALLS",),
     "llm_base_urls": ("SESSIONKIT_LLM_BASE_URLS",),
 }

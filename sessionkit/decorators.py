@@ -137,7 +137,7 @@ def record_llm_usage(
 class _SpanRun:
     """One call of a span-decorated function."""
 
-    __slots__ = ("spec", "span", "context", "capture")
+    __slots__ = ("spec", "span", "context", "capture", "client")
 
     def __init__(self, spec: _SpanSpec, client: Client, instance: Any, args: tuple, kwargs: dict) -> None:
         self.spec = spec
@@ -145,7 +145,8 @@ class _SpanRun:
         capture = spec.capture_content if spec.capture_content is not None else client._config.capture_content
         if capture:
             attributes = dict(attributes)
-            text = to_text(_bound_arguments(spec.signature, instance, args, kwargs), client._config.max_content_length)
+            text = client.redact(to_text(_bound_arguments(spec.signature, instance, args, kwargs),
+                                         client._config.max_content_length))  # fmt: skip
             attributes[semconv.INPUT_VALUE] = text
             if spec.kind is KINDS["tool"]:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
@@ -155,6 +156,7 @@ class _SpanRun:
         set_clean_attributes(self.span, attributes)
         self.context = trace.set_span_in_context(self.span)
         self.capture = capture
+        self.client = client
 
     def enter(self) -> object:
         return otel_context.attach(self.context)
@@ -169,7 +171,7 @@ class _SpanRun:
                 record_error(span, exc)
             else:
                 if self.capture:
-                    text = to_text(result, self.spec.max_content_length)
+                    text = self.client.redact(to_text(result, self.spec.max_content_length))
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is KINDS["tool"]:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)

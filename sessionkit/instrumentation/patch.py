@@ -159,12 +159,13 @@ class LLMCall:
         if retries:
             attrs[semconv.HTTP_RESEND_COUNT] = retries
         if self.capture:
+            redact = client.redact
             if parsed.input_messages is not None:
-                attrs[semconv.GEN_AI_INPUT_MESSAGES] = to_text(parsed.input_messages, self.limit)
+                attrs[semconv.GEN_AI_INPUT_MESSAGES] = redact(to_text(parsed.input_messages, self.limit))
             if parsed.system_instructions:
-                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = to_text(parsed.system_instructions, self.limit)
+                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = redact(to_text(parsed.system_instructions, self.limit))
             if body is not None:
-                attrs[semconv.INPUT_VALUE] = to_text(body, self.limit)
+                attrs[semconv.INPUT_VALUE] = redact(to_text(body, self.limit))
         parent = trace.get_current_span()
         if parent.is_recording() and _is_llm_span(parent):
             # Another tracer (the SDK's own, or an @llm function) already has a span for this
@@ -277,8 +278,9 @@ class LLMCall:
             if self.ttfc is not None:
                 attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
         if self.capture and (result.output_text or result.tool_calls):
-            attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = to_text(result.output_messages(), self.limit)
-            attrs[semconv.OUTPUT_VALUE] = to_text("".join(result.output_text), self.limit)
+            redact = self.client.redact
+            attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = redact(to_text(result.output_messages(), self.limit))
+            attrs[semconv.OUTPUT_VALUE] = redact(to_text("".join(result.output_text), self.limit))
         error_type: Optional[str] = None
         if exc is not None:
             error_type = type(exc).__qualname__

@@ -17,9 +17,11 @@ MAX_ITEMS = 128
 
 
 def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, saying how long it was."""
     if len(text) <= limit:
         return text
-    return text[: max(limit - 15, 0)] + f"...[{len(text) - limit + 15} more]"
+    suffix = f"...[{len(text)} chars]"
+    return (text[: max(limit - len(suffix), 0)] + suffix)[:limit]
 
 
 def to_text(value: Any, limit: int = MAX_STRING) -> str:

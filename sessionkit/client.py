@@ -76,6 +76,10 @@ class ClientStats(BaseModel):
     """Export calls that failed."""
     spans_without_session: int
     queue_size: int
+    """Spans waiting for export."""
+    spans_in_flight: int
+    """Spans the exporter is sending right now. exported + failed + dropped + queued + in flight
+    = ended: nothing vanishes."""
     sessions_started: int
     sessions_active: int
 
@@ -506,6 +510,7 @@ class Client:
             export_errors=pipeline.export_errors if pipeline else 0,
             spans_without_session=processor.spans_without_session,
             queue_size=pipeline.queue_size if pipeline else 0,
+            spans_in_flight=pipeline.in_flight if pipeline else 0,
             sessions_started=self._sessions_started,
             sessions_active=len(self._active),
         )

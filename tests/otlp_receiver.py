@@ -1,12 +1,15 @@
 """A real OTLP/HTTP receiver for tests: decodes the protobuf requests it is sent.
 
-``mode`` decides how it answers: ``ok``; ``hang`` (accept, never answer until stopped);
-``status:503`` (any status code). Every decoded span is kept in ``spans`` as a ``ReceivedSpan``.
+``mode`` decides how it answers, and can be changed while it runs: ``ok``; ``hang`` (accept,
+never answer until stopped); ``slow:SECONDS`` (answer, late); ``status:503`` (any status code;
+429 comes with ``Retry-After: 1``); ``reset`` (drop the connection); ``garbage`` (bytes that are
+not HTTP). Every decoded span is kept in ``spans`` as a ``ReceivedSpan``.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -99,8 +102,21 @@ class OtlpReceiver:
                 if mode == "hang":
                     receiver._stop.wait(60)
                     return
+                if mode.startswith("slow:"):
+                    receiver._stop.wait(float(mode.split(":", 1)[1]))
+                if mode == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                if mode == "garbage":
+                    self.wfile.write(b"\x00\xffnot http at all\r\n\r\n")
+                    self.close_connection = True
+                    return
                 if mode.startswith("status:"):
-                    self.send_response(int(mode.split(":", 1)[1]))
+                    code = int(mode.split(":", 1)[1])
+                    self.send_response(code)
+                    if code == 429:
+                        self.send_header("Retry-After", "1")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import (
 
 logger = logging.getLogger("sessionkit")
 
-BACKPRESSURE_WAIT = 0.25  # seconds a full queue may hold a producer while the collector keeps up
+BACKPRESSURE_WAIT = 1.0  # seconds a full queue may hold a producer while the collector keeps up
 _STALLED_EXPORT = 2.0  # an export running longer than this means the collector is not keeping up
 
 
@@ -105,6 +105,7 @@ class ExportPipeline:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._queued = 0  # handed to the batch processor, not yet taken by the exporter
+        self.in_flight = 0  # taken by the exporter, result not known yet
         self._export_began = 0.0  # when the export in flight began (0: none)
         self._keeping_up = True  # the last export succeeded and no producer wait timed out since
         self.spans_exported = 0
@@ -132,16 +133,19 @@ class ExportPipeline:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._queued = 0
+        self.in_flight = 0
         self._export_began = 0.0
 
     # -- counters, fed by the counting exporter --------------------------------------------------
     def _taken(self, count: int) -> None:
         with self._room:
             self._queued = max(self._queued - count, 0)
+            self.in_flight += count
             self._room.notify_all()
 
     def _exported(self, count: int, ok: bool) -> None:
         with self._lock:
+            self.in_flight = max(self.in_flight - count, 0)
             self._export_began = 0.0
             self._keeping_up = ok
             if ok:

@@ -1,0 +1,153 @@
+"""Property-based: any input, of any type and size, never raises from sessionkit."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sessionkit
+from sessionkit._values import to_attribute, to_attributes, to_tags, to_text
+from sessionkit.instrumentation import anthropic as ap
+from sessionkit.instrumentation import openai as op
+from sessionkit.instrumentation.llm import LLMResult
+from sessionkit.instrumentation.sse import SSEParser
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63, max_value=2**70), st.floats(allow_nan=True),
+    st.text(max_size=50), st.binary(max_size=50), st.just(float("inf")),
+)  # fmt: skip
+anything = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.tuples(children, children),
+        st.dictionaries(st.one_of(st.text(max_size=10), st.integers(), st.tuples(st.integers())), children, max_size=5),
+        st.sets(st.integers(), max_size=5),
+    ),
+    max_leaves=20,
+)  # fmt: skip
+
+
+def cyclic() -> dict:
+    d: dict = {"a": [1, 2]}
+    d["self"] = d
+    d["a"].append(d)
+    return d
+
+
+@SETTINGS
+@given(value=anything)
+def test_any_value_becomes_a_valid_attribute_or_nothing(value):
+    converted = to_attribute(value)
+    assert converted is None or isinstance(converted, (str, bool, int, float, list))
+    if isinstance(converted, str):
+        assert len(converted) <= 8192
+    if isinstance(converted, int) and not isinstance(converted, bool):
+        assert -(2**63) <= converted < 2**63
+    assert isinstance(to_text(value, 100), str) and len(to_text(value, 100)) <= 100
+
+
+def test_cyclic_and_hostile_values():
+    class Hostile:
+        def __repr__(self):
+            raise RuntimeError("no repr for you")
+
+    for value in (cyclic(), Hostile(), [Hostile()], {Hostile(): 1}, "x" * 10**6, float("nan")):
+        assert isinstance(to_text(value), str)
+        to_attribute(value)
+    assert to_attributes({1: float("nan"), None: "x", "ok": None}) == {"1": "nan", "null": "x"}
+    assert len(to_text("x" * 10**6, 1000)) <= 1000
+
+
+@SETTINGS
+@given(name=anything, tags=anything, metadata=anything, attrs=st.dictionaries(st.text(min_size=1, max_size=8), anything, max_size=4),
+       event=anything)  # fmt: skip
+def test_sessions_take_any_name_tags_metadata_and_attributes(client, name, tags, metadata, attrs, event):
+    s = client.start_session(name, thread_id=name, user_id=metadata, tags=tags, metadata=metadata)
+    s.add_tags(tags)
+    if isinstance(metadata, dict):
+        s.set_metadata(metadata)
+    with s.span(to_text(name, 50) or "span", **attrs):
+        s.record_event(to_text(event, 20) or "event", **attrs)
+    s.end("fail", reason=event)
+    assert s.end_state is sessionkit.EndState.FAIL
+    assert all(isinstance(t, str) for t in s.tags)
+
+
+@SETTINGS
+@given(args=st.lists(anything, max_size=3), result=anything)
+def test_decorators_capture_any_input_and_output(args, result):
+    c = sessionkit.Client(exporter="memory", capture_content=True, max_content_length=200)
+    try:
+
+        @c.tool(name="t")
+        def tool(*a):
+            return result
+
+        with c.session("s"):
+            assert tool(*args) is result
+            tool(cyclic())
+        span = next(x for x in c.exporter.get_finished_spans() if x.name == "execute_tool t")
+        assert len(span.attributes["input.value"]) <= 200
+    finally:
+        c.shutdown(timeout=1)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=5)),
+    max_leaves=25,
+)  # fmt: skip
+keys = st.sampled_from(["id", "model", "usage", "choices", "delta", "message", "content", "type", "output", "error",
+                        "prompt_tokens", "input_tokens", "output_tokens", "stop_reason", "finish_reason", "text"])  # fmt: skip
+shaped = st.recursive(
+    json_values, lambda children: st.dictionaries(keys, children, max_size=6) | st.lists(children, max_size=3), max_leaves=30
+)  # fmt: skip
+
+
+@SETTINGS
+@given(body=shaped, api=st.sampled_from(["openai.chat", "openai.completions", "openai.responses", "openai.embeddings"]))
+def test_openai_payloads_of_any_shape_never_raise(body, api):
+    op.parse_request(api, body)
+    result = LLMResult()
+    op.parse_response(api, body, result)
+    reader = op.StreamReader(api, keep_text=False)
+    reader.event("message", json.dumps(body))
+    for tokens in (result.input_tokens, result.output_tokens):
+        assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
+
+
+@SETTINGS
+@given(body=shaped, name=st.sampled_from(["message_start", "content_block_delta", "message_delta", "error", "x", "ping"]))
+def test_anthropic_payloads_of_any_shape_never_raise(body, name):
+    ap.parse_request("anthropic.messages", body)
+    ap.parse_response("anthropic.messages", body, LLMResult())
+    ap.StreamReader("anthropic.messages").event(name, json.dumps(body))
+
+
+@SETTINGS
+@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6))
+def test_sse_parser_on_any_bytes_cut_anywhere_reads_the_same(data, cuts):
+    def read(pieces):
+        parser = SSEParser()
+        events = [e for piece in pieces for e in parser.feed(piece)]
+        return events + list(parser.flush())
+
+    bounds = sorted({min(c, len(data)) for c in cuts})
+    pieces, last = [], 0
+    for bound in bounds:
+        pieces.append(data[last:bound])
+        last = bound
+    pieces.append(data[last:])
+    assert read(pieces) == read([data])
+
+
+def test_nan_and_huge_numbers_are_kept_valid():
+    assert to_attribute(float("nan")) == "nan" and to_attribute(2**80) == str(2**80)
+    assert to_attribute([1.0, math.inf]) == "[1.0, Infinity]"
+    assert to_tags("single") == ["single"] and to_tags(None) == []

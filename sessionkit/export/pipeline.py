@@ -106,6 +106,7 @@ class ExportPipeline:
         self._room = threading.Condition(self._lock)
         self._queued = 0  # handed to the batch processor, not yet taken by the exporter
         self.in_flight = 0  # taken by the exporter, result not known yet
+        self._exports_done = 0
         self._export_began = 0.0  # when the export in flight began (0: none)
         self._keeping_up = True  # the last export succeeded and no producer wait timed out since
         self.spans_exported = 0
@@ -120,7 +121,7 @@ class ExportPipeline:
             # The SDK queue is made larger than our bound, so it never drops on its own.
             self._processor = BatchSpanProcessor(
                 counting,
-                max_queue_size=max_queue_size + max_export_batch_size,
+                max_queue_size=max_queue_size + max(max_export_batch_size, 1024),
                 max_export_batch_size=min(max_export_batch_size, max_queue_size),
                 schedule_delay_millis=export_interval * 1000.0,
             )
@@ -146,6 +147,7 @@ class ExportPipeline:
     def _exported(self, count: int, ok: bool) -> None:
         with self._lock:
             self.in_flight = max(self.in_flight - count, 0)
+            self._exports_done += 1
             self._export_began = 0.0
             self._keeping_up = ok
             if ok:
@@ -154,8 +156,8 @@ class ExportPipeline:
                 self.spans_failed += count
                 self.export_errors += 1
 
-    def _has_room(self) -> bool:
-        return self._queued < self.max_queue_size or self._closed
+    def _half_empty(self) -> bool:
+        return self._queued <= self.max_queue_size // 2 or self._closed
 
     def _collector_keeps_up(self) -> bool:
         began = self._export_began
@@ -171,15 +173,23 @@ class ExportPipeline:
             return  # the SDK processors skip unsampled spans; so do the counters
         accepted = warn = False
         with self._room:
-            if self._queued >= self.max_queue_size and not self._closed and self._collector_keeps_up():
-                if not self._room.wait_for(self._has_room, BACKPRESSURE_WAIT):
-                    self._keeping_up = False  # no progress: drop from now on, until an export succeeds
-            if self._closed or self._queued >= self.max_queue_size:
+            full = self._queued >= self.max_queue_size
+            progressed = False
+            if full and not self._closed and self._collector_keeps_up():
+                # Wait until the queue is half empty, not just for one free slot: the exporter
+                # then encodes and sends whole batches while producers sleep, instead of racing
+                # every waiting thread for each slot it frees.
+                exports_before = self._exports_done
+                self._room.wait_for(self._half_empty, BACKPRESSURE_WAIT)
+                progressed = self._exports_done > exports_before or self._queued < self.max_queue_size
+                if not progressed:
+                    self._keeping_up = False  # no export finished while we waited: drop until one succeeds
+            if self._closed or (self._queued >= self.max_queue_size and not progressed):
                 self.dropped_spans += 1
                 warn = not self._warned_drop and not self._closed
                 self._warned_drop = self._warned_drop or warn
             else:
-                self._queued += 1
+                self._queued += 1  # (a producer that waited and saw progress may go a little over)
                 accepted = True
         if warn:
             logger.warning(

@@ -26,7 +26,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Callable
 
 from opentelemetry import trace
@@ -70,16 +70,9 @@ class OtlpSink:
     """An OTLP/HTTP endpoint on 127.0.0.1 that accepts everything (a live, fast collector)."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        from sessionkit.fake_llm import LoopbackHandler
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(LoopbackHandler):
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(200)

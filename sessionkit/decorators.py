@@ -372,12 +372,15 @@ def _traced_generator(gen: Generator[Any, Any, Any], run: Any) -> Generator[Any,
             run.end(None, None, completed=False)
 
 
-def _wrap_generator(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+def _wrap_iterator(spec: Spec, get_client: ClientGetter, drive: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """For generators and async generators: the call makes the iterator; ``drive`` runs it
+    inside the span, step by step."""
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        gen = wrapped(*args, **kwargs)
+        iterator = wrapped(*args, **kwargs)
         client = _client_for(spec, get_client)
         run = _start(spec, client, instance, args, kwargs) if client is not None else None
-        return gen if run is None else _traced_generator(gen, run)
+        return iterator if run is None else drive(iterator, run)
 
     return wrapper
 
@@ -422,16 +425,6 @@ async def _traced_async_generator(agen: AsyncGenerator[Any, Any], run: Any) -> A
             run.end(None, None, completed=False)
 
 
-def _wrap_async_generator(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        agen = wrapped(*args, **kwargs)
-        client = _client_for(spec, get_client)
-        run = _start(spec, client, instance, args, kwargs) if client is not None else None
-        return agen if run is None else _traced_async_generator(agen, run)
-
-    return wrapper
-
-
 def wrap(func: F, make_spec: Callable[[Callable[..., Any]], Spec], get_client: ClientGetter) -> F:
     """Wrap ``func`` (function, method, generator, async, or a class's public methods)."""
     if inspect.isclass(func):
@@ -439,11 +432,11 @@ def wrap(func: F, make_spec: Callable[[Callable[..., Any]], Spec], get_client: C
     target = func.__func__ if isinstance(func, (staticmethod, classmethod)) else func
     spec = make_spec(target)
     if inspect.isasyncgenfunction(target):
-        wrapper = _wrap_async_generator(spec, get_client)
+        wrapper = _wrap_iterator(spec, get_client, _traced_async_generator)
     elif inspect.iscoroutinefunction(target):
         wrapper = _wrap_coroutine(spec, get_client)
     elif inspect.isgeneratorfunction(target):
-        wrapper = _wrap_generator(spec, get_client)
+        wrapper = _wrap_iterator(spec, get_client, _traced_generator)
     else:
         wrapper = _wrap_function(spec, get_client)
     wrapped = wrapt.FunctionWrapper(target, wrapper)

@@ -51,6 +51,21 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """A request handler for small servers on 127.0.0.1: HTTP/1.1, no access log, and
+    TCP_NODELAY (headers and body go out in separate writes; without it, Nagle's algorithm and
+    delayed ACKs add ~40 ms to every answer)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -76,18 +91,7 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out in separate writes: without this, Nagle's algorithm and
-                # delayed ACKs add ~40 ms to every answer
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(LoopbackHandler):
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)

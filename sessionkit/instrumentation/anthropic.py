@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .llm import LLMRequest, LLMResult, as_dict, as_int, text_parts
+from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, text_parts
 
 _PARAMS = {
     "temperature": "gen_ai.request.temperature",
@@ -16,19 +16,10 @@ _PARAMS = {
 
 
 def parse_request(api: str, body: Any) -> LLMRequest:
-    body = as_dict(body)
-    request = LLMRequest(model=body.get("model") if isinstance(body.get("model"), str) else None)
-    request.stream = body.get("stream") is True
-    for key, attribute in _PARAMS.items():
-        value = body.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            request.params[attribute] = value
-    stop = body.get("stop_sequences")
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        request.params["gen_ai.request.stop_sequences"] = tuple(stop)
+    body, request = request_basics(body, _PARAMS, "stop_sequences")
     request.input_messages = [
         {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-        for m in body.get("messages") or []
+        for m in as_list(body.get("messages"))
         if isinstance(m, dict)
     ]
     system = body.get("system")
@@ -57,7 +48,7 @@ def _usage(result: LLMResult, usage: Any) -> None:
 
 
 def _content(result: LLMResult, blocks: Any) -> None:
-    for block in blocks or []:
+    for block in as_list(blocks):
         block = as_dict(block)
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             result.output_text.append(block["text"])

@@ -144,8 +144,30 @@ def as_int(value: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def request_basics(body: Any, params: Mapping[str, str], stop_key: str) -> tuple[dict[str, Any], LLMRequest]:
+    """The body as a dict, and a request with the model, stream flag, the numeric parameters
+    named in ``params`` (body key -> attribute) and the stop sequences under ``stop_key``."""
+    body = as_dict(body)
+    request = LLMRequest(model=body.get("model") if isinstance(body.get("model"), str) else None)
+    request.stream = body.get("stream") is True
+    for key, attribute in params.items():
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            request.params[attribute] = value
+    stop = body.get(stop_key)
+    if isinstance(stop, str):
+        request.params["gen_ai.request.stop_sequences"] = (stop,)
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        request.params["gen_ai.request.stop_sequences"] = tuple(stop)
+    return body, request
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .llm import LLMRequest, LLMResult, as_dict, as_int, text_parts
+from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, text_parts
 
 _PARAMS = {
     "temperature": "gen_ai.request.temperature",
@@ -24,22 +24,11 @@ _PARAMS = {
 
 
 def parse_request(api: str, body: Any) -> LLMRequest:
-    body = as_dict(body)
-    request = LLMRequest(model=body.get("model") if isinstance(body.get("model"), str) else None)
-    request.stream = body.get("stream") is True
-    for key, attribute in _PARAMS.items():
-        value = body.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            request.params[attribute] = value
-    stop = body.get("stop")
-    if isinstance(stop, str):
-        request.params["gen_ai.request.stop_sequences"] = (stop,)
-    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        request.params["gen_ai.request.stop_sequences"] = tuple(stop)
+    body, request = request_basics(body, _PARAMS, "stop")
     if api == "openai.chat":
         request.input_messages = [
             {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-            for m in body.get("messages") or []
+            for m in as_list(body.get("messages"))
             if isinstance(m, dict)
         ]
     elif api == "openai.completions":
@@ -93,7 +82,7 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
         result.response_model = body["model"]
     _usage(result, body.get("usage"))
     if api in ("openai.chat", "openai.completions"):
-        for choice in body.get("choices") or []:
+        for choice in as_list(body.get("choices")):
             choice = as_dict(choice)
             if isinstance(choice.get("finish_reason"), str):
                 result.finish_reasons.append(choice["finish_reason"])
@@ -101,15 +90,15 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
             text = message.get("content") if message else choice.get("text")
             if isinstance(text, str):
                 result.output_text.append(text)
-            for call in message.get("tool_calls") or []:
+            for call in as_list(message.get("tool_calls")):
                 result.tool_calls.append(_tool_call(call))
     elif api == "openai.responses":
         if isinstance(body.get("status"), str):
             result.finish_reasons.append(body["status"])
-        for item in body.get("output") or []:
+        for item in as_list(body.get("output")):
             item = as_dict(item)
             if item.get("type") == "message":
-                for part in item.get("content") or []:
+                for part in as_list(item.get("content")):
                     part = as_dict(part)
                     if isinstance(part.get("text"), str):
                         result.output_text.append(part["text"])
@@ -170,13 +159,13 @@ class StreamReader:
         if isinstance(payload.get("model"), str):
             result.response_model = payload["model"]
         _usage(result, payload.get("usage"))  # the final chunk with stream_options.include_usage
-        for choice in payload.get("choices") or []:
+        for choice in as_list(payload.get("choices")):
             choice = as_dict(choice)
             delta = as_dict(choice.get("delta"))
             text = delta.get("content") if delta else choice.get("text")
             if isinstance(text, str):
                 result.output_text.append(text)
-            for call in delta.get("tool_calls") or []:
+            for call in as_list(delta.get("tool_calls")):
                 if as_dict(call).get("id"):
                     result.tool_calls.append(_tool_call(call))
             if isinstance(choice.get("finish_reason"), str):

@@ -138,6 +138,33 @@ def load(per_worker: int) -> None:
           f"{stats.spans_failed_export:,} failed")  # fmt: skip
 
 
+def slowdown(calls: int) -> None:
+    """The agent's own calls under each collector fault, next to a healthy collector."""
+    sink, hanging = OtlpSink(), Hanging()
+    endpoints = {"healthy": sink.url, "refused": dead_endpoint(), "hanging": hanging.url}
+    print(f"\nThe agent's calls while the collector fails ({calls:,} decorated calls, default settings)")
+    try:
+        for name, endpoint in endpoints.items():
+            client = sessionkit.Client(endpoint=endpoint, export_timeout=2, instrument_llm_calls=False)
+            op = client.tool(lambda: None)
+            session = client.start_session(name)
+            worst = 0.0
+            started = time.perf_counter()
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                op()
+                worst = max(worst, time.perf_counter() - t0)
+            total = time.perf_counter() - started
+            session.end()
+            stats = client.stats()
+            client.shutdown(timeout=0.5)
+            print(f"  {name:<8} {total / calls * 1e6:7.1f} us per call, slowest single call {worst * 1000:7.1f} ms; "
+                  f"{stats.dropped_spans:,} dropped")  # fmt: skip
+    finally:
+        sink.stop()
+        hanging.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -145,6 +172,7 @@ def main() -> int:
     print(f"sessionkit {sessionkit.__version__}; {os.cpu_count()} cores")
     print("\nExit with the collector hanging (accepts, never answers)")
     exit_time()
+    slowdown(20_000 if args.quick else 50_000)
     load(200 if args.quick else 1000)
     memory(100_000 if args.quick else 1_000_000)
     return 0

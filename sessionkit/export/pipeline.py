@@ -108,7 +108,7 @@ class ExportPipeline:
         self.in_flight = 0  # taken by the exporter, result not known yet
         self._exports_done = 0
         self._export_began = 0.0  # when the export in flight began (0: none)
-        self._keeping_up = True  # the last export succeeded and no producer wait timed out since
+        self._keeping_up = False  # the last export succeeded (none yet: no backpressure before the first success)
         self.spans_exported = 0
         self.spans_failed = 0
         self.export_errors = 0

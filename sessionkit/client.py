@@ -569,6 +569,10 @@ class _Announcer:
         while not client._closed:
             self._wake.wait(client.config.export_interval)
             self.announce()
+            with self._lock:
+                if not self._pending:  # nothing left to announce: no idle thread; add() starts one
+                    self._thread = None
+                    return
 
     def announce(self) -> None:
         """Export a start marker for every session still running that has none yet."""

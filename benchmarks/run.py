@@ -322,15 +322,6 @@ def python(code: str, timeout: float = 120) -> tuple[str, float]:
     return proc.stdout, time.perf_counter() - started
 
 
-RSS_CODE = """
-import gc, os, sys
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-mode, endpoint, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
-"""
-
-
 def bench_memory(total: int) -> None:
     code = textwrap.dedent(f"""
         import gc, os, sys

@@ -58,9 +58,6 @@ class SessionSpanProcessor(SpanProcessor):
                     break
                 self._by_id.pop(old.id, None)
 
-    def session_by_id(self, session_id: str) -> Optional[Session]:
-        return self._by_id.get(session_id)
-
     # -- SpanProcessor -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         stamped = True

@@ -142,7 +142,8 @@ def run_workload(python: str, setup: str, sink: str, calls: int, repeats: int) -
     code = WORKLOAD.replace("SETUP", textwrap.dedent(setup)).replace("REPEATS", str(repeats)).replace("CALLS", str(calls))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SESSIONKIT_"))}
     env.update({"OTEL_SDK_DISABLED": "false", "DO_NOT_TRACK": "1", "LANGFUSE_TRACING_ENVIRONMENT": "bench"})
-    proc = subprocess.run([python, "-c", code, sink], capture_output=True, text=True, timeout=600, env=env)
+    with tempfile.TemporaryDirectory(prefix="peer-run-") as cwd:  # some SDKs write log files where they run
+        proc = subprocess.run([python, "-c", code, sink], capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError((proc.stderr or proc.stdout).strip().splitlines()[-1][:160])
     return json.loads(proc.stdout.strip().splitlines()[-1])

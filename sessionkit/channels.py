@@ -168,16 +168,13 @@ class ChannelRegistry:
         self._storm_warned_at: dict[str, float] = {}
         self._limit_level: dict[str, int] = {}  # 0 below 80%, 1 at 80%, 2 at the limit
         self._janitor: Optional[threading.Thread] = None
-        self._open_counter: Any = None
 
     def _counter(self) -> Any:
-        meter = self._client.meter
-        if self._open_counter is None or self._open_counter[0] is not meter:
-            counter = meter.create_up_down_counter(
-                semconv.METRIC_CHANNELS_OPEN, unit="{channel}", description="Chat channels open now"
-            )
-            self._open_counter = (meter, counter)
-        return self._open_counter[1]
+        return self._client.instruments(
+            semconv.METRIC_CHANNELS_OPEN,
+            lambda meter: meter.create_up_down_counter(semconv.METRIC_CHANNELS_OPEN, unit="{channel}",
+                                                       description="Chat channels open now"),  # fmt: skip
+        )
 
     # -- opening and closing -------------------------------------------------------------------
     def add(self, channel: Channel) -> None:

@@ -106,6 +106,7 @@ class Client:
         self._global_set = False
         self._meter_provider: Any = None
         self._meter: Optional[Meter] = None
+        self._instruments: dict[str, Any] = {}
         self._metric_reader: Any = None
         self._meter_resource: Optional[Resource] = None
         self._redactor = Redactor(self._config.redact, self._config.redact_defaults)
@@ -217,6 +218,7 @@ class Client:
         with self._lock:
             old = self._meter_provider
             self._meter, self._meter_provider, self._metric_reader = None, None, None
+            self._instruments = {}
             self._meter_resource = resource
         if old is not None and old is not self._config.meter_provider:
             threading.Thread(target=old.shutdown, name="sessionkit-old-meter", daemon=True).start()
@@ -232,6 +234,15 @@ class Client:
             if self._meter is None:
                 self._meter = self._new_meter()
             return self._meter
+
+    def instruments(self, name: str, build: Callable[[Meter], Any]) -> Any:
+        """The instrument(s) ``build(meter)`` makes, made once per meter and kept under ``name``
+        (a new meter after re-init makes new ones)."""
+        cache = self._instruments
+        found = cache.get(name)
+        if found is None:
+            found = cache[name] = build(self.meter)
+        return found
 
     @property
     def metric_reader(self) -> Any:

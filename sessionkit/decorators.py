@@ -134,7 +134,20 @@ def record_llm_usage(
 
 
 # -- runs: what one decorated call opens and closes ------------------------------------------------
-class _SpanRun:
+class CurrentSpanRun:
+    """A run whose span (``self.context``) is current while the user's code executes."""
+
+    __slots__ = ()
+    context: otel_context.Context
+
+    def enter(self) -> object:
+        return otel_context.attach(self.context)
+
+    def leave(self, token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
+class _SpanRun(CurrentSpanRun):
     """One call of a span-decorated function."""
 
     __slots__ = ("spec", "span", "context", "capture", "client")
@@ -158,12 +171,6 @@ class _SpanRun:
         self.capture = capture
         self.client = client
 
-    def enter(self) -> object:
-        return otel_context.attach(self.context)
-
-    def leave(self, token: object) -> None:
-        otel_context.detach(token)  # type: ignore[arg-type]
-
     def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
         span = self.span
         try:
@@ -171,7 +178,7 @@ class _SpanRun:
                 record_error(span, exc)
             else:
                 if self.capture:
-                    text = self.client.redact(to_text(result, self.spec.max_content_length))
+                    text = self.client.redact(to_text(result, self.client._config.max_content_length))
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is KINDS["tool"]:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
@@ -222,7 +229,7 @@ def _default_name(func: Callable[..., Any]) -> str:
 
 
 class _SpanSpec:
-    __slots__ = ("kind", "span_name", "attributes", "capture_content", "max_content_length", "signature")
+    __slots__ = ("kind", "span_name", "attributes", "capture_content", "signature")
 
     def __init__(self, kind: _Kind, func: Callable[..., Any], name: Optional[str], model: Optional[str],
                  provider: Optional[str], capture_content: Optional[bool], attributes: dict[str, Any]) -> None:  # fmt: skip
@@ -243,14 +250,12 @@ class _SpanSpec:
         self.span_name = kind.prefix + label
         self.attributes = attrs
         self.capture_content = capture_content
-        self.max_content_length = 4096
         try:
             self.signature: Optional[inspect.Signature] = inspect.signature(func)
         except (TypeError, ValueError):
             self.signature = None
 
     def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> _SpanRun:
-        self.max_content_length = client._config.max_content_length
         return _SpanRun(self, client, instance, args, kwargs)
 
 

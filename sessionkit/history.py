@@ -22,7 +22,7 @@ from opentelemetry.trace import Span
 
 from . import semconv
 from ._values import to_text
-from .decorators import _bound_arguments, record_error, wrap
+from .decorators import CurrentSpanRun, _bound_arguments, record_error, wrap
 
 if TYPE_CHECKING:
     from .client import Client
@@ -171,6 +171,13 @@ class HistoryStats:
         )
 
 
+def _history_instruments(meter: Any) -> tuple[Any, Any]:
+    return (
+        meter.create_histogram(semconv.METRIC_HISTORY_DURATION, unit="s", description="Duration of history loads"),
+        meter.create_histogram(semconv.METRIC_HISTORY_MESSAGES, unit="{message}", description="Messages per history load"),
+    )
+
+
 class HistoryTracker:
     """Per client: how many messages of each conversation were loaded so far (bounded LRU)."""
 
@@ -178,9 +185,6 @@ class HistoryTracker:
         self._client = client
         self._lock = threading.Lock()
         self._seen: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self._meter: Any = None
-        self._duration: Any = None
-        self._messages: Any = None
 
     def observe(self, load: HistoryLoad) -> Optional[int]:
         """Messages of this load that earlier loads of the conversation had loaded already."""
@@ -197,17 +201,11 @@ class HistoryTracker:
         return min(before, load.messages)
 
     def record_metrics(self, load: HistoryLoad) -> None:
-        meter = self._client.meter
-        if self._duration is None or self._meter is not meter:
-            self._meter = meter
-            self._duration = meter.create_histogram(semconv.METRIC_HISTORY_DURATION, unit="s",
-                                                    description="Duration of history loads")  # fmt: skip
-            self._messages = meter.create_histogram(semconv.METRIC_HISTORY_MESSAGES, unit="{message}",
-                                                    description="Messages per history load")  # fmt: skip
+        duration, messages = self._client.instruments("sessionkit.history", _history_instruments)
         attrs = {semconv.HISTORY_SOURCE: load.source, semconv.HISTORY_CACHE_HIT: bool(load.cache_hit)}
-        self._duration.record(load.seconds or 0.0, attrs)
+        duration.record(load.seconds or 0.0, attrs)
         if load.messages is not None:
-            self._messages.record(load.messages, attrs)
+            messages.record(load.messages, attrs)
 
 
 # -- the decorator ---------------------------------------------------------------------------------
@@ -240,17 +238,12 @@ class _LoaderSpec:
         return _LoaderRun(HistoryLoad(session, self.source, None if conversation is None else to_text(conversation, 256), turn))
 
 
-class _LoaderRun:
-    __slots__ = ("load",)
+class _LoaderRun(CurrentSpanRun):
+    __slots__ = ("load", "context")
 
     def __init__(self, load: HistoryLoad) -> None:
         self.load = load
-
-    def enter(self) -> object:
-        return otel_context.attach(trace.set_span_in_context(self.load._span))
-
-    def leave(self, token: Any) -> None:
-        otel_context.detach(token)
+        self.context = trace.set_span_in_context(load._span)
 
     def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
         if exc is None and result is not None and self.load.messages is None:

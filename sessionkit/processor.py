@@ -54,7 +54,7 @@ class SessionSpanProcessor(SpanProcessor):
             while len(self._by_trace) > _RECENT_SESSIONS:
                 _, old = self._by_trace.popitem(last=False)
                 if old.is_active:  # never forget a live session; put it back at the young end
-                    self._by_trace[int(old.trace_id, 16)] = old
+                    self._by_trace[old._trace_id] = old
                     break
                 self._by_id.pop(old.id, None)
 

@@ -87,27 +87,15 @@ registry = _Registry()
 
 # -- metrics ------------------------------------------------------------------------------------
 class _Instruments:
-    __slots__ = ("meter", "duration", "tokens", "ttfc")
+    __slots__ = ("duration", "tokens", "ttfc")
 
     def __init__(self, meter: Any) -> None:
-        self.meter = meter
         self.duration = meter.create_histogram(semconv.METRIC_GEN_AI_DURATION, unit="s",
                                                description="GenAI operation duration")  # fmt: skip
         self.tokens = meter.create_histogram(semconv.METRIC_GEN_AI_TOKEN_USAGE, unit="{token}",
                                              description="Tokens used per GenAI operation")  # fmt: skip
         self.ttfc = meter.create_histogram(semconv.METRIC_GEN_AI_TTFC, unit="s",
                                            description="Time to the first chunk of a streamed response")  # fmt: skip
-
-
-_instruments: dict[int, _Instruments] = {}
-
-
-def _instruments_for(client: Client) -> _Instruments:
-    meter = client.meter
-    found = _instruments.get(id(client))
-    if found is None or found.meter is not meter:
-        found = _instruments[id(client)] = _Instruments(meter)
-    return found
 
 
 # -- one call -----------------------------------------------------------------------------------------
@@ -296,7 +284,7 @@ class LLMCall:
         self._metrics(error_type)
 
     def _metrics(self, error_type: Optional[str]) -> None:
-        instruments = _instruments_for(self.client)
+        instruments = self.client.instruments("gen_ai.client", _Instruments)
         attrs: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: self.endpoint.operation,
             semconv.GEN_AI_PROVIDER_NAME: self.endpoint.provider,
@@ -422,6 +410,8 @@ def _base_urls(config: Any) -> dict[str, str]:
     """``llm_base_urls`` normalised once per (frozen) config, not once per request."""
     found = _base_urls_cache.get(id(config))
     if found is None or found[0] is not config:
+        if len(_base_urls_cache) > 64:  # configs come and go with re-init; keep only recent ones
+            _base_urls_cache.clear()
         found = _base_urls_cache[id(config)] = (config, normalize_base_urls(config.llm_base_urls))
     return found[1]
 

@@ -19,16 +19,26 @@ import sys
 import tempfile
 import textwrap
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import OtlpSink  # noqa: E402
 
 # What each SDK needs installed, and how it sets up and decorates. ``SINK`` is the sink's URL.
-PEERS: dict[str, dict[str, str]] = {
+PEERS: dict[str, dict[str, Any]] = {
     "traceloop-sdk": {
-        # its OpenTelemetry packages pinned to one release line, so the resolver does not backtrack
-        "install": "traceloop-sdk opentelemetry-sdk==1.45.2 opentelemetry-api==1.45.2 "
-                   "opentelemetry-exporter-otlp-proto-http==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2",
+        # traceloop-sdk requires ~30 unpinned instrumentation packages, each with many releases
+        # tied to different semantic-conventions-ai ranges: pip backtracks through them for more
+        # than ten minutes, and on some mirrors no combination resolves at all. The decorators
+        # need none of them (the SDK skips instrumentations that are not installed), so it is
+        # installed without dependencies, then with its runtime dependencies named explicitly.
+        "install": [
+            "--no-deps traceloop-sdk==0.62.4",
+            "aiohttp>=3.11.11,<4 colorama>=0.4.6,<0.5 cuid>=0.4,<0.5 deprecated>=1.2.14,<2 jinja2>=3.1.5,<4 "
+            "tenacity>=8.2.3,<10 pydantic>=2 httpx opentelemetry-semantic-conventions-ai>=0.5.1,<0.6 "
+            "opentelemetry-exporter-otlp-proto-http>=1.38,<2 opentelemetry-exporter-otlp-proto-grpc>=1.38,<2 "
+            "opentelemetry-instrumentation-threading>=0.59b0 opentelemetry-instrumentation-logging>=0.59b0",
+        ],
         "setup": """
             os.environ["TRACELOOP_TELEMETRY"] = "false"
             from traceloop.sdk import Traceloop
@@ -170,10 +180,13 @@ def main() -> int:
             try:
                 if not os.path.exists(python):
                     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-                    install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                              *peer["install"].split()], capture_output=True, text=True, timeout=900)  # fmt: skip
-                    if install.returncode != 0:
-                        raise RuntimeError("install failed: " + install.stderr.strip().splitlines()[-1][:160])
+                    steps = peer["install"] if isinstance(peer["install"], list) else [peer["install"]]
+                    for step in steps:  # each step one pip call; a step may be "--no-deps pkg==x"
+                        install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                                                  *step.split()], capture_output=True, text=True, timeout=900)  # fmt: skip
+                        if install.returncode != 0:
+                            shutil.rmtree(venv, ignore_errors=True)  # a half-made venv is not reused
+                            raise RuntimeError("install failed: " + install.stderr.strip().splitlines()[-1][:160])
                 version = subprocess.run([python, "-m", "pip", "show", name], capture_output=True, text=True).stdout
                 version = next((line.split(": ")[1] for line in version.splitlines() if line.startswith("Version")), "?")
                 results[f"{name} {version}"] = run_workload(python, peer["setup"], sink.url, args.calls, args.repeats)

@@ -347,7 +347,10 @@ def bench_tight_loop(total: int) -> None:
 
 # -- subprocess measurements ---------------------------------------------------------------------------
 def python(code: str, timeout: float = 120) -> tuple[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONKIT_", "OTEL_"))}
+    # Bytecode caching on, as after a pip install (which compiles every module): a shell with
+    # PYTHONDONTWRITEBYTECODE set would otherwise make every import compile from source.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SESSIONKIT_", "OTEL_")) and k != "PYTHONDONTWRITEBYTECODE"}  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
@@ -429,15 +432,42 @@ def bench_reinit_and_exit() -> None:
 
 
 def bench_import(repeats: int) -> None:
+    sink = OtlpSink()
     otel = "import opentelemetry.sdk.trace, opentelemetry.sdk.trace.export, opentelemetry.exporter.otlp.proto.http.trace_exporter"
     sk = f"import sessionkit; sessionkit.init(endpoint={dead_endpoint()!r}, shutdown_timeout=0)"
-    samples: dict[str, list[float]] = {"otel": [], "sk": []}
-    for _ in range(repeats):
-        for name, code in (("otel", otel), ("sk", sk)):
-            samples[name].append(python(code)[1] * 1000)
+    # The whole way to a first span delivered: import, set up, one span, flush to a live collector.
+    otel_first = textwrap.dedent(f"""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint="{sink.url}/v1/traces")))
+        provider.get_tracer("t").start_span("s").end()
+        assert provider.force_flush()
+    """)
+    sk_first = textwrap.dedent(f"""
+        import sessionkit
+        client = sessionkit.init(endpoint="{sink.url}", instrument_llm_calls=False)
+        client.tracer.start_span("s").end()
+        assert client.flush()
+    """)
+    variants = {"otel": otel, "sk": sk, "otel-first": otel_first, "sk-first": sk_first}
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for code in variants.values():
+            python(code)  # writes the bytecode caches
+        for _ in range(repeats):
+            for name, code in variants.items():
+                samples[name].append(python(code)[1] * 1000)
+    finally:
+        sink.stop()
     print("\n8. Import + init, fresh interpreter [target <= 1.5x]")
     print(row("import opentelemetry-sdk + OTLP/HTTP exporter", samples["otel"], None, "ms"))
     print(row("import sessionkit; sessionkit.init(endpoint=...)", samples["sk"], samples["otel"], "ms"))
+    print("   The whole way to a first span delivered (the exporter's own imports included; sessionkit")
+    print("   builds its exporter in the export thread at the first batch):")
+    print(row("raw OTel: provider + OTLP exporter, 1 span, flush", samples["otel-first"], None, "ms"))
+    print(row("sessionkit: init, 1 span, flush", samples["sk-first"], samples["otel-first"], "ms"))
 
 
 # -- instruction counts (callgrind) ------------------------------------------------------------------------

@@ -8,16 +8,19 @@ that :func:`init` creates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ._errors import ConfigError, SessionkitError, SessionStateError
-from .client import Client, ClientStats, SessionScope, get_client, init
-from .channels import Channel, ChannelAttempt, ChannelError, OpenChannel
+from .client import Client, SessionScope, get_client, init
+from .channels import Channel, ChannelAttempt, ChannelError
 from .config import Config, Options
 from .decorators import SpanDecorator, record_llm_usage
 from .history import HistoryLoad
 from .history import history_loader as _history_loader
-from .session import EndState, Session, SessionSummary
+from .session import EndState, Session
+
+if TYPE_CHECKING:
+    from .models import ClientStats, OpenChannel, SessionSummary
 
 __version__ = "0.1.0"
 
@@ -67,10 +70,16 @@ trace = SpanDecorator("trace", get_client)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SessionsTable":  # notebook display: loaded when a notebook asks for it
+    # Loaded when first asked for, not at import: the notebook display, and the pydantic
+    # records (pydantic would otherwise be the largest part of ``import sessionkit``).
+    if name == "SessionsTable":
         from .notebook import SessionsTable
 
         return SessionsTable
+    if name in ("ClientStats", "OpenChannel", "SessionSummary"):
+        from . import models
+
+        return getattr(models, name)
     raise AttributeError(f"module 'sessionkit' has no attribute {name!r}")
 history_loader = _history_loader(get_client)
 

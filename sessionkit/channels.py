@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from pydantic import BaseModel, ConfigDict
 
 from . import semconv
 from ._errors import SessionkitError
@@ -27,6 +26,7 @@ from ._values import to_attributes, to_text
 
 if TYPE_CHECKING:
     from .client import Client
+    from .models import OpenChannel
     from .session import Session
 
 logger = logging.getLogger("sessionkit")
@@ -34,18 +34,6 @@ logger = logging.getLogger("sessionkit")
 
 class ChannelError(SessionkitError, LookupError):
     """A channel call that cannot be right: closing a channel that is not open, opening one twice."""
-
-
-class OpenChannel(BaseModel):
-    """A channel that is open now, as listed by :meth:`Client.open_channels`."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    platform: str
-    channel_id: str
-    session_id: str
-    purpose: Optional[str] = None
-    age_seconds: float
 
 
 class Channel:
@@ -207,6 +195,8 @@ class ChannelRegistry:
             return self._open.get((platform, channel_id))
 
     def listing(self) -> list[OpenChannel]:
+        from .models import OpenChannel
+
         self.sweep()
         with self._lock:
             channels = list(self._open.values())

@@ -14,7 +14,7 @@ import signal
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -23,16 +23,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import NoOpTracer, Span, Tracer
-from pydantic import BaseModel, ConfigDict
 from typing_extensions import Unpack
 
 from . import semconv
 from ._errors import SessionStateError
-from .channels import ChannelError, ChannelRegistry, OpenChannel
+from .channels import ChannelError, ChannelRegistry
 from .config import Config, Options
 from .context import current, install_propagation
 from .decorators import SpanDecorator, session_decorator
 from .export import build_exporter, build_metric_reader
+from .export import resolve as resolve_exporter
 from .history import HistoryTracker, history_loader
 from .instrumentation import instrument_client, uninstrument_client
 from .export.pipeline import ExportPipeline, run_bounded
@@ -40,6 +40,9 @@ from ._spans import set_clean_attributes
 from .processor import SESSION_ROOT_PARENT, SessionSpanProcessor
 from .redact import Redactor
 from .session import EndState, Session
+
+if TYPE_CHECKING:
+    from .models import ClientStats, OpenChannel
 
 logger = logging.getLogger("sessionkit")
 
@@ -58,30 +61,6 @@ _PROVIDER_FIELDS = (
     "service_name", "project_name", "resource_attributes", "enabled", "tracer_provider", "meter_provider",
     "export_metrics", "exporter", "endpoint", "headers", "protocol",
 )  # fmt: skip
-
-
-class ClientStats(BaseModel):
-    """What the client has seen and sent. Nothing is dropped without showing up here."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    spans_started: int
-    spans_ended: int
-    spans_exported: int
-    spans_failed_export: int
-    """Spans handed to the exporter in a batch that failed (collector down, rejected, ...)."""
-    dropped_spans: int
-    """Spans never handed to the exporter: the queue was full, or the client shut down."""
-    export_errors: int
-    """Export calls that failed."""
-    spans_without_session: int
-    queue_size: int
-    """Spans waiting for export."""
-    spans_in_flight: int
-    """Spans the exporter is sending right now. exported + failed + dropped + queued + in flight
-    = ended: nothing vanishes."""
-    sessions_started: int
-    sessions_active: int
 
 
 class Client:
@@ -161,8 +140,9 @@ class Client:
 
     @property
     def exporter(self) -> Optional[SpanExporter]:
+        """The exporter spans go to (None when tracing is off or an attached provider exports)."""
         pipeline = self._processor.pipeline
-        return pipeline.exporter if pipeline is not None else None
+        return resolve_exporter(pipeline.exporter) if pipeline is not None else None
 
     def configure(self, **options: Unpack[Options]) -> Client:
         """Apply new settings in place, keeping open sessions. Unchanged settings cost nothing."""
@@ -173,7 +153,7 @@ class Client:
             old = self._config
             if new.comparable() == old.comparable():
                 return self
-            changed = {f for f in Config.model_fields if _differs(getattr(new, f), getattr(old, f))}
+            changed = {f for f in Config.names() if _differs(getattr(new, f), getattr(old, f))}
             self._config = new
             self._redactor = Redactor(new.redact, new.redact_defaults)
             if changed & set(_PROVIDER_FIELDS):
@@ -500,16 +480,18 @@ class Client:
         meter_provider = self._meter_provider
         if meter_provider is not None and meter_provider is not self._config.meter_provider:
             run_bounded(meter_provider.shutdown, min(timeout, 1.0), "metrics shutdown")
-        stats = self.stats()
-        if stats.dropped_spans or stats.spans_failed_export:
+        if pipeline is not None and (pipeline.dropped_spans or pipeline.spans_failed):
             logger.warning(
                 "sessionkit: %d spans dropped and %d failed to export in this process",
-                stats.dropped_spans,
-                stats.spans_failed_export,
+                pipeline.dropped_spans,
+                pipeline.spans_failed,
             )
         return ok
 
     def stats(self) -> ClientStats:
+        """Every span's fate so far: started, ended, exported, failed, dropped, queued."""
+        from .models import ClientStats
+
         processor = self._processor
         pipeline = processor.pipeline
         return ClientStats(

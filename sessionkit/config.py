@@ -1,4 +1,9 @@
-"""Configuration: explicit arguments > ``SESSIONKIT_*`` env > standard ``OTEL_*`` env > defaults."""
+"""Configuration: explicit arguments > ``SESSIONKIT_*`` env > standard ``OTEL_*`` env > defaults.
+
+``Config`` is a frozen dataclass; :meth:`Config.resolve` validates what was given against the
+schema in ``_schema()`` with pydantic-core, pydantic's validation engine (the same rules and
+messages as a pydantic model, without importing all of pydantic at ``init``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Union
 from urllib.parse import unquote
 
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+
 from opentelemetry.sdk.trace.export import SpanExporter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import SchemaValidator, ValidationError
+from pydantic_core import core_schema as cs
 from typing_extensions import TypedDict
 
 from ._errors import ConfigError
@@ -66,10 +75,10 @@ class Options(TypedDict, total=False):
     channel_attempt_window: float
 
 
-class Config(BaseModel):
-    """The effective settings of a :class:`~sessionkit.Client`. Build it with :meth:`resolve`."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+@dataclass(frozen=True)
+class Config:
+    """The effective settings of a :class:`~sessionkit.Client`. Build it with :meth:`resolve`,
+    which validates every value (pydantic-core) and names the fix for a bad one."""
 
     service_name: str = "sessionkit"
     """``service.name`` on the resource."""
@@ -80,13 +89,13 @@ class Config(BaseModel):
     with ``tracer_provider``): sessionkit stamps and counts, the attached provider exports."""
     endpoint: Optional[str] = None
     """OTLP endpoint. For http/protobuf a base URL (``/v1/traces`` is added) or the full traces URL."""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     """Headers sent with every OTLP export (for example an API key). Never logged."""
     protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
-    export_timeout: float = Field(default=10.0, gt=0)
+    export_timeout: float = 10.0
     """Seconds one export request may take, retries included."""
-    resource_attributes: dict[str, Any] = Field(default_factory=dict)
-    file_dir: Path = Field(default_factory=default_file_dir)
+    resource_attributes: dict[str, Any] = field(default_factory=dict)
+    file_dir: Path = field(default_factory=default_file_dir)
     """Folder of the ``file`` exporter (OTLP JSON lines) and of ``sessionkit sessions``."""
     auto_start_session: bool = False
     """Start a session at ``init`` that collects everything started outside any session."""
@@ -96,7 +105,7 @@ class Config(BaseModel):
     enabled: bool = True
     capture_content: bool = False
     """Record inputs, outputs, prompts and completions. Off by default."""
-    max_content_length: int = Field(default=4096, ge=16)
+    max_content_length: int = 4096
     redact: Optional[Callable[[str], str]] = None
     """Runs on captured content before it goes on a span: ``redact(text) -> text``."""
     redact_defaults: bool = True
@@ -107,12 +116,12 @@ class Config(BaseModel):
     """Also install the client's provider as the global OpenTelemetry TracerProvider."""
     tracer_provider: Optional[Any] = None
     """Attach to this SDK ``TracerProvider`` instead of creating one."""
-    max_queue_size: int = Field(default=4096, ge=1)
+    max_queue_size: int = 4096
     """Spans held for export at most; beyond it spans are dropped and counted."""
-    max_export_batch_size: int = Field(default=512, ge=1)
-    export_interval: float = Field(default=1.0, gt=0)
+    max_export_batch_size: int = 512
+    export_interval: float = 1.0
     """Seconds between background exports."""
-    shutdown_timeout: float = Field(default=5.0, ge=0)
+    shutdown_timeout: float = 5.0
     """Seconds that shutdown and the exit hook may spend exporting what is left."""
     export_metrics: bool = False
     """Also export metrics over OTLP to the same endpoint (off: not every backend takes metrics)."""
@@ -120,57 +129,17 @@ class Config(BaseModel):
     """Record metrics on this ``MeterProvider`` instead of the client's own."""
     instrument_llm_calls: bool = True
     """Record LLM calls made through httpx / httpx2 (the openai and anthropic SDKs and others)."""
-    llm_base_urls: Union[list[str], dict[str, str]] = Field(default_factory=list)
+    llm_base_urls: Union[list[str], dict[str, str]] = field(default_factory=list)
     """OpenAI- or Anthropic-compatible servers on other hosts (local models, proxies): base URLs,
     or a mapping of base URL to provider name. api.openai.com, api.anthropic.com and Azure
     OpenAI are always recognised."""
-    channel_limits: dict[str, int] = Field(default_factory=dict)
+    channel_limits: dict[str, int] = field(default_factory=dict)
     """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
-    channel_ttl: Optional[float] = Field(default=None, gt=0)
+    channel_ttl: Optional[float] = None
     """Seconds a channel may stay open before it counts as leaked (None: only at session end)."""
-    channel_attempt_rate: int = Field(default=10, ge=1)
+    channel_attempt_rate: int = 10
     """Channel creation attempts per platform within ``channel_attempt_window`` before a retry-storm warning."""
-    channel_attempt_window: float = Field(default=10.0, gt=0)
-
-    @field_validator("exporter", mode="before")
-    @classmethod
-    def _check_exporter(cls, value: Any) -> Any:
-        if value is None or isinstance(value, SpanExporter):
-            return value
-        if isinstance(value, str) and value.strip().lower() in EXPORTER_NAMES:
-            return value.strip().lower()
-        raise ValueError(f"accepted: one of {', '.join(repr(n) for n in EXPORTER_NAMES)}, or a SpanExporter instance")
-
-    @field_validator("tracer_provider")
-    @classmethod
-    def _check_provider(cls, value: Any) -> Any:
-        from opentelemetry.sdk.trace import TracerProvider
-
-        if value is not None and not isinstance(value, TracerProvider):
-            raise ValueError("accepted: an opentelemetry.sdk.trace.TracerProvider (the SDK's, not the API's)")
-        return value
-
-    @field_validator("redact")
-    @classmethod
-    def _check_redact(cls, value: Any) -> Any:
-        if value is not None and not callable(value):
-            raise ValueError("accepted: a function taking the captured text and returning it redacted")
-        return value
-
-    @field_validator("channel_limits")
-    @classmethod
-    def _check_limits(cls, value: dict[str, int]) -> dict[str, int]:
-        for platform, limit in value.items():
-            if limit < 1:
-                raise ValueError(f"accepted: a positive limit per platform, e.g. {{'discord': 500}}; got {platform!r}: {limit}")
-        return value
-
-    @field_validator("endpoint")
-    @classmethod
-    def _check_endpoint(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and "://" not in value:
-            raise ValueError("accepted: a URL with a scheme, such as 'http://127.0.0.1:4318'")
-        return value
+    channel_attempt_window: float = 10.0
 
     @property
     def effective_project_name(self) -> str:
@@ -187,16 +156,22 @@ class Config(BaseModel):
         base = self.endpoint or "http://127.0.0.1:4318"
         return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
 
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every setting's name."""
+        return tuple(f.name for f in fields(cls))
+
     def comparable(self) -> tuple[Any, ...]:
         """What decides whether re-running ``init`` with this config changes anything."""
-        data = self.model_dump(exclude={"exporter", "tracer_provider", "meter_provider", "redact"})
+        skip = ("exporter", "tracer_provider", "meter_provider", "redact")
+        data = tuple((name, repr(getattr(self, name))) for name in self.names() if name not in skip)
         exporter = self.exporter if isinstance(self.exporter, str) else id(self.exporter)
         providers = (id(self.tracer_provider), id(self.meter_provider), id(self.redact))
-        return (tuple(sorted((k, repr(v)) for k, v in data.items())), exporter, providers)
+        return (data, exporter, providers)
 
     def masked(self) -> dict[str, Any]:
         """The settings as a dict with header values masked, safe to print."""
-        data = self.model_dump(exclude={"tracer_provider", "meter_provider", "redact"})
+        data = {name: getattr(self, name) for name in self.names() if name not in ("tracer_provider", "meter_provider")}
         data["redact"] = None if self.redact is None else getattr(self.redact, "__name__", "hook")
         data["headers"] = {k: "***" for k in self.headers}
         data["exporter"] = self.exporter if isinstance(self.exporter, str) else type(self.exporter).__name__
@@ -206,12 +181,11 @@ class Config(BaseModel):
     @classmethod
     def resolve(cls, **options: Any) -> Config:
         """Merge arguments with the environment and validate, raising :class:`ConfigError`."""
-        unknown = set(options) - set(cls.model_fields)
+        accepted = cls.names()
+        unknown = set(options) - set(accepted)
         if unknown:
             name = sorted(unknown)[0]
-            raise ConfigError(
-                f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(cls.model_fields))}."
-            )
+            raise ConfigError(f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(accepted))}.")
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for name, value in options.items():
@@ -225,7 +199,7 @@ class Config(BaseModel):
         if "exporter" not in values:
             values["exporter"] = None if values.get("tracer_provider") is not None else _default_exporter(values)
         try:
-            return cls(**values)
+            return cls(**_validator().validate_python(values))
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else "?"
@@ -241,6 +215,98 @@ def _default_exporter(values: Mapping[str, Any]) -> str:
     if values.get("endpoint"):
         return "otlp-grpc" if values.get("protocol") == "grpc" else "otlp"
     return "file"
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _check_exporter(value: Any) -> Any:
+    if value is None or isinstance(value, SpanExporter):
+        return value
+    if isinstance(value, str) and value.strip().lower() in EXPORTER_NAMES:
+        return value.strip().lower()
+    raise ValueError(f"accepted: one of {', '.join(repr(n) for n in EXPORTER_NAMES)}, or a SpanExporter instance")
+
+
+def _check_provider(value: Any) -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    if value is not None and not isinstance(value, TracerProvider):
+        raise ValueError("accepted: an opentelemetry.sdk.trace.TracerProvider (the SDK's, not the API's)")
+    return value
+
+
+def _check_redact(value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError("accepted: a function taking the captured text and returning it redacted")
+    return value
+
+
+def _check_limits(value: dict[str, int]) -> dict[str, int]:
+    for platform, limit in value.items():
+        if limit < 1:
+            raise ValueError(f"accepted: a positive limit per platform, e.g. {{'discord': 500}}; got {platform!r}: {limit}")
+    return value
+
+
+def _check_endpoint(value: Optional[str]) -> Optional[str]:
+    if value is not None and "://" not in value:
+        raise ValueError("accepted: a URL with a scheme, such as 'http://127.0.0.1:4318'")
+    return value
+
+
+def _to_path(value: Any) -> Path:
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise ValueError("accepted: a folder path (str or pathlib.Path)")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> SchemaValidator:
+    """The schema of every setting that can be given (defaults come from the dataclass)."""
+    str_dict = cs.dict_schema(cs.str_schema(), cs.str_schema())
+    settings: dict[str, cs.CoreSchema] = {
+        "service_name": cs.str_schema(),
+        "project_name": cs.nullable_schema(cs.str_schema()),
+        "exporter": cs.no_info_plain_validator_function(_check_exporter),
+        "endpoint": cs.no_info_after_validator_function(_check_endpoint, cs.nullable_schema(cs.str_schema())),
+        "headers": str_dict,
+        "protocol": cs.literal_schema(list(PROTOCOLS)),
+        "export_timeout": cs.float_schema(gt=0),
+        "resource_attributes": cs.dict_schema(cs.str_schema(), cs.any_schema()),
+        "file_dir": cs.no_info_plain_validator_function(_to_path),
+        "auto_start_session": cs.bool_schema(),
+        "auto_session_name": cs.str_schema(),
+        "strict": cs.bool_schema(),
+        "enabled": cs.bool_schema(),
+        "capture_content": cs.bool_schema(),
+        "max_content_length": cs.int_schema(ge=16),
+        "redact": cs.no_info_plain_validator_function(_check_redact),
+        "redact_defaults": cs.bool_schema(),
+        "handle_sigterm": cs.bool_schema(),
+        "set_global": cs.bool_schema(),
+        "tracer_provider": cs.no_info_plain_validator_function(_check_provider),
+        "max_queue_size": cs.int_schema(ge=1),
+        "max_export_batch_size": cs.int_schema(ge=1),
+        "export_interval": cs.float_schema(gt=0),
+        "shutdown_timeout": cs.float_schema(ge=0),
+        "export_metrics": cs.bool_schema(),
+        "meter_provider": cs.any_schema(),
+        "instrument_llm_calls": cs.bool_schema(),
+        "llm_base_urls": cs.union_schema([cs.list_schema(cs.str_schema()), str_dict]),
+        "channel_limits": cs.no_info_after_validator_function(
+            _check_limits, cs.dict_schema(cs.str_schema(), cs.int_schema())
+        ),
+        "channel_ttl": cs.nullable_schema(cs.float_schema(gt=0)),
+        "channel_attempt_rate": cs.int_schema(ge=1),
+        "channel_attempt_window": cs.float_schema(gt=0),
+    }
+    missing = set(Config.names()) ^ set(settings)
+    assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
+    return SchemaValidator(
+        cs.typed_dict_schema(
+            {name: cs.typed_dict_field(schema, required=False) for name, schema in settings.items()},
+            extra_behavior="forbid",
+        )
+    )
 
 
 # Each setting with its environment variables, first found wins.

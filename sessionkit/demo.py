@@ -25,7 +25,8 @@ import httpx
 import sessionkit
 from sessionkit.cli import format_table
 from sessionkit.fake_llm import FakeLLMServer, Reported
-from sessionkit.session import Session, SessionSummary
+from sessionkit.models import SessionSummary
+from sessionkit.session import Session
 
 ORDERS = {"o-100": "shipped", "o-200": "processing", "o-300": "delivered"}
 

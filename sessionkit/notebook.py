@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from .client import Client
-    from .session import Session, SessionSummary
+    from .models import SessionSummary
+    from .session import Session
 
 _STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
 _CELL = "border:1px solid #ccc;padding:2px 8px;text-align:left"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
-from pydantic import BaseModel, ConfigDict
 
 from . import semconv
 from ._spans import attributes_of, set_clean_attributes
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
     from .client import Client
+    from .models import SessionSummary
 
 logger = logging.getLogger("sessionkit")
 
@@ -40,48 +40,6 @@ class EndState(str, Enum):
     SUCCESS = "success"
     FAIL = "fail"
     INDETERMINATE = "indeterminate"
-
-
-class SessionSummary(BaseModel):
-    """A session's figures, as counted from the spans that ended in it."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    session_id: str
-    name: str
-    thread_id: Optional[str] = None
-    user_id: Optional[str] = None
-    tags: list[str] = []
-    trace_id: str
-    end_state: Optional[EndState] = None
-    end_reason: Optional[str] = None
-    started_at: datetime
-    ended_at: Optional[datetime] = None
-    duration_seconds: float
-    span_count: int = 0
-    """Spans that ended in the session, not counting its root span."""
-    llm_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    errors: int = 0
-    """Spans that ended with status ERROR."""
-    llm_time_to_first_chunk_seconds: Optional[float] = None
-    """Mean time to the first chunk over the session's streamed LLM calls."""
-    channels_opened: int = 0
-    channels_closed: int = 0
-    channels_leaked: int = 0
-    """Channels still open when the session ended, or open longer than ``channel_ttl``."""
-    channel_attempts: int = 0
-    channel_attempts_failed: int = 0
-    history_loads: int = 0
-    history_load_seconds: float = 0.0
-    history_messages_loaded: int = 0
-    history_messages_redundant: int = 0
-    """Messages loaded that earlier loads of the same conversation had loaded already."""
-    history_load_growth_seconds_per_turn: Optional[float] = None
-    """How much longer each turn's history load takes than the last (least-squares slope)."""
-    history_advice: Optional[str] = None
-    """One line saying what to do when loads keep repeating the same history without a cache."""
 
 
 class Session:
@@ -380,6 +338,8 @@ class Session:
 
     def summary(self) -> SessionSummary:
         """The session's figures so far (or final, once it has ended)."""
+        from .models import SessionSummary
+
         end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
         history = self._history or HistoryStats()
         with self._lock:

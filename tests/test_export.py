@@ -245,3 +245,37 @@ def test_doctor_masks_secrets_and_checks_the_collector(receiver, dead_port):
     bad = subprocess.run([sys.executable, "-m", "sessionkit", "doctor", "--endpoint", f"http://127.0.0.1:{dead_port}"],
                          capture_output=True, text=True, env=env)  # fmt: skip
     assert bad.returncode == 1 and "not reachable" in bad.stdout
+
+
+def test_init_defers_the_exporter_stack_and_pydantic_until_they_are_needed(receiver):
+    # import + init must not pay for what only exporting (requests, protobuf) or reading
+    # results (pydantic models) needs; the first export builds the exporter in the export thread.
+    code = textwrap.dedent(f"""
+        import sys
+        import sessionkit
+        client = sessionkit.init(endpoint={receiver.endpoint!r}, instrument_llm_calls=False)
+        heavy = ("requests", "google.protobuf", "pydantic", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
+        print("after init:", sorted(m for m in heavy if m in sys.modules))
+        print("deferred:", repr(client._processor.pipeline.exporter))
+        with client.session("s"):
+            pass
+        assert client.flush(timeout=10)
+        print("after export:", sorted(m for m in heavy if m in sys.modules and m != "pydantic"))
+        print("exporter:", type(client.exporter).__name__, client.stats().spans_exported)
+    """)
+    code_, out, err, _ = run_python(code)
+    assert code_ == 0, err
+    assert "after init: []" in out
+    assert "deferred: <deferred otlp exporter, not built yet>" in out
+    assert "after export: ['google.protobuf', 'opentelemetry.exporter.otlp.proto.http.trace_exporter', 'requests']" in out
+    assert "exporter: OTLPSpanExporter 1" in out
+    assert receiver.wait_for(lambda spans: [x.name for x in spans] == ["s"])
+
+
+def test_a_missing_grpc_exporter_is_a_config_error_at_init(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if "grpc" in name else real(name, *a))
+    with pytest.raises(sessionkit.ConfigError, match=r"pip install 'sessionkit\[grpc\]'"):
+        sessionkit.Client(exporter="otlp-grpc", endpoint="http://127.0.0.1:4317")

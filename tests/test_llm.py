@@ -4,6 +4,7 @@ httpx / httpx2, against the fake LLM server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import socket
 import time
@@ -419,7 +420,7 @@ def test_instrumentor_follows_the_opentelemetry_conventions(server):
     instrumentor.instrument(tracer_provider=provider)
     try:
         assert instrumentor.is_instrumented_by_opentelemetry
-        instrumentor._own_client._config = instrumentor._own_client.config.model_copy(update={"llm_base_urls": [server.url]})
+        instrumentor._own_client._config = dataclasses.replace(instrumentor._own_client.config, llm_base_urls=[server.url])
         httpx.post(server.openai_base_url + "/chat/completions", json={"model": "auto", "messages": []})
         assert [s.name for s in exporter.get_finished_spans()] == ["chat auto"]
     finally:

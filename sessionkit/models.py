@@ -1,0 +1,88 @@
+"""The records sessionkit hands back: pydantic models, so they dump to dicts and JSON.
+
+Loaded on first use (``session.summary()``, ``client.stats()``, ``client.open_channels()``),
+not at ``import sessionkit``: pydantic is the largest part of the import otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from pydantic import BaseModel
+
+from .session import EndState
+
+__all__ = ["ClientStats", "OpenChannel", "SessionSummary"]
+
+
+class SessionSummary(BaseModel):
+    """A session's figures, as counted from the spans that ended in it."""
+
+    session_id: str
+    name: str
+    thread_id: Optional[str] = None
+    user_id: Optional[str] = None
+    tags: list[str] = []
+    trace_id: str
+    end_state: Optional[EndState] = None
+    end_reason: Optional[str] = None
+    started_at: datetime
+    ended_at: Optional[datetime] = None
+    duration_seconds: float
+    span_count: int = 0
+    """Spans that ended in the session, not counting its root span."""
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0
+    """Spans that ended with status ERROR."""
+    llm_time_to_first_chunk_seconds: Optional[float] = None
+    """Mean time to the first chunk over the session's streamed LLM calls."""
+    channels_opened: int = 0
+    channels_closed: int = 0
+    channels_leaked: int = 0
+    """Channels still open when the session ended, or open longer than ``channel_ttl``."""
+    channel_attempts: int = 0
+    channel_attempts_failed: int = 0
+    history_loads: int = 0
+    history_load_seconds: float = 0.0
+    history_messages_loaded: int = 0
+    history_messages_redundant: int = 0
+    """Messages loaded that earlier loads of the same conversation had loaded already."""
+    history_load_growth_seconds_per_turn: Optional[float] = None
+    """How much longer each turn's history load takes than the last (least-squares slope)."""
+    history_advice: Optional[str] = None
+    """One line saying what to do when loads keep repeating the same history without a cache."""
+
+
+class ClientStats(BaseModel):
+    """What the client has seen and sent. Nothing is dropped without showing up here."""
+
+    spans_started: int
+    spans_ended: int
+    spans_exported: int
+    spans_failed_export: int
+    """Spans handed to the exporter in a batch that failed (collector down, rejected, ...)."""
+    dropped_spans: int
+    """Spans never handed to the exporter: the queue was full, or the client shut down."""
+    export_errors: int
+    """Export calls that failed."""
+    spans_without_session: int
+    queue_size: int
+    """Spans waiting for export."""
+    spans_in_flight: int
+    """Spans the exporter is sending right now. exported + failed + dropped + queued + in flight
+    = ended: nothing vanishes."""
+    sessions_started: int
+    sessions_active: int
+
+
+class OpenChannel(BaseModel):
+    """A channel that is open now, as listed by :meth:`Client.open_channels`."""
+
+    platform: str
+    channel_id: str
+    session_id: str
+    purpose: Optional[str] = None
+    age_seconds: float

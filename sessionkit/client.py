@@ -443,13 +443,15 @@ class Client:
         except ValueError:
             logger.debug("sessionkit: session %s exited in another context than it entered", session.id)
 
-    def span_parent(self) -> Optional[otel_context.Context]:
-        """The parent for a new sessionkit span: the current span if there is one, else the
-        root of the session the code belongs to (None: start a new trace)."""
-        if trace.get_current_span().get_span_context().is_valid:
-            return None
+    def span_parent(self, context: Optional[otel_context.Context] = None) -> otel_context.Context:
+        """The parent context for a new sessionkit span: ``context`` (default: the current one)
+        when it holds a span, else the root of the session the code belongs to."""
+        if context is None:
+            context = otel_context.get_current()
+        if trace.get_current_span(context).get_span_context().is_valid:
+            return context
         session = self._fallback_session()
-        return session._root_context if session is not None else None
+        return session._root_context if session is not None else context
 
     # -- export control ---------------------------------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:

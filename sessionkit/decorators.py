@@ -165,9 +165,11 @@ class _SpanRun(CurrentSpanRun):
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
         # The processor stamps the session as the span starts; the decorator's own attributes are
         # valid already, so they go in without the SDK's per-value cleaning.
-        self.span = client._tracer.start_span(spec.span_name, context=client.span_parent(), kind=spec.kind.span_kind)
+        current_context = otel_context.get_current()  # looked up once, for the parent and for the span's own
+        self.span = client._tracer.start_span(spec.span_name, context=client.span_parent(current_context),
+                                              kind=spec.kind.span_kind)  # fmt: skip
         set_clean_attributes(self.span, attributes)
-        self.context = trace.set_span_in_context(self.span)
+        self.context = trace.set_span_in_context(self.span, current_context)
         self.capture = capture
         self.client = client
 

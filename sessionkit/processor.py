@@ -11,7 +11,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
-from ._spans import attributes_of, set_clean_attributes
+from ._spans import Tally, attributes_of, set_clean_attributes
 
 if TYPE_CHECKING:
     from .export.pipeline import ExportPipeline
@@ -42,9 +42,21 @@ class SessionSpanProcessor(SpanProcessor):
         self._by_trace: OrderedDict[int, Session] = OrderedDict()
         self._by_id: dict[str, Session] = {}
         self.pipeline: Optional[ExportPipeline] = None
-        self.spans_started = 0
-        self.spans_ended = 0
-        self.spans_without_session = 0
+        self._started = Tally()
+        self._ended = Tally()
+        self._without_session = Tally()
+
+    @property
+    def spans_started(self) -> int:
+        return self._started.value
+
+    @property
+    def spans_ended(self) -> int:
+        return self._ended.value
+
+    @property
+    def spans_without_session(self) -> int:
+        return self._without_session.value
 
     # -- the session registry ----------------------------------------------------------------
     def register(self, session: Session, trace_id: int) -> None:
@@ -60,28 +72,27 @@ class SessionSpanProcessor(SpanProcessor):
 
     # -- SpanProcessor -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        stamped = True
+        self._started.add()
         try:
             if parent_context is SESSION_ROOT_PARENT:
-                pass  # a session's root: its attributes follow right after
-            elif semconv.SESSION_ID not in attributes_of(span):  # else: stamped at creation
-                session = self._by_trace.get(span.context.trace_id)
-                if session is None:
-                    session = self._fallback_session()
-                if session is not None:
-                    set_clean_attributes(span, session.stamp)
-                else:
-                    stamped = False
+                return  # a session's root: its attributes follow right after
+            if semconv.SESSION_ID in attributes_of(span):
+                return  # stamped at creation
+            session = self._by_trace.get(span.get_span_context().trace_id)
+            if session is None:
+                session = self._fallback_session()
+            if session is not None:
+                set_clean_attributes(span, session.stamp)
+            else:
+                self._without_session.add()
         except Exception:
             logger.exception("sessionkit: error while stamping a span (ignored)")
-        with self._lock:
-            self.spans_started += 1
-            if not stamped:
-                self.spans_without_session += 1
 
     def on_end(self, span: ReadableSpan) -> None:
+        self._ended.add()
         try:
-            session = self._by_trace.get(span.context.trace_id) if span.context else None
+            context = span.context
+            session = self._by_trace.get(context.trace_id) if context else None
             if session is None:
                 session_id = attributes_of(span).get(semconv.SESSION_ID)
                 if isinstance(session_id, str):
@@ -90,8 +101,6 @@ class SessionSpanProcessor(SpanProcessor):
                 session._count(span)
         except Exception:
             logger.exception("sessionkit: error while counting a span (ignored)")
-        with self._lock:
-            self.spans_ended += 1
         pipeline = self.pipeline
         if pipeline is not None:
             pipeline.on_end(span)

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 
 from . import semconv
-from ._spans import attributes_of, set_clean_attributes
+from ._spans import Tally, attributes_of, set_clean_attributes
 from ._values import to_attributes, to_tags, to_text
 from .channels import Channel, ChannelAttempt, ChannelError
 from .channels import attempt as channel_attempt
@@ -75,7 +75,7 @@ class Session:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         # Figures fed by the span processor as spans end.
-        self._span_count = 0
+        self._span_tally = Tally()  # spans ended in the session (not its root)
         self._llm_calls = 0
         self._input_tokens = 0
         self._output_tokens = 0
@@ -289,7 +289,7 @@ class Session:
             with self._lock:
                 attrs: dict[str, Any] = {
                     semconv.SESSION_END_STATE: self.end_state.value if self.end_state else "",
-                    semconv.SESSION_SPAN_COUNT: self._span_count,
+                    semconv.SESSION_SPAN_COUNT: self._span_tally.value,
                     semconv.SESSION_LLM_CALLS: self._llm_calls,
                     semconv.SESSION_INPUT_TOKENS: self._input_tokens,
                     semconv.SESSION_OUTPUT_TOKENS: self._output_tokens,
@@ -322,9 +322,10 @@ class Session:
         llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS and not attrs.get(
             semconv.LLM_COUNTED_IN_CHILD
         )
-        error = span.status.status_code is StatusCode.ERROR
+        self._span_tally.add()
+        if not llm and span.status.status_code is not StatusCode.ERROR:
+            return  # the common case takes no lock
         with self._lock:
-            self._span_count += 1
             if llm:
                 self._llm_calls += 1
                 self._input_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
@@ -333,7 +334,7 @@ class Session:
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
                     self._ttfc_count += 1
-            if error:
+            if span.status.status_code is StatusCode.ERROR:
                 self._errors += 1
 
     def summary(self) -> SessionSummary:
@@ -355,7 +356,7 @@ class Session:
                 started_at=self.started_at,
                 ended_at=self.ended_at,
                 duration_seconds=(end_ns - self._start_ns) / 1e9,
-                span_count=self._span_count,
+                span_count=self._span_tally.value,
                 llm_calls=self._llm_calls,
                 input_tokens=self._input_tokens,
                 output_tokens=self._output_tokens,

@@ -114,6 +114,7 @@ class ExportPipeline:
         self.export_errors = 0
         self.dropped_spans = 0
         self._warned_drop = False
+        self._warn_drop = False  # a drop warning is due
         counting = _CountingExporter(exporter, self)
         if synchronous:
             self._processor: SimpleSpanProcessor | BatchSpanProcessor = SimpleSpanProcessor(counting)
@@ -171,34 +172,42 @@ class ExportPipeline:
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return  # the SDK processors skip unsampled spans; so do the counters
-        accepted = warn = False
-        with self._room:
-            full = self._queued >= self.max_queue_size
-            progressed = False
-            if full and not self._closed and self._collector_keeps_up():
-                # Wait until the queue is half empty, not just for one free slot: the exporter
-                # then encodes and sends whole batches while producers sleep, instead of racing
-                # every waiting thread for each slot it frees.
-                exports_before = self._exports_done
-                self._room.wait_for(self._half_empty, BACKPRESSURE_WAIT)
-                progressed = self._exports_done > exports_before or self._queued < self.max_queue_size
-                if not progressed:
-                    self._keeping_up = False  # no export finished while we waited: drop until one succeeds
-            if self._closed or (self._queued >= self.max_queue_size and not progressed):
-                self.dropped_spans += 1
-                warn = not self._warned_drop and not self._closed
-                self._warned_drop = self._warned_drop or warn
-            else:
-                self._queued += 1  # (a producer that waited and saw progress may go a little over)
+        with self._lock:  # the condition's lock
+            if self._queued < self.max_queue_size and not self._closed:
+                self._queued += 1  # the common case: room in the queue
                 accepted = True
-        if warn:
+            else:
+                accepted = self._full()
+        if accepted:
+            self._processor.on_end(span)
+        elif self._warn_drop:
+            self._warn_drop = False  # logged outside the lock: a handler may itself make spans
             logger.warning(
                 "sessionkit: export queue full (max_queue_size=%d), dropping spans; "
                 "the collector is slow or unreachable. client.stats().dropped_spans counts them.",
                 self.max_queue_size,
             )
-        if accepted:
-            self._processor.on_end(span)
+
+    def _full(self) -> bool:
+        """The queue is full (or closed): wait for room while the collector keeps up, else drop
+        and count. Called with the lock held; True if the span may be queued."""
+        progressed = False
+        if not self._closed and self._collector_keeps_up():
+            # Wait until the queue is half empty, not just for one free slot: the exporter
+            # then encodes and sends whole batches while producers sleep, instead of racing
+            # every waiting thread for each slot it frees.
+            exports_before = self._exports_done
+            self._room.wait_for(self._half_empty, BACKPRESSURE_WAIT)
+            progressed = self._exports_done > exports_before or self._queued < self.max_queue_size
+            if not progressed:
+                self._keeping_up = False  # no export finished while we waited: drop until one succeeds
+        if self._closed or (self._queued >= self.max_queue_size and not progressed):
+            self.dropped_spans += 1
+            if not self._warned_drop and not self._closed:
+                self._warned_drop = self._warn_drop = True  # once per pipeline
+            return False
+        self._queued += 1  # (a producer that waited and saw progress may go a little over)
+        return True
 
     # -- bounded waits -----------------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:

@@ -37,7 +37,7 @@ PEERS: dict[str, dict[str, Any]] = {
             "aiohttp>=3.11.11,<4 colorama>=0.4.6,<0.5 cuid>=0.4,<0.5 deprecated>=1.2.14,<2 jinja2>=3.1.5,<4 "
             "tenacity>=8.2.3,<10 pydantic>=2 httpx opentelemetry-semantic-conventions-ai>=0.5.1,<0.6 "
             "opentelemetry-exporter-otlp-proto-http>=1.38,<2 opentelemetry-exporter-otlp-proto-grpc>=1.38,<2 "
-            "opentelemetry-instrumentation-threading>=0.59b0 opentelemetry-instrumentation-logging>=0.59b0",
+            "opentelemetry-instrumentation-threading==0.66b1 opentelemetry-instrumentation-logging==0.66b1",
         ],
         "setup": """
             os.environ["TRACELOOP_TELEMETRY"] = "false"

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
@@ -35,6 +35,7 @@ from .export import build_exporter, build_metric_reader
 from .export import resolve as resolve_exporter
 from .history import HistoryTracker, history_loader
 from .instrumentation import instrument_client, uninstrument_client
+from .instrumentation.metrics import record_llm_metrics
 from .export.pipeline import ExportPipeline, run_bounded
 from ._spans import set_clean_attributes
 from .processor import SESSION_ROOT_PARENT, SessionSpanProcessor
@@ -73,7 +74,7 @@ class Client:
     def __init__(self, **options: Unpack[Options]) -> None:
         self._config = Config.resolve(**options)
         self._lock = threading.RLock()
-        self._processor = SessionSpanProcessor(self._fallback_session)
+        self._processor = SessionSpanProcessor(self._fallback_session, self._derive_metrics)
         self._provider: Optional[TracerProvider] = None
         self._tracer: Tracer = NoOpTracer()
         self._ambient: list[Session] = []  # sessions started imperatively on the main thread
@@ -224,6 +225,11 @@ class Client:
             found = cache[name] = build(self.meter)
         return found
 
+    def _derive_metrics(self, spans: Sequence[Any]) -> None:
+        """Metrics computed from ended spans: the export pipeline calls it from its thread, the
+        processor directly when an attached provider exports instead."""
+        record_llm_metrics(self, spans)
+
     @property
     def metric_reader(self) -> Any:
         """With ``exporter="memory"``: an ``InMemoryMetricReader`` of the client's metrics, for tests."""
@@ -261,6 +267,7 @@ class Client:
             max_export_batch_size=config.max_export_batch_size,
             export_interval=config.export_interval,
             synchronous=config.exporter == "memory",
+            observe=self._derive_metrics,
         )
 
     def _swap_pipeline(self, pipeline: Optional[ExportPipeline]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, Optional
 
 from opentelemetry.context import Context
@@ -36,8 +37,10 @@ class SessionSpanProcessor(SpanProcessor):
     span into that session and hands it to the export pipeline, which can be swapped at run time.
     """
 
-    def __init__(self, fallback_session: Callable[[], Optional[Session]]) -> None:
+    def __init__(self, fallback_session: Callable[[], Optional[Session]],
+                 observe: Optional[Callable[[Sequence[ReadableSpan]], None]] = None) -> None:  # fmt: skip
         self._fallback_session = fallback_session
+        self._observe = observe  # with no pipeline of ours: sees each ended span here
         self._lock = threading.Lock()
         self._by_trace: OrderedDict[int, Session] = OrderedDict()
         self._by_id: dict[str, Session] = {}
@@ -103,7 +106,12 @@ class SessionSpanProcessor(SpanProcessor):
             logger.exception("sessionkit: error while counting a span (ignored)")
         pipeline = self.pipeline
         if pipeline is not None:
-            pipeline.on_end(span)
+            pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
+        elif self._observe is not None:
+            try:
+                self._observe((span,))
+            except Exception:
+                logger.exception("sessionkit: could not derive metrics from a span (ignored)")
 
     def shutdown(self) -> None:
         pipeline = self.pipeline

@@ -385,6 +385,48 @@ def test_metrics_duration_and_token_usage(server, llm_client):
     assert usage == {"input": server.reported[-1].input_tokens, "output": server.reported[-1].output_tokens}
 
 
+def test_metrics_come_from_every_llm_span_whether_exported_or_dropped(server):
+    # The GenAI histograms are derived from finished spans in the export thread; a span the
+    # full queue drops is observed where it is dropped, so metrics stay complete.
+    import threading
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Stuck(SpanExporter):  # a collector that hangs until released
+        def __init__(self):
+            self.release = threading.Event()
+            self.exported = 0
+
+        def export(self, spans):
+            self.release.wait(10)
+            self.exported += len(spans)
+            return SpanExportResult.SUCCESS
+
+    reader = InMemoryMetricReader()
+    exporter = Stuck()
+    c = sessionkit.Client(exporter=exporter, meter_provider=MeterProvider(metric_readers=[reader]),
+                          llm_base_urls=[server.url], max_queue_size=1, max_export_batch_size=1,
+                          export_interval=0.01)  # fmt: skip
+    try:
+        with c.session("s"):
+            for _ in range(6):
+                oai(server).chat.completions.create(model="m", messages=[])
+                time.sleep(0.05)  # lets the export thread take a batch and get stuck on it
+        exporter.release.set()
+        assert c.flush(timeout=10)
+        stats = c.stats()
+        assert stats.dropped_spans > 0 and exporter.exported > 0  # both paths ran
+        points = [p for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+                  for m in sm.metrics if m.name == "gen_ai.client.operation.duration" for p in m.data.data_points]  # fmt: skip
+        assert sum(p.count for p in points) == 6
+        assert points[0].attributes["gen_ai.request.model"] == "m"
+    finally:
+        exporter.release.set()
+        c.shutdown(timeout=2)
+
+
 def test_instrumenting_is_idempotent_and_uninstrument_restores_the_originals(server):
     patch.unpatch_all()
     original = httpx.Client.__dict__["send"]

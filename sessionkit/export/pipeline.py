@@ -64,6 +64,7 @@ class _CountingExporter(SpanExporter):
         self._pipeline = pipeline
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._pipeline._observe(spans)
         self._pipeline._taken(len(spans))
         self._pipeline._export_began = time.monotonic()
         try:
@@ -99,8 +100,10 @@ class ExportPipeline:
         max_export_batch_size: int = 512,
         export_interval: float = 1.0,
         synchronous: bool = False,
+        observe: Callable[[Sequence[ReadableSpan]], None] | None = None,
     ) -> None:
         self.exporter = exporter
+        self._observer = observe  # sees every ended span once, exported or dropped, off the hot path
         self.max_queue_size = max_queue_size
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
@@ -137,6 +140,13 @@ class ExportPipeline:
         self._queued = 0
         self.in_flight = 0
         self._export_began = 0.0
+
+    def _observe(self, spans: Sequence[ReadableSpan]) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(spans)
+            except Exception:
+                logger.exception("sessionkit: could not derive metrics from spans (ignored)")
 
     # -- counters, fed by the counting exporter --------------------------------------------------
     def _taken(self, count: int) -> None:
@@ -180,7 +190,9 @@ class ExportPipeline:
                 accepted = self._full()
         if accepted:
             self._processor.on_end(span)
-        elif self._warn_drop:
+            return
+        self._observe((span,))
+        if self._warn_drop:
             self._warn_drop = False  # logged outside the lock: a handler may itself make spans
             logger.warning(
                 "sessionkit: export queue full (max_queue_size=%d), dropping spans; "

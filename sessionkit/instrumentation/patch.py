@@ -85,19 +85,6 @@ class _Registry:
 registry = _Registry()
 
 
-# -- metrics ------------------------------------------------------------------------------------
-class _Instruments:
-    __slots__ = ("duration", "tokens", "ttfc")
-
-    def __init__(self, meter: Any) -> None:
-        self.duration = meter.create_histogram(semconv.METRIC_GEN_AI_DURATION, unit="s",
-                                               description="GenAI operation duration")  # fmt: skip
-        self.tokens = meter.create_histogram(semconv.METRIC_GEN_AI_TOKEN_USAGE, unit="{token}",
-                                             description="Tokens used per GenAI operation")  # fmt: skip
-        self.ttfc = meter.create_histogram(semconv.METRIC_GEN_AI_TTFC, unit="s",
-                                           description="Time to the first chunk of a streamed response")  # fmt: skip
-
-
 # -- one call -----------------------------------------------------------------------------------------
 class LLMCall:
     """An LLM call's span, from the request to the end of its response."""
@@ -105,11 +92,7 @@ class LLMCall:
     def __init__(self, client: Client, endpoint: Endpoint, request: Any) -> None:
         self.client = client
         self.endpoint = endpoint
-        if endpoint.is_anthropic:
-            from . import anthropic as payloads
-        else:
-            from . import openai as payloads  # type: ignore[no-redef]
-        self.payloads = payloads
+        self.payloads = _payloads(endpoint)
         self._started = time.monotonic()
         self._done = False
         self._lock = threading.Lock()
@@ -154,15 +137,16 @@ class LLMCall:
                 attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = redact(to_text(parsed.system_instructions, self.limit))
             if body is not None:
                 attrs[semconv.INPUT_VALUE] = redact(to_text(body, self.limit))
-        parent = trace.get_current_span()
+        current_context = otel_context.get_current()  # looked up once
+        parent = trace.get_current_span(current_context)
         if parent.is_recording() and _is_llm_span(parent):
             # Another tracer (the SDK's own, or an @llm function) already has a span for this
             # call: this span, seen on the wire, is the one the session counts.
             parent.set_attribute(semconv.LLM_COUNTED_IN_CHILD, True)
-        self.span = client.tracer.start_span(f"{endpoint.operation} {model}", context=client.span_parent(),
+        self.span = client.tracer.start_span(f"{endpoint.operation} {model}", context=client.span_parent(current_context),
                                              kind=SpanKind.CLIENT)  # fmt: skip
         set_clean_attributes(self.span, attrs)
-        self.context = trace.set_span_in_context(self.span)
+        self.context = trace.set_span_in_context(self.span, current_context)
 
     # -- the response --------------------------------------------------------------------------
     def got_response(self, response: Any, stream: bool, module: ModuleType) -> None:
@@ -280,28 +264,7 @@ class LLMCall:
         if error_type is not None:
             attrs[semconv.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
-        set_clean_attributes(span, attrs)
-        self._metrics(error_type)
-
-    def _metrics(self, error_type: Optional[str]) -> None:
-        instruments = self.client.instruments("gen_ai.client", _Instruments)
-        attrs: dict[str, Any] = {
-            semconv.GEN_AI_OPERATION_NAME: self.endpoint.operation,
-            semconv.GEN_AI_PROVIDER_NAME: self.endpoint.provider,
-            semconv.SERVER_ADDRESS: self.endpoint.host,
-        }
-        if self.request.model:
-            attrs[semconv.GEN_AI_REQUEST_MODEL] = self.request.model
-        if self.result.response_model:
-            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.result.response_model
-        if error_type is not None:
-            attrs[semconv.ERROR_TYPE] = error_type
-        instruments.duration.record(time.monotonic() - self._started, attrs)
-        if self.ttfc is not None:
-            instruments.ttfc.record(self.ttfc, attrs)
-        for kind, count in (("input", self.result.input_tokens), ("output", self.result.output_tokens)):
-            if count is not None:
-                instruments.tokens.record(count, {**attrs, semconv.GEN_AI_TOKEN_TYPE: kind})
+        set_clean_attributes(span, attrs)  # the GenAI metrics are derived from these (see metrics.py)
 
 
 def _is_llm_span(span: Any) -> bool:
@@ -412,8 +375,40 @@ def _base_urls(config: Any) -> dict[str, str]:
     if found is None or found[0] is not config:
         if len(_base_urls_cache) > 64:  # configs come and go with re-init; keep only recent ones
             _base_urls_cache.clear()
+            _endpoints.clear()  # its keys hold ids of the maps just let go
         found = _base_urls_cache[id(config)] = (config, normalize_base_urls(config.llm_base_urls))
     return found[1]
+
+
+def _payloads(endpoint: Endpoint) -> ModuleType:
+    """The payload module of an endpoint's provider (imported on first use, then kept)."""
+    found = _payload_modules.get(endpoint.is_anthropic)
+    if found is None:
+        if endpoint.is_anthropic:
+            from . import anthropic as found
+        else:
+            from . import openai as found  # type: ignore[no-redef]
+        _payload_modules[endpoint.is_anthropic] = found
+    return found
+
+
+_payload_modules: dict[bool, ModuleType] = {}
+# (url, id of a base-URL map in _base_urls_cache, which keeps the map alive) -> match
+_endpoints: dict[tuple[str, int], Optional[Endpoint]] = {}
+
+
+def _endpoint(url: str, base_urls: dict[str, str]) -> Optional[Endpoint]:
+    """``match`` for a POST to ``url``, remembered: an agent calls the same few URLs all day."""
+    key = (url, id(base_urls))
+    try:
+        return _endpoints[key]
+    except KeyError:
+        pass
+    found = match("POST", url, base_urls)
+    if len(_endpoints) >= 256:
+        _endpoints.clear()
+    _endpoints[key] = found
+    return found
 
 
 def _start(request: Any) -> Optional[LLMCall]:
@@ -423,7 +418,7 @@ def _start(request: Any) -> Optional[LLMCall]:
         client = registry.pick()
         if client is None or client._provider is None:
             return None
-        endpoint = match("POST", str(request.url), _base_urls(client.config))
+        endpoint = _endpoint(str(request.url), _base_urls(client.config))
         if endpoint is None:
             return None
         return LLMCall(client, endpoint, request)

@@ -278,38 +278,66 @@ def bench_llm(calls: int, repeats: int) -> None:
     print(f"  {'added per call':<50} {per_call:9.2f} us")
     print(f"  {'per chunk, stream wall clock ((stream - call) / chunks)':<50} {(per_stream - per_call) / chunks:9.2f} us"
           "  (round-trip noise dominates)")  # fmt: skip
-    parse = bench_chunk_parsing(chunks, repeats)
-    print(row("per chunk, in isolation: SSE parse + usage reading", parse, None))
+    on, off = bench_chunk_cost(repeats)
+    added = [a - b for a, b in zip(on, off)]
+    print(row("per chunk, httpx stream in process, uninstrumented", off, None))
+    print(row("per chunk, httpx stream in process, instrumented", on, off))
+    print(f"  {'added per chunk (the target)':<50} {statistics.median(on) - statistics.median(off):9.2f} us"
+          f"  (paired: median {statistics.median(added):.2f}, min {min(added):.2f}, max {max(added):.2f})")  # fmt: skip
 
 
-def bench_chunk_parsing(chunks: int, repeats: int) -> list[float]:
-    """What the stream proxy adds per chunk, without the network: ``chunks`` recorded OpenAI
-    chat chunks through the SSE parser and the stream reader (content capture off)."""
+def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
+    """What instrumentation adds per streamed chunk, without the network: real httpx streams
+    of recorded OpenAI chat chunks from an in-process transport, read with ``iter_raw``, the
+    full path (stream proxy, SSE parser, stream reader; content capture off). Streams of two
+    lengths separate the per-chunk cost from the per-call cost. Returns (instrumented,
+    uninstrumented) microseconds per chunk."""
     import json
 
-    from sessionkit.instrumentation.openai import StreamReader
-    from sessionkit.instrumentation.sse import SSEParser
+    import httpx
 
-    data = [
-        ("data: " + json.dumps({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                                "choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": None}]})
-         + "\n\n").encode()
-        for _ in range(chunks)
-    ]  # fmt: skip
+    def sse(delta: str, usage: bool = False) -> bytes:
+        chunk: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                                 "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}  # fmt: skip
+        if usage:
+            chunk["choices"][0]["finish_reason"] = "stop"
+            chunk["usage"] = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+        return ("data: " + json.dumps(chunk) + "\n\n").encode()
 
-    def one_stream() -> None:
-        parser, reader = SSEParser(), StreamReader("openai.chat", keep_text=False)
-        for chunk in data:
-            for name, payload in parser.feed(chunk):
-                reader.event(name, payload)
+    def body(n: int) -> list[bytes]:
+        return [sse("word ") for _ in range(n)] + [sse("", usage=True), b"data: [DONE]\n\n"]
 
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for _ in range(50):
-            one_stream()
-        samples.append((time.perf_counter_ns() - start) / 50 / chunks / 1000)
-    return samples
+    bodies = {n: body(n) for n in (20, 220)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params["n"])
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=iter(bodies[n]))
+
+    client = sessionkit.Client(exporter=Discard(), llm_base_urls=["http://llm.test/v1"], max_queue_size=100_000)
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    payload = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+    def streams(n: int, on: bool) -> Callable[[int], None]:
+        def run(count: int) -> None:
+            (client.instrument if on else client.uninstrument)()
+            for _ in range(count):
+                request = http.build_request("POST", f"http://llm.test/v1/chat/completions?n={n}", json=payload)
+                response = http.send(request, stream=True)
+                for _ in response.iter_raw():
+                    pass
+                response.close()
+
+        return run
+
+    session = client.start_session("bench-chunks")
+    s = interleaved({f"{n}-{on}": streams(n, on) for n in bodies for on in (False, True)}, 20, repeats * 2)
+    session.end()
+    client.shutdown(timeout=2)
+    per_chunk: dict[bool, list[float]] = {True: [], False: []}
+    for on in (True, False):
+        for long, short in zip(s[f"220-{on}"], s[f"20-{on}"]):
+            per_chunk[on].append((long - short) / 200)
+    return per_chunk[True], per_chunk[False]
 
 
 # -- 5. tight loop: dropped spans ---------------------------------------------------------------------

@@ -82,6 +82,20 @@ class StreamReader:
         self.keep_text = keep_text
         self.result = LLMResult()
 
+    def skim(self, chunk: bytes) -> bool:
+        """The per-chunk fast path, on raw bytes: True (and counted) when ``chunk`` is exactly
+        one text-delta event (with content capture off) or ping; anything else, False."""
+        if not chunk.startswith(b"event: "):
+            return False
+        text = chunk.decode("latin-1")  # str search is much cheaper than bytes search (see openai.py)
+        if (
+            (text.startswith("event: content_block_delta\n") and not self.keep_text)
+            or text.startswith("event: ping\n")
+        ) and text.count("\n") == 3 and text.endswith("\n\n") and "\r" not in text:
+            self.result.events += 1
+            return True
+        return False
+
     def event(self, name: str, data: str) -> None:
         if name == "ping" or (not self.keep_text and name == "content_block_delta"):
             self.result.events += 1

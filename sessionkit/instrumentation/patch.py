@@ -104,6 +104,7 @@ class LLMCall:
         self._sse: Any = None
         self._body: Optional[bytearray] = None
         self._decoder: Any = None
+        self._skim: Any = None
         config = client.config
         self.capture = config.capture_content
         self.limit = config.max_content_length
@@ -169,6 +170,7 @@ class LLMCall:
                 self.streamed = True
                 self._sse = SSEParser()
                 self._reader = self.payloads.StreamReader(self.endpoint.api, keep_text=self.capture)
+                self._skim = self._reader.skim
             else:
                 self._body = bytearray()
             response.stream = _wrap_stream(module, response.stream, self)
@@ -179,14 +181,21 @@ class LLMCall:
     def observe(self, chunk: bytes) -> None:
         """A raw chunk passed to the caller. Never raises."""
         try:
-            if self._decoder is False:
+            decoder = self._decoder
+            if decoder is False:
                 return
-            data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
-            if self._sse is not None:
-                for name, payload in self._sse.feed(data):
-                    self._reader.event(name, payload)
+            data = decoder.decompress(chunk) if decoder is not None else chunk
+            sse = self._sse
+            if sse is not None:
+                if sse.idle and self._skim(data):
+                    return  # a text-only chunk, counted (ttfc was set by the first event)
+                events = sse.feed(data)
+                if events:
                     if self.ttfc is None:
                         self.ttfc = time.monotonic() - self._started
+                    event = self._reader.event
+                    for name, payload in events:
+                        event(name, payload)
             elif self._body is not None and len(self._body) + len(data) <= _MAX_BODY:
                 self._body.extend(data)
         except Exception:

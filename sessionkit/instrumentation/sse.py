@@ -13,30 +13,47 @@ class SSEParser:
     unknown fields are ignored, as the SSE spec says.
     """
 
-    __slots__ = ("_buffer", "_event", "_data", "_max_buffer")
+    __slots__ = ("_buffer", "_event", "_data", "_max_buffer", "idle")
 
     def __init__(self, max_buffer: int = 1 << 20) -> None:
         self._buffer = b""
         self._event = ""
         self._data: list[str] = []
         self._max_buffer = max_buffer
+        self.idle = True  # between events: nothing buffered, the next chunk starts a new event
 
-    def feed(self, chunk: bytes) -> Iterator[tuple[str, str]]:
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        """The events that ``chunk`` completes, in order (most often none or one)."""
+        if (
+            self.idle
+            and chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and chunk.count(b"\n") == 2
+            and b"\r" not in chunk
+        ):
+            # By far the most common chunk: exactly one event of one data line.
+            return [("message", chunk[6:-2].decode("utf-8", "replace"))]
+        events = self._feed(chunk)
+        self.idle = not self._buffer and not self._data and not self._event
+        return events
+
+    def _feed(self, chunk: bytes) -> list[tuple[str, str]]:
         buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" not in buffer:
-            # The common case, \n line ends only: split in one call.
-            lines = buffer.split(b"\n")
-            rest = lines.pop()
-            self._buffer = rest if len(rest) <= self._max_buffer else b""
-            for raw in lines:
-                if raw.startswith(b"data: "):  # by far the most common line
-                    self._data.append(raw[6:].decode("utf-8", "replace"))
-                    continue
-                event = self._line(raw.decode("utf-8", "replace"))
-                if event is not None:
-                    yield event
-            return
-        yield from self._feed_general(buffer)
+        if b"\r" in buffer:
+            return list(self._feed_general(buffer))
+        # \n line ends only: split in one call.
+        events = []
+        lines = buffer.split(b"\n")
+        rest = lines.pop()
+        self._buffer = rest if len(rest) <= self._max_buffer else b""
+        for raw in lines:
+            if raw.startswith(b"data: "):  # by far the most common line
+                self._data.append(raw[6:].decode("utf-8", "replace"))
+                continue
+            event = self._line(raw.decode("utf-8", "replace"))
+            if event is not None:
+                events.append(event)
+        return events
 
     def _feed_general(self, buffer: bytes) -> Iterator[tuple[str, str]]:
         start = 0
@@ -79,10 +96,11 @@ class SSEParser:
             self._event = value
         return None
 
-    def flush(self) -> Iterator[tuple[str, str]]:
+    def flush(self) -> list[tuple[str, str]]:
         """At the end of the stream: an event not closed by a blank line still counts."""
-        if self._buffer:
-            yield from self.feed(b"\n")
+        events = self.feed(b"\n") if self._buffer else []
         if self._data:
-            yield (self._event or "message", "\n".join(self._data))
+            events.append((self._event or "message", "\n".join(self._data)))
             self._event, self._data = "", []
+        self.idle = True
+        return events

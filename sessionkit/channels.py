@@ -36,6 +36,21 @@ class ChannelError(SessionkitError, LookupError):
     """A channel call that cannot be right: closing a channel that is not open, opening one twice."""
 
 
+class ChannelCounts:
+    """One session's channel figures (sessions without channels never make one)."""
+
+    __slots__ = ("open", "opened", "closed", "leaked", "attempts", "attempts_failed", "attempts_in_row")
+
+    def __init__(self) -> None:
+        self.open: list[Channel] = []
+        self.opened = 0
+        self.closed = 0
+        self.leaked = 0
+        self.attempts = 0
+        self.attempts_failed = 0
+        self.attempts_in_row: dict[str, int] = {}  # creation attempts per platform since the last success
+
+
 class Channel:
     """An open channel. Record its events with :meth:`record`; :meth:`close` it when done."""
 

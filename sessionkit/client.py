@@ -29,7 +29,7 @@ from . import semconv
 from ._errors import SessionStateError
 from .channels import ChannelError, ChannelRegistry
 from .config import Config, Options
-from .context import current, install_propagation
+from .context import current, install_propagation, pid
 from .decorators import SpanDecorator, session_decorator
 from .export import build_exporter, build_metric_reader
 from .export import resolve as resolve_exporter
@@ -478,9 +478,9 @@ class Client:
                 return True
             self._closed = True
         self._announcer.stop()
-        pid = os.getpid()
+        this_process = pid()
         for session in self.sessions():
-            if session._pid == pid:  # a forked child leaves its parent's sessions alone
+            if session._pid == this_process:  # a forked child leaves its parent's sessions alone
                 session.end(EndState.INDETERMINATE, reason)
         if self._instrumented:
             self.uninstrument()
@@ -554,15 +554,15 @@ class _Announcer:
         self._pending: list[Session] = []
         self._wake = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._pid = os.getpid()
+        self._pid = pid()
 
     def add(self, session: Session) -> None:
         with self._lock:
             self._pending.append(session)
-            if self._thread is None or self._pid != os.getpid():
-                if self._pid != os.getpid():  # a forked child: the parent's sessions were announced there
+            if self._thread is None or self._pid != pid():
+                if self._pid != pid():  # a forked child: the parent's sessions were announced there
                     self._pending = [session]
-                    self._pid = os.getpid()
+                    self._pid = pid()
                 self._thread = threading.Thread(target=self._run, name="sessionkit-announcer", daemon=True)
                 self._thread.start()
 

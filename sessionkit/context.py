@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -24,6 +25,24 @@ current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("ses
 
 _MARKER = "__sessionkit_patched__"
 _lock = threading.Lock()
+
+# The process id, kept here (each os.getpid() is a system call, and sessions check it to tell a
+# forked child from its parent): set again in a child at fork.
+_pid = os.getpid()
+
+
+def pid() -> int:
+    """This process's id, without a system call."""
+    return _pid
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _thread_start(wrapped: Callable[..., Any], instance: threading.Thread, args: Any, kwargs: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -20,9 +19,9 @@ from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 from . import semconv
 from ._spans import Tally, attributes_of, set_clean_attributes
 from ._values import to_attributes, to_tags, to_text
-from .channels import Channel, ChannelAttempt, ChannelError
+from .channels import Channel, ChannelAttempt, ChannelCounts, ChannelError
 from .channels import attempt as channel_attempt
-from .context import current
+from .context import current, pid
 from .history import HistoryLoad, HistoryStats
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ class Session:
         self.end_reason: Optional[str] = None
         self._start_ns = time.monotonic_ns()
         self._end_ns: Optional[int] = None
-        self._pid = os.getpid()
+        self._pid = pid()
         self._lock = threading.Lock()
         # Figures fed by the span processor as spans end.
         self._span_tally = Tally()  # spans ended in the session (not its root)
@@ -82,13 +81,7 @@ class Session:
         self._errors = 0
         self._ttfc_sum = 0.0
         self._ttfc_count = 0
-        self._channels: list[Channel] = []
-        self._channels_opened = 0
-        self._channels_closed = 0
-        self._channels_leaked = 0
-        self._channel_attempts = 0
-        self._channel_attempts_failed = 0
-        self._attempts_in_row: dict[str, int] = {}
+        self._channel_counts: Optional[ChannelCounts] = None  # made by the first channel or attempt
         self._history: Optional[HistoryStats] = None  # made by the first history load
         # Restores for the imperative start_session(): what was current before.
         self._previous: Optional[Session] = None
@@ -206,9 +199,10 @@ class Session:
             channel._span.end()
             raise
         with self._lock:
-            self._channels.append(channel)
-            self._channels_opened += 1
-            self._attempts_in_row[platform] = 0
+            counts = self._channels()
+            counts.open.append(channel)
+            counts.opened += 1
+            counts.attempts_in_row[platform] = 0
         return channel
 
     def channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel:
@@ -220,33 +214,42 @@ class Session:
         attempt.opened(api.create_channel())``. An exception, or leaving without ``opened``,
         records a failed attempt; the exception propagates."""
         with self._lock:
-            number = self._attempts_in_row.get(platform, 0) + 1
-            self._attempts_in_row[platform] = number
+            in_row = self._channels().attempts_in_row
+            number = in_row[platform] = in_row.get(platform, 0) + 1
         return channel_attempt(self, platform, purpose, number)
 
     def close_channel(self, platform: str, channel_id: Any, reason: Optional[str] = None) -> None:
         """Close a channel of this session by its id; :class:`ChannelError` if it is not open here."""
         wanted = to_text(channel_id, 256)
         with self._lock:
-            channel = next((c for c in self._channels if c.platform == platform and c.channel_id == wanted), None)
+            open_now = self._channel_counts.open if self._channel_counts is not None else []
+            channel = next((c for c in open_now if c.platform == platform and c.channel_id == wanted), None)
         if channel is None:
             raise ChannelError(f"sessionkit: no open {platform} channel {wanted!r} in session {self.id}")
         channel.close(reason)
 
+    def _channels(self) -> ChannelCounts:
+        """The session's channel figures, made on first use (call with the lock held)."""
+        if self._channel_counts is None:
+            self._channel_counts = ChannelCounts()
+        return self._channel_counts
+
     def _channel_closed(self, channel: Channel) -> None:
         with self._lock:
-            if channel in self._channels:
-                self._channels.remove(channel)
+            counts = self._channels()
+            if channel in counts.open:
+                counts.open.remove(channel)
             if channel.leaked:
-                self._channels_leaked += 1
+                counts.leaked += 1
             else:
-                self._channels_closed += 1
+                counts.closed += 1
 
     def _channel_attempt(self, ok: bool) -> None:
         with self._lock:
-            self._channel_attempts += 1
+            counts = self._channels()
+            counts.attempts += 1
             if not ok:
-                self._channel_attempts_failed += 1
+                counts.attempts_failed += 1
 
     # -- history loads (see sessionkit.history) -------------------------------------------------
     def history_load(self, source: str, conversation_id: Optional[str] = None, turn: Optional[int] = None) -> HistoryLoad:
@@ -274,7 +277,7 @@ class Session:
             if self.end_state is not None:
                 return
             self.end_state = end_state
-            leaked = list(self._channels)
+            leaked = list(self._channel_counts.open) if self._channel_counts is not None else []
         for channel in leaked:
             channel._leak("still open when its session ended")
         self.end_reason = None if reason is None else to_text(reason, 1024)
@@ -343,6 +346,7 @@ class Session:
 
         end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
         history = self._history or HistoryStats()
+        channels = self._channel_counts or ChannelCounts()
         with self._lock:
             return SessionSummary(
                 session_id=self.id,
@@ -362,11 +366,11 @@ class Session:
                 output_tokens=self._output_tokens,
                 errors=self._errors,
                 llm_time_to_first_chunk_seconds=self._ttfc_sum / self._ttfc_count if self._ttfc_count else None,
-                channels_opened=self._channels_opened,
-                channels_closed=self._channels_closed,
-                channels_leaked=self._channels_leaked,
-                channel_attempts=self._channel_attempts,
-                channel_attempts_failed=self._channel_attempts_failed,
+                channels_opened=channels.opened,
+                channels_closed=channels.closed,
+                channels_leaked=channels.leaked,
+                channel_attempts=channels.attempts,
+                channel_attempts_failed=channels.attempts_failed,
                 history_loads=history.loads,
                 history_load_seconds=history.seconds,
                 history_messages_loaded=history.messages,

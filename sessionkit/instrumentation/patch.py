@@ -55,8 +55,8 @@ class _Registry:
 
     def add(self, client: Client) -> None:
         with self._lock:
-            self._clients = [r for r in self._clients if r() is not None and r() is not client]
-            self._clients.append(weakref.ref(client))
+            kept = [r for r in self._clients if r() is not None and r() is not client]
+            self._clients = [*kept, weakref.ref(client)]
 
     def remove(self, client: Client) -> bool:
         """Forget ``client``; True when no client is left."""
@@ -68,7 +68,11 @@ class _Registry:
         return any(r() is client for r in self._clients)
 
     def pick(self) -> Optional[Client]:
-        clients = [c for c in (r() for r in self._clients) if c is not None and not c._closed]
+        refs = self._clients  # replaced whole on change, never mutated: safe to read unlocked
+        if len(refs) == 1:  # the common case: one client records
+            only = refs[0]()
+            return only if only is not None and not only._closed else None
+        clients = [c for c in (r() for r in refs) if c is not None and not c._closed]
         if not clients:
             return None
         session = current.get()
@@ -88,6 +92,10 @@ registry = _Registry()
 # -- one call -----------------------------------------------------------------------------------------
 class LLMCall:
     """An LLM call's span, from the request to the end of its response."""
+
+    __slots__ = ("client", "endpoint", "payloads", "_started", "_done", "_lock", "result", "status_code", "streamed",
+                 "ttfc", "_reader", "_sse", "_body", "_decoder", "_skim", "capture", "limit", "request", "span",
+                 "context")  # fmt: skip
 
     def __init__(self, client: Client, endpoint: Endpoint, request: Any) -> None:
         self.client = client

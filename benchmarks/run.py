@@ -406,6 +406,7 @@ def bench_memory(total: int) -> None:
         else:
             import sessionkit
             c = sessionkit.init(endpoint=endpoint, export_timeout=2, instrument_llm_calls=False)
+            c.exporter  # builds the deferred exporter now (its imports are not span memory), as raw OTel does
             c.start_session("memory")
             op = c.tool(lambda: None)
             def one():

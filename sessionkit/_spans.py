@@ -21,7 +21,10 @@ from typing import Any
 from opentelemetry.attributes import BoundedAttributes
 
 
-def set_clean_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
+def set_clean_attributes(span: Any, attributes: Mapping[str, Any], fresh: bool = False) -> None:
+    """Write pre-validated ``attributes`` on ``span``. ``fresh``: no other thread can see the
+    span yet (it is being started, or was just started here), so the attributes' lock is not
+    taken."""
     bounded = getattr(span, "_attributes", None)
     if (
         type(bounded) is BoundedAttributes
@@ -29,8 +32,11 @@ def set_clean_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
         and bounded.max_value_len is None
         and (bounded.maxlen is None or len(bounded._dict) + len(attributes) <= bounded.maxlen)
     ):  # only a live SDK span has mutable BoundedAttributes: an ended one is immutable
-        with bounded._lock:
+        if fresh:
             bounded._dict.update(attributes)
+        else:
+            with bounded._lock:
+                bounded._dict.update(attributes)
     else:
         span.set_attributes(attributes)
 

@@ -37,7 +37,7 @@ from .history import HistoryTracker, history_loader
 from .instrumentation import instrument_client, uninstrument_client
 from .instrumentation.metrics import record_llm_metrics
 from .export.pipeline import ExportPipeline, run_bounded
-from ._spans import set_clean_attributes
+from ._spans import Tally, set_clean_attributes
 from .processor import SESSION_ROOT_PARENT, SessionSpanProcessor
 from .redact import Redactor
 from .session import EndState, Session
@@ -80,7 +80,7 @@ class Client:
         self._ambient: list[Session] = []  # sessions started imperatively on the main thread
         self._active: dict[str, Session] = {}
         self._auto_session: Optional[Session] = None
-        self._sessions_started = 0
+        self._sessions_started = Tally()
         self._closed = False
         self._atexit_registered = False
         self._global_set = False
@@ -406,9 +406,8 @@ class Client:
                 raise SessionStateError(message)
             logger.warning(message)
         session = Session(self, name, **fields)
-        with self._lock:
-            self._active[session.id] = session
-            self._sessions_started += 1
+        self._active[session.id] = session  # (one dict operation: atomic, no lock needed)
+        self._sessions_started.add()
         if self._provider is not None:
             self._processor.register(session, session._root.get_span_context().trace_id)
             self._announcer.add(session)
@@ -417,7 +416,7 @@ class Client:
     def _start_root(self, session: Session) -> Span:
         # An empty parent context: the session is always a new trace, even inside another span.
         root = self._tracer.start_span(session.name, context=SESSION_ROOT_PARENT)
-        set_clean_attributes(root, session.root_attributes())
+        set_clean_attributes(root, session.root_attributes(), fresh=True)
         return root
 
     def _start_auto_session(self) -> None:
@@ -425,10 +424,12 @@ class Client:
         self._auto_session = session
 
     def _session_ended(self, session: Session) -> None:
-        with self._lock:
-            self._active.pop(session.id, None)
-            if session in self._ambient:
-                self._ambient.remove(session)
+        self._announcer.discard(session)
+        self._active.pop(session.id, None)
+        if self._ambient:  # sessions started imperatively: rare, and a list, so under the lock
+            with self._lock:
+                if session in self._ambient:
+                    self._ambient.remove(session)
         if current.get() is session and session._previous_otel is not None:
             # Ending an imperatively started session where it was started: restore what was
             # current before it. (Context-manager sessions restore in _deactivate.)
@@ -513,7 +514,7 @@ class Client:
             spans_without_session=processor.spans_without_session,
             queue_size=pipeline.queue_size if pipeline else 0,
             spans_in_flight=pipeline.in_flight if pipeline else 0,
-            sessions_started=self._sessions_started,
+            sessions_started=self._sessions_started.value,
             sessions_active=len(self._active),
         )
 
@@ -551,17 +552,17 @@ class _Announcer:
     def __init__(self, client: Client) -> None:
         self._client = client
         self._lock = threading.Lock()
-        self._pending: list[Session] = []
+        self._pending: dict[str, Session] = {}  # by id; a session that ends is let go at once
         self._wake = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._pid = pid()
 
     def add(self, session: Session) -> None:
         with self._lock:
-            self._pending.append(session)
+            self._pending[session.id] = session
             if self._thread is None or self._pid != pid():
                 if self._pid != pid():  # a forked child: the parent's sessions were announced there
-                    self._pending = [session]
+                    self._pending = {session.id: session}
                     self._pid = pid()
                 self._thread = threading.Thread(target=self._run, name="sessionkit-announcer", daemon=True)
                 self._thread.start()
@@ -576,12 +577,16 @@ class _Announcer:
                     self._thread = None
                     return
 
+    def discard(self, session: Session) -> None:
+        """``session`` ended: it needs no marker (its root is exported now)."""
+        self._pending.pop(session.id, None)  # one dict operation, on whichever dict is current
+
     def announce(self) -> None:
         """Export a start marker for every session still running that has none yet."""
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending, self._pending = self._pending, {}
         client = self._client
-        for session in pending:
+        for session in list(pending.values()):  # (a copy: discard() may still pop from it)
             if session.end_state is None and client._provider is not None:
                 try:
                     marker = client._tracer.start_span(semconv.SESSION_START_SPAN_NAME, context=session._root_context,

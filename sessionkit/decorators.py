@@ -168,7 +168,7 @@ class _SpanRun(CurrentSpanRun):
         current_context = otel_context.get_current()  # looked up once, for the parent and for the span's own
         self.span = client._tracer.start_span(spec.span_name, context=client.span_parent(current_context),
                                               kind=spec.kind.span_kind)  # fmt: skip
-        set_clean_attributes(self.span, attributes)
+        set_clean_attributes(self.span, attributes, fresh=True)
         self.context = trace.set_span_in_context(self.span, current_context)
         self.capture = capture
         self.client = client

@@ -85,7 +85,7 @@ class SessionSpanProcessor(SpanProcessor):
             if session is None:
                 session = self._fallback_session()
             if session is not None:
-                set_clean_attributes(span, session.stamp)
+                set_clean_attributes(span, session.stamp, fresh=True)  # the span is being started
             else:
                 self._without_session.add()
         except Exception:

@@ -45,6 +45,15 @@ class Session:
     """One conversation run of an agent. Create it with :meth:`Client.start_session` or
     :meth:`Client.session`; do not construct it directly."""
 
+    # Slots: a session is made per conversation turn in some agents, and ended sessions are
+    # remembered a while (for late spans); slots make each smaller and quicker to set up.
+    __slots__ = (
+        "_client", "id", "name", "thread_id", "user_id", "tags", "metadata", "_started_ns", "_ended_ns",
+        "end_state", "end_reason", "_start_ns", "_end_ns", "_pid", "_lock", "_span_tally", "_llm_calls",
+        "_input_tokens", "_output_tokens", "_errors", "_ttfc_sum", "_ttfc_count", "_channel_counts", "_history",
+        "_previous", "_previous_otel", "_tokens", "stamp", "_root", "_root_context", "_trace_id", "__weakref__",
+    )  # fmt: skip
+
     def __init__(
         self,
         client: Client,
@@ -304,7 +313,7 @@ class Session:
             if self.end_state is EndState.FAIL:
                 root.set_status(Status(StatusCode.ERROR, self.end_reason))
             elif self.end_state is EndState.SUCCESS:
-                root.set_status(Status(StatusCode.OK))
+                root.set_status(_OK)
         except Exception:
             logger.exception("sessionkit: could not record the end of session %s", self.id)
         root.end()
@@ -407,6 +416,9 @@ class Session:
     def __repr__(self) -> str:
         state = self.end_state.value if self.end_state else "active"
         return f"<Session {self.name!r} id={self.id} {state}>"
+
+
+_OK = Status(StatusCode.OK)  # immutable: one for every session that succeeds
 
 
 def _new_id() -> str:

@@ -32,7 +32,7 @@ def test_fast_path_matches_the_public_api(monkeypatch):
     with_fast = record(fast_client)
     fast_client.shutdown(timeout=1)
 
-    def public(span, attributes):
+    def public(span, attributes, fresh=False):
         span.set_attributes(attributes)
 
     for module in ("sessionkit._spans", "sessionkit.processor", "sessionkit.decorators", "sessionkit.client",

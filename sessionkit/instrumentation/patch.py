@@ -154,7 +154,7 @@ class LLMCall:
             parent.set_attribute(semconv.LLM_COUNTED_IN_CHILD, True)
         self.span = client.tracer.start_span(f"{endpoint.operation} {model}", context=client.span_parent(current_context),
                                              kind=SpanKind.CLIENT)  # fmt: skip
-        set_clean_attributes(self.span, attrs)
+        set_clean_attributes(self.span, attrs, fresh=True)
         self.context = trace.set_span_in_context(self.span, current_context)
 
     # -- the response --------------------------------------------------------------------------

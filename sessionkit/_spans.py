@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.trace import Status, StatusCode
 
 
 def set_clean_attributes(span: Any, attributes: Mapping[str, Any], fresh: bool = False) -> None:
@@ -39,6 +40,20 @@ def set_clean_attributes(span: Any, attributes: Mapping[str, Any], fresh: bool =
                 bounded._dict.update(attributes)
     else:
         span.set_attributes(attributes)
+
+
+_OK = Status(StatusCode.OK)  # immutable, shared
+
+
+def set_ok_status(span: Any) -> None:
+    """Status OK on a live SDK span (a session's root that succeeded). The SDK's ``set_status``
+    takes the span's lock and re-checks through a decorator; the span here is still recording
+    and has no status yet (UNSET), so OK is written directly. Anything else: the public API."""
+    if type(getattr(span, "_status", None)) is Status and span._status.status_code is StatusCode.UNSET \
+            and getattr(span, "_end_time", 0) is None:  # fmt: skip
+        span._status = _OK
+    else:
+        span.set_status(_OK)
 
 
 _EMPTY: Mapping[str, Any] = {}

@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 
 from . import semconv
-from ._spans import Tally, attributes_of, set_clean_attributes
+from ._spans import Tally, attributes_of, set_clean_attributes, set_ok_status
 from ._values import to_attributes, to_tags, to_text
 from .channels import Channel, ChannelAttempt, ChannelCounts, ChannelError
 from .channels import attempt as channel_attempt
@@ -298,22 +298,18 @@ class Session:
     def _finish_root(self) -> None:
         root = self._root
         try:
+            state = self.end_state
+            spans = self._span_tally.value
             with self._lock:
-                attrs: dict[str, Any] = {
-                    semconv.SESSION_END_STATE: self.end_state.value if self.end_state else "",
-                    semconv.SESSION_SPAN_COUNT: self._span_tally.value,
-                    semconv.SESSION_LLM_CALLS: self._llm_calls,
-                    semconv.SESSION_INPUT_TOKENS: self._input_tokens,
-                    semconv.SESSION_OUTPUT_TOKENS: self._output_tokens,
-                    semconv.SESSION_ERRORS: self._errors,
-                }
+                figures = (self._llm_calls, self._input_tokens, self._output_tokens, self._errors)
+            attrs: dict[str, Any] = dict(zip(_END_KEYS, (_STATE_TEXT.get(state, ""), spans, *figures)))
             if self.end_reason is not None:
                 attrs[semconv.SESSION_END_REASON] = self.end_reason
             set_clean_attributes(root, attrs)
-            if self.end_state is EndState.FAIL:
+            if state is EndState.FAIL:
                 root.set_status(Status(StatusCode.ERROR, self.end_reason))
-            elif self.end_state is EndState.SUCCESS:
-                root.set_status(_OK)
+            elif state is EndState.SUCCESS:
+                set_ok_status(root)
         except Exception:
             logger.exception("sessionkit: could not record the end of session %s", self.id)
         root.end()
@@ -418,7 +414,9 @@ class Session:
         return f"<Session {self.name!r} id={self.id} {state}>"
 
 
-_OK = Status(StatusCode.OK)  # immutable: one for every session that succeeds
+_END_KEYS = (semconv.SESSION_END_STATE, semconv.SESSION_SPAN_COUNT, semconv.SESSION_LLM_CALLS,
+             semconv.SESSION_INPUT_TOKENS, semconv.SESSION_OUTPUT_TOKENS, semconv.SESSION_ERRORS)  # fmt: skip
+_STATE_TEXT = {state: state.value for state in EndState}
 
 
 def _new_id() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers import spans_of
+from opentelemetry.trace import Status, StatusCode
 
 import sessionkit
 import sessionkit._spans as fast
@@ -22,7 +23,7 @@ def record(client: sessionkit.Client) -> list[tuple]:
     out = []
     for span in spans_of(client):
         attrs = {k: v for k, v in span.attributes.items() if k != "session.id"}  # ids differ per run
-        out.append((span.name, sorted(attrs.items()), span.dropped_attributes))
+        out.append((span.name, sorted(attrs.items()), span.dropped_attributes, span.status.status_code))
     return out
 
 
@@ -35,13 +36,18 @@ def test_fast_path_matches_the_public_api(monkeypatch):
     def public(span, attributes, fresh=False):
         span.set_attributes(attributes)
 
+    def public_ok(span):
+        span.set_status(Status(StatusCode.OK))
+
     for module in ("sessionkit._spans", "sessionkit.processor", "sessionkit.decorators", "sessionkit.client",
                    "sessionkit.session", "sessionkit.instrumentation.patch"):  # fmt: skip
         monkeypatch.setattr(f"{module}.set_clean_attributes", public, raising=False)
+        monkeypatch.setattr(f"{module}.set_ok_status", public_ok, raising=False)
     slow_client = sessionkit.Client(exporter="memory")
     with_public = record(slow_client)
     slow_client.shutdown(timeout=1)
     assert with_fast == with_public and len(with_fast) == 4
+    assert with_fast[-1][0] == "s" and with_fast[-1][3] is StatusCode.OK  # the session's root
 
 
 def test_an_attribute_limit_makes_the_fast_path_step_aside(monkeypatch):

@@ -15,8 +15,11 @@ _PARAMS = {
 }
 
 
-def parse_request(api: str, body: Any) -> LLMRequest:
+def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
+    """The request's model and parameters; with ``messages``, its input and system prompt too."""
     body, request = request_basics(body, _PARAMS, "stop_sequences")
+    if not messages:
+        return request
     request.input_messages = [
         {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
         for m in as_list(body.get("messages"))

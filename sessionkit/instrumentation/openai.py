@@ -23,8 +23,12 @@ _PARAMS = {
 }
 
 
-def parse_request(api: str, body: Any) -> LLMRequest:
+def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
+    """The request's model and parameters; with ``messages``, its input too (only needed when
+    content is captured: building it walks the whole conversation history on every call)."""
     body, request = request_basics(body, _PARAMS, "stop")
+    if not messages:
+        return request
     if api == "openai.chat":
         request.input_messages = [
             {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}

@@ -118,7 +118,9 @@ class LLMCall:
         self.limit = config.max_content_length
 
         body = _json_body(request)
-        parsed: LLMRequest = self.payloads.parse_request(endpoint.api, body) if body is not None else LLMRequest()
+        parsed: LLMRequest = (
+            self.payloads.parse_request(endpoint.api, body, messages=self.capture) if body is not None else LLMRequest()
+        )
         self.request = parsed
         model = parsed.model or "unknown"
         attrs: dict[str, Any] = {

@@ -117,6 +117,39 @@ def test_request_parameters_and_messages():
     ]
 
 
+def test_without_content_capture_the_messages_are_not_walked():
+    # Each turn's request carries the whole history: building input messages nobody records
+    # would cost more every turn. Model and parameters are still read.
+    body = {"model": "gpt", "temperature": 0.5, "messages": [{"role": "user", "content": "hi"}] * 500}
+    request = op.parse_request("openai.chat", body, messages=False)
+    assert (request.model, request.params, request.input_messages) == ("gpt", {"gen_ai.request.temperature": 0.5}, None)
+    anthropic_request = ap.parse_request("anthropic.messages", {**body, "system": "s"}, messages=False)
+    assert anthropic_request.input_messages is None and anthropic_request.system_instructions is None
+    assert anthropic_request.model == "gpt"
+
+
+def test_the_stream_fast_path_counts_exactly_the_chunks_it_may_skip():
+    # skim() takes only a lone, text-only chat delta after the ids are known; everything else
+    # goes to the parser, and the result is the same either way.
+    reader = op.StreamReader("openai.chat", keep_text=False)
+    first = b'data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n'
+    plain = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":null}]}\n\n'
+    assert not reader.skim(first)  # no ids yet
+    reader.event("message", first[6:-2].decode())
+    assert reader.skim(plain) and reader.result.events == 2
+    for other in (
+        b'data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',  # a finish reason
+        b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":1}}\n\n',  # usage
+        b'data: {"id":"c1","choices":[{"delta":{"tool_calls":[]},"finish_reason":null}]}\n\n',  # a tool call
+        plain + plain,  # two events in one chunk
+        plain[:-1],  # an unfinished event
+        plain.replace(b"\n\n", b"\r\n\r\n"),  # CRLF line ends
+    ):
+        assert not reader.skim(other), other
+    assert op.StreamReader("openai.chat", keep_text=True).skim(plain) is False  # text is kept: parse it
+    assert reader.result.events == 2
+
+
 @pytest.mark.parametrize(("url", "provider", "api"), [
     ("https://api.openai.com/v1/chat/completions", "openai", "openai.chat"),
     ("https://api.openai.com/v1/responses", "openai", "openai.responses"),

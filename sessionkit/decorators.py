@@ -61,6 +61,7 @@ KINDS = {
     "task": _Kind("task", "CHAIN"),
     "trace": _Kind("trace", "CHAIN"),
 }  # fmt: skip
+_LLM, _TOOL = KINDS["llm"], KINDS["tool"]
 
 
 # -- recording helpers ------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class _SpanRun(CurrentSpanRun):
             text = client.redact(to_text(_bound_arguments(spec.signature, instance, args, kwargs),
                                          client._config.max_content_length))  # fmt: skip
             attributes[semconv.INPUT_VALUE] = text
-            if spec.kind is KINDS["tool"]:
+            if spec.kind is _TOOL:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
         # The processor stamps the session as the span starts; the decorator's own attributes are
         # valid already, so they go in without the SDK's per-value cleaning.
@@ -182,10 +183,10 @@ class _SpanRun(CurrentSpanRun):
                 if self.capture:
                     text = self.client.redact(to_text(result, self.client._config.max_content_length))
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
-                    if self.spec.kind is KINDS["tool"]:
+                    if self.spec.kind is _TOOL:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
-                counted_below = attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD)
-                if self.spec.kind is KINDS["llm"] and result is not None and not counted_below:
+                if (self.spec.kind is _LLM and result is not None
+                        and not attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD)):  # fmt: skip
                     tokens_in, tokens_out = _usage_from(result)
                     if tokens_in is not None or tokens_out is not None:
                         record_llm_usage(tokens_in, tokens_out, span=span)
@@ -241,7 +242,7 @@ class _SpanSpec:
             attrs[semconv.GEN_AI_OPERATION_NAME] = kind.operation
         if kind.name_attribute:
             attrs[kind.name_attribute] = label
-        if kind is KINDS["llm"]:
+        if kind is _LLM:
             label = model or name or "unknown"
             attrs[semconv.GEN_AI_REQUEST_MODEL] = label
             attrs[semconv.LLM_MODEL_NAME] = label
@@ -317,10 +318,14 @@ def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
 
 
 def _wrap_coroutine(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    span_only = type(spec) is _SpanSpec
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         async def call() -> Any:
-            client = _client_for(spec, get_client)
-            run = _start(spec, client, instance, args, kwargs) if client is not None else None
+            client = get_client()  # as in _wrap_function: two checks when disabled
+            if client is None or (span_only and client._provider is None):
+                return await wrapped(*args, **kwargs)
+            run = _start(spec, client, instance, args, kwargs)
             if run is None:
                 return await wrapped(*args, **kwargs)
             token = run.enter()

@@ -54,6 +54,7 @@ def memory(total: int) -> None:
             with open("/proc/self/statm") as f:
                 return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         c = sessionkit.init(endpoint={dead_endpoint()!r}, export_timeout=2, instrument_llm_calls=False)
+        c.exporter  # builds the deferred exporter now: its imports are not span memory
         s = c.start_session("dead-collector")
         op = c.tool(lambda: None)
         for _ in range(10_000):

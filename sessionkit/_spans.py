@@ -80,9 +80,9 @@ def fast_path_available() -> bool:
 class Tally:
     """A counter that any thread bumps without a lock, for the per-span counts.
 
-    ``next()`` on an ``itertools.count`` is a single C call, atomic under the GIL (and
-    internally synchronised on free-threaded builds), where ``self.n += 1`` is a read, an add
-    and a write that two threads can interleave, losing a count. ``add`` is that bound
+    ``next()`` on an ``itertools.count`` is a single C call, atomic under the GIL, where
+    ``self.n += 1`` is a read, an add and a write that two threads can interleave, losing a
+    count. ``add`` is that bound
     ``__next__``; the value is read from the counter's repr, ``count(N)``, without advancing it.
     """
 

@@ -409,7 +409,7 @@ class Client:
         self._active[session.id] = session  # (one dict operation: atomic, no lock needed)
         self._sessions_started.add()
         if self._provider is not None:
-            self._processor.register(session, session._root.get_span_context().trace_id)
+            self._processor.register(session, session._trace_id)
             self._announcer.add(session)
         return session
 

@@ -193,12 +193,14 @@ class ExportPipeline:
             return
         self._observe((span,))
         if self._warn_drop:
-            self._warn_drop = False  # logged outside the lock: a handler may itself make spans
-            logger.warning(
-                "sessionkit: export queue full (max_queue_size=%d), dropping spans; "
-                "the collector is slow or unreachable. client.stats().dropped_spans counts them.",
-                self.max_queue_size,
-            )
+            with self._lock:
+                warn, self._warn_drop = self._warn_drop, False
+            if warn:  # logged outside the lock: a handler may itself make spans
+                logger.warning(
+                    "sessionkit: export queue full (max_queue_size=%d), dropping spans; "
+                    "the collector is slow or unreachable. client.stats().dropped_spans counts them.",
+                    self.max_queue_size,
+                )
 
     def _full(self) -> bool:
         """The queue is full (or closed): wait for room while the collector keeps up, else drop

@@ -323,7 +323,7 @@ class Client:
         session._previous = current.get()
         session._previous_otel = otel_context.get_current()
         current.set(session)
-        otel_context.attach(session._root_context)
+        otel_context.attach(session._context())
         if threading.current_thread() is threading.main_thread():
             with self._lock:
                 self._ambient.append(session)
@@ -439,7 +439,7 @@ class Client:
                 otel_context.attach(session._previous_otel)
 
     def _activate(self, session: Session) -> None:
-        session._tokens.append((current.set(session), otel_context.attach(session._root_context)))
+        session._tokens.append((current.set(session), otel_context.attach(session._context())))
 
     def _deactivate(self, session: Session) -> None:
         if not session._tokens:
@@ -459,7 +459,10 @@ class Client:
         if trace.get_current_span(context).get_span_context().is_valid:
             return context
         session = self._fallback_session()
-        return session._root_context if session is not None else context
+        if session is None:
+            return context
+        root = session._root_context
+        return root if root is not None else session._context()
 
     # -- export control ---------------------------------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:
@@ -589,7 +592,7 @@ class _Announcer:
         for session in list(pending.values()):  # (a copy: discard() may still pop from it)
             if session.end_state is None and client._provider is not None:
                 try:
-                    marker = client._tracer.start_span(semconv.SESSION_START_SPAN_NAME, context=session._root_context,
+                    marker = client._tracer.start_span(semconv.SESSION_START_SPAN_NAME, context=session._context(),
                                                        start_time=session._started_ns)  # fmt: skip
                     set_clean_attributes(marker, _MARKER_ATTRIBUTES)
                     marker.end()

@@ -207,7 +207,7 @@ class _SessionRun:
         self.session: Session = client._open(spec.name, **spec.fields)
 
     def enter(self) -> object:
-        return current.set(self.session), otel_context.attach(self.session._root_context)
+        return current.set(self.session), otel_context.attach(self.session._context())
 
     def leave(self, token: Any) -> None:
         current.reset(token[0])

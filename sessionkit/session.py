@@ -83,7 +83,7 @@ class Session:
         self._pid = pid()
         self._lock = threading.Lock()
         # Figures fed by the span processor as spans end.
-        self._span_tally = Tally()  # spans ended in the session (not its root)
+        self._span_tally: Optional[Tally] = None  # spans ended in it (not its root); made by the first one
         self._llm_calls = 0
         self._input_tokens = 0
         self._output_tokens = 0
@@ -100,7 +100,7 @@ class Session:
         self.stamp: dict[str, Any] = {}
         self._rebuild_stamp()
         self._root: Span = client._start_root(self)
-        self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
+        self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(self._root, otel_context.Context())
         self._trace_id: int = self._root.get_span_context().trace_id
 
     # -- identity --------------------------------------------------------------------------
@@ -169,7 +169,15 @@ class Session:
         trace (None: use the current context), else the session's root."""
         if trace.get_current_span().get_span_context().trace_id == self._trace_id:
             return None
-        return self._root_context
+        return self._context()
+
+    def _context(self) -> otel_context.Context:
+        """The session's root as a parent context; after the session ended, made again on first
+        use (an ended session keeps only its root's ids)."""
+        context = self._root_context
+        if context is None:
+            context = self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
+        return context
 
     @contextmanager
     def span(self, name: str, **attributes: Any) -> Iterator[Span]:
@@ -299,7 +307,7 @@ class Session:
         root = self._root
         try:
             state = self.end_state
-            spans = self._span_tally.value
+            spans = self._spans_counted()
             with self._lock:
                 figures = (self._llm_calls, self._input_tokens, self._output_tokens, self._errors)
             attrs: dict[str, Any] = dict(zip(_END_KEYS, (_STATE_TEXT.get(state, ""), spans, *figures)))
@@ -315,9 +323,8 @@ class Session:
         root.end()
         # What an ended session keeps is small: late spans still find it (by trace id) and
         # parent under its root's context, but the ended root and its contexts are let go.
-        ended = NonRecordingSpan(root.get_span_context())
-        self._root = ended
-        self._root_context = trace.set_span_in_context(ended, otel_context.Context())
+        self._root = NonRecordingSpan(root.get_span_context())
+        self._root_context = None  # made again by _context() if ever needed
         self._previous = None
         self._previous_otel = None
 
@@ -330,7 +337,13 @@ class Session:
         llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS and not attrs.get(
             semconv.LLM_COUNTED_IN_CHILD
         )
-        self._span_tally.add()
+        tally = self._span_tally
+        if tally is None:
+            with self._lock:  # once per session: two spans ending at once must share one tally
+                if self._span_tally is None:
+                    self._span_tally = Tally()
+                tally = self._span_tally
+        tally.add()
         if not llm and span.status.status_code is not StatusCode.ERROR:
             return  # the common case takes no lock
         with self._lock:
@@ -344,6 +357,10 @@ class Session:
                     self._ttfc_count += 1
             if span.status.status_code is StatusCode.ERROR:
                 self._errors += 1
+
+    def _spans_counted(self) -> int:
+        tally = self._span_tally
+        return 0 if tally is None else tally.value
 
     def summary(self) -> SessionSummary:
         """The session's figures so far (or final, once it has ended)."""
@@ -365,7 +382,7 @@ class Session:
                 started_at=self.started_at,
                 ended_at=self.ended_at,
                 duration_seconds=(end_ns - self._start_ns) / 1e9,
-                span_count=self._span_tally.value,
+                span_count=self._spans_counted(),
                 llm_calls=self._llm_calls,
                 input_tokens=self._input_tokens,
                 output_tokens=self._output_tokens,

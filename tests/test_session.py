@@ -294,3 +294,21 @@ def test_two_clients_never_see_each_others_spans():
     finally:
         a.shutdown(timeout=1)
         b.shutdown(timeout=1)
+
+
+def test_an_ended_session_still_parents_late_spans_in_its_trace(client):
+    # An ended session keeps only its root's ids; its parent context is made again on demand.
+    s = client.start_session("done")
+    s.end()
+    with s.span("late"):
+        pass
+    with s:  # re-entering an ended session neither raises nor starts a new trace
+        with client.tracer.start_as_current_span("later"):
+            pass
+    spans = {x.name: x for x in spans_of(client)}
+    root = spans["done"]
+    for name in ("late", "later"):
+        assert spans[name].context.trace_id == root.context.trace_id
+        assert spans[name].parent.span_id == root.context.span_id
+        assert spans[name].attributes["session.id"] == s.id
+    assert s.summary().span_count == 2  # late spans still count into their session

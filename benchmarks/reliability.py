@@ -15,36 +15,30 @@ import sys
 import textwrap
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import OtlpSink, dead_endpoint, python  # noqa: E402
+from run import LoopbackServer, OtlpSink, dead_endpoint, python  # noqa: E402
 
 import sessionkit  # noqa: E402
 
 
-class Hanging:
+class Hanging(LoopbackServer):
     """Accepts connections and never answers."""
 
     def __init__(self) -> None:
+        from sessionkit.fake_llm import LoopbackHandler
+
         stop = self.stop_event = threading.Event()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(LoopbackHandler):
             def do_POST(self) -> None:  # noqa: N802
                 stop.wait(120)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
 
 def memory(total: int) -> None:

@@ -66,7 +66,21 @@ class Counting(SpanExporter):
         self.inner.shutdown()
 
 
-class OtlpSink:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 in a daemon thread, serving ``handler``; ``stop()`` ends it."""
+
+    def __init__(self, handler: type) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OtlpSink(LoopbackServer):
     """An OTLP/HTTP endpoint on 127.0.0.1 that accepts everything (a live, fast collector)."""
 
     def __init__(self) -> None:
@@ -80,14 +94,7 @@ class OtlpSink:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def dead_endpoint() -> str:
@@ -302,7 +309,7 @@ def bench_llm(calls: int, repeats: int) -> None:
                 wall[name].append((time.perf_counter() - w) / count * 1e6)
         session.end()
         client.shutdown(timeout=2)
-    print(f"\n4. LLM calls through the real openai SDK to a local fake server [targets <= 1.05x; <= 2 us per chunk]")
+    print("\n4. LLM calls through the real openai SDK to a local fake server [targets <= 1.05x; <= 2 us per chunk]")
     print(row("chat.completions.create, uninstrumented", wall["plain"], None))
     print(row("chat.completions.create, instrumented", wall["sk"], wall["plain"]))
     print(row("  calling thread's CPU time, uninstrumented", cpu["plain"], None))

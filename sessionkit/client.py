@@ -37,7 +37,8 @@ from .history import HistoryTracker, history_loader
 from .instrumentation import instrument_client, uninstrument_client
 from .instrumentation.metrics import record_llm_metrics
 from .export.pipeline import ExportPipeline, run_bounded
-from ._spans import Tally, set_clean_attributes
+from ._spans import set_clean_attributes
+from ._tally import Tally
 from .processor import SESSION_ROOT_PARENT, SessionSpanProcessor
 from .redact import Redactor
 from .session import EndState, Session

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Union
 from urllib.parse import unquote
 
-from dataclasses import dataclass, field, fields
+import dataclasses
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -89,13 +90,13 @@ class Config:
     with ``tracer_provider``): sessionkit stamps and counts, the attached provider exports."""
     endpoint: Optional[str] = None
     """OTLP endpoint. For http/protobuf a base URL (``/v1/traces`` is added) or the full traces URL."""
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
     """Headers sent with every OTLP export (for example an API key). Never logged."""
     protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     export_timeout: float = 10.0
     """Seconds one export request may take, retries included."""
-    resource_attributes: dict[str, Any] = field(default_factory=dict)
-    file_dir: Path = field(default_factory=default_file_dir)
+    resource_attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    file_dir: Path = dataclasses.field(default_factory=default_file_dir)
     """Folder of the ``file`` exporter (OTLP JSON lines) and of ``sessionkit sessions``."""
     auto_start_session: bool = False
     """Start a session at ``init`` that collects everything started outside any session."""
@@ -129,11 +130,11 @@ class Config:
     """Record metrics on this ``MeterProvider`` instead of the client's own."""
     instrument_llm_calls: bool = True
     """Record LLM calls made through httpx / httpx2 (the openai and anthropic SDKs and others)."""
-    llm_base_urls: Union[list[str], dict[str, str]] = field(default_factory=list)
+    llm_base_urls: Union[list[str], dict[str, str]] = dataclasses.field(default_factory=list)
     """OpenAI- or Anthropic-compatible servers on other hosts (local models, proxies): base URLs,
     or a mapping of base URL to provider name. api.openai.com, api.anthropic.com and Azure
     OpenAI are always recognised."""
-    channel_limits: dict[str, int] = field(default_factory=dict)
+    channel_limits: dict[str, int] = dataclasses.field(default_factory=dict)
     """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
     channel_ttl: Optional[float] = None
     """Seconds a channel may stay open before it counts as leaked (None: only at session end)."""

@@ -12,7 +12,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
-from ._spans import Tally, attributes_of, set_clean_attributes
+from ._spans import attributes_of, set_clean_attributes
+from ._tally import Tally
 
 if TYPE_CHECKING:
     from .export.pipeline import ExportPipeline

@@ -17,7 +17,8 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 
 from . import semconv
-from ._spans import Tally, attributes_of, set_clean_attributes, set_ok_status
+from ._spans import attributes_of, set_clean_attributes, set_ok_status
+from ._tally import Tally
 from ._values import to_attributes, to_tags, to_text
 from .channels import Channel, ChannelAttempt, ChannelCounts, ChannelError
 from .channels import attempt as channel_attempt

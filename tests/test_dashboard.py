@@ -9,7 +9,6 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from phoenix_server import ROOT, Phoenix

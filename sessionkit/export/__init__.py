@@ -71,15 +71,22 @@ def build_exporter(config: Config) -> SpanExporter:
     if isinstance(name, SpanExporter):
         return name
     if name in ("file", "otlp", "otlp-grpc"):
-        if name == "otlp-grpc" or (name == "otlp" and config.protocol == "grpc"):
-            if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
-                raise ConfigError(
-                    "sessionkit: exporter='otlp-grpc' needs the gRPC exporter: pip install 'sessionkit[grpc]'",
-                    field="exporter",
-                    value=name,
-                )
+        if _uses_grpc(config) and importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
+            raise _grpc_missing(name)
         return DeferredExporter(lambda: build_now(config), str(name))
     return build_now(config)
+
+
+def _uses_grpc(config: Config) -> bool:
+    return config.exporter == "otlp-grpc" or (config.exporter == "otlp" and config.protocol == "grpc")
+
+
+def _grpc_missing(name: Any) -> ConfigError:
+    return ConfigError(
+        "sessionkit: exporter='otlp-grpc' needs the gRPC exporter: pip install 'sessionkit[grpc]'",
+        field="exporter",
+        value=name,
+    )
 
 
 def build_now(config: Config) -> SpanExporter:
@@ -99,15 +106,11 @@ def build_now(config: Config) -> SpanExporter:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    if name == "otlp-grpc" or (name == "otlp" and config.protocol == "grpc"):
+    if _uses_grpc(config):
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
         except ImportError:
-            raise ConfigError(
-                "sessionkit: exporter='otlp-grpc' needs the gRPC exporter: pip install 'sessionkit[grpc]'",
-                field="exporter",
-                value=name,
-            ) from None
+            raise _grpc_missing(name) from None
         url = config.traces_url()
         return GrpcExporter(
             endpoint=url,

@@ -94,7 +94,7 @@ class LLMCall:
     """An LLM call's span, from the request to the end of its response."""
 
     __slots__ = ("client", "endpoint", "payloads", "_started", "_done", "_lock", "result", "status_code", "streamed",
-                 "ttfc", "_reader", "_sse", "_body", "_decoder", "_skim", "capture", "limit", "request", "span",
+                 "ttfc", "_reader", "_sse", "_body", "_decoder", "_skim", "capture", "limit", "span",
                  "context")  # fmt: skip
 
     def __init__(self, client: Client, endpoint: Endpoint, request: Any) -> None:
@@ -121,7 +121,6 @@ class LLMCall:
         parsed: LLMRequest = (
             self.payloads.parse_request(endpoint.api, body, messages=self.capture) if body is not None else LLMRequest()
         )
-        self.request = parsed
         model = parsed.model or "unknown"
         attrs: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: endpoint.operation,

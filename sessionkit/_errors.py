@@ -20,3 +20,7 @@ class ConfigError(SessionkitError, ValueError):
 
 class SessionStateError(SessionkitError, RuntimeError):
     """A session was used in a state that does not allow it (raised only with ``strict=True``)."""
+
+
+class ChannelError(SessionkitError, LookupError):
+    """A channel call that cannot be right: closing a channel that is not open, opening one twice."""

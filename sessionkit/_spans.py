@@ -14,11 +14,21 @@ that ``to_attribute`` produced (str, bool, int, float, tuples of str).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Status, StatusCode
+
+from . import semconv
+
+logger = logging.getLogger("sessionkit")
+
+# The parent context every session root starts from: empty (so the root is a new trace), and
+# recognised by identity, so the processor does not stamp a root with an enclosing session.
+SESSION_ROOT_PARENT = Context()
 
 
 def set_clean_attributes(span: Any, attributes: Mapping[str, Any], fresh: bool = False) -> None:
@@ -74,3 +84,13 @@ def fast_path_available() -> bool:
     """Whether this SDK has the internals ``set_clean_attributes`` writes to (else it is only slower)."""
     probe = BoundedAttributes(maxlen=None, immutable=False)
     return all(hasattr(probe, name) for name in ("_dict", "_lock", "_immutable", "max_value_len", "maxlen"))
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Status ERROR, ``error.type`` and the exception event; never raises."""
+    try:
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+        span.record_exception(exc)
+    except Exception:
+        logger.debug("sessionkit: could not record an exception on a span", exc_info=True)

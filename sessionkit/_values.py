@@ -99,3 +99,8 @@ def to_tags(tags: Union[None, str, Iterable[Any]]) -> list[str]:
     except TypeError:
         items = [tags]
     return [to_text(t, 256) for t in items[:MAX_ITEMS]]
+
+
+def as_count(value: Any) -> Optional[int]:
+    """``value`` if it is a non-negative int (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

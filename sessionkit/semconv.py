@@ -63,6 +63,11 @@ HISTORY_CACHE_HIT = "sessionkit.history.cache_hit"
 METRIC_HISTORY_DURATION = "sessionkit.history.load.duration"
 METRIC_HISTORY_MESSAGES = "sessionkit.history.load.messages"
 
+# Keys of the client's instrument cache (``Client.instruments``): one per group of instruments.
+INSTRUMENTS_CHANNELS = METRIC_CHANNELS_OPEN
+INSTRUMENTS_HISTORY = "sessionkit.history.load"
+INSTRUMENTS_GEN_AI = "gen_ai.client"
+
 # -- Resource ---------------------------------------------------------------------------------
 SERVICE_NAME = _service.SERVICE_NAME
 OPENINFERENCE_PROJECT_NAME = "openinference.project.name"
@@ -94,6 +99,15 @@ OPERATION_EXECUTE_TOOL = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
 OPERATION_CHAT = _gen_ai.GenAiOperationNameValues.CHAT.value
 
 GEN_AI_REQUEST_STREAM = _gen_ai.GEN_AI_REQUEST_STREAM
+GEN_AI_REQUEST_TEMPERATURE = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
+GEN_AI_REQUEST_TOP_P = _gen_ai.GEN_AI_REQUEST_TOP_P
+GEN_AI_REQUEST_TOP_K = _gen_ai.GEN_AI_REQUEST_TOP_K
+GEN_AI_REQUEST_MAX_TOKENS = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
+GEN_AI_REQUEST_FREQUENCY_PENALTY = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
+GEN_AI_REQUEST_PRESENCE_PENALTY = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
+GEN_AI_REQUEST_SEED = _gen_ai.GEN_AI_REQUEST_SEED
+GEN_AI_REQUEST_CHOICE_COUNT = _gen_ai.GEN_AI_REQUEST_CHOICE_COUNT
+GEN_AI_REQUEST_STOP_SEQUENCES = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
 GEN_AI_RESPONSE_ID = _gen_ai.GEN_AI_RESPONSE_ID
 GEN_AI_RESPONSE_FINISH_REASONS = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
 GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
@@ -118,6 +132,8 @@ LLM_COUNTED_IN_CHILD = "sessionkit.llm.counted_in_child"
 """On an LLM span of another tracer (or ``@llm``) whose call sessionkit also saw on the wire:
 the session counts the wire-level child, not this span."""
 STREAM_COMPLETED = "sessionkit.stream.completed"
+GENERATOR_COMPLETED = "sessionkit.generator.completed"
+"""On a decorated generator's span: whether it ran to the end (False: closed or abandoned early)."""
 STREAM_EVENTS = "sessionkit.stream.events"
 
 # -- OpenInference ----------------------------------------------------------------------------

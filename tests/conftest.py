@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import sessionkit
-import sessionkit.client
+import sessionkit.api
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -29,10 +29,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
             monkeypatch.delenv(name)
     monkeypatch.setenv("SESSIONKIT_FILE_DIR", str(tmp_path / "store"))
     yield
-    client = sessionkit.client._default
-    if client is not None:
-        client.shutdown(timeout=2.0)
-        sessionkit.client._default = None
+    sessionkit.api.reset_default_client(timeout=2.0)
 
 
 @pytest.fixture

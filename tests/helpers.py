@@ -22,3 +22,13 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started
+
+
+def root_of(client: sessionkit.Client, session: sessionkit.Session):
+    """The exported root span of an ended ``session`` (the memory exporter's copy)."""
+    (root,) = [
+        s
+        for s in spans_of(client)
+        if s.attributes.get("sessionkit.span.type") == "session" and s.attributes.get("session.id") == session.id
+    ]
+    return root

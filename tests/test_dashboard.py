@@ -14,7 +14,7 @@ import pytest
 from phoenix_server import ROOT, Phoenix
 
 import sessionkit
-from sessionkit import demo
+from sessionkit import _demo as demo
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import threading
 import warnings
 
 import pytest
-from helpers import spans_of
+from helpers import root_of, spans_of
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -64,7 +64,7 @@ def test_decorated_before_init_runs_untraced_then_traced_after_init():
     agent_span = named(client, "invoke_agent planner")
     tool_span = named(client, "execute_tool search_orders")
     assert tool_span.parent.span_id == agent_span.context.span_id
-    assert agent_span.parent.span_id == int(s._root.get_span_context().span_id)
+    assert agent_span.parent.span_id == root_of(client, s).context.span_id
     assert agent_span.attributes["gen_ai.operation.name"] == "invoke_agent"
     assert agent_span.attributes["gen_ai.agent.name"] == "planner"
     assert agent_span.attributes["openinference.span.kind"] == "AGENT"

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from sessionkit.export.reader import read_sessions
+from sessionkit._export.reader import read_sessions
 
 
 def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):

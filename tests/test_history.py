@@ -71,7 +71,7 @@ def test_a_cached_history_is_not_redundant_and_gets_no_advice(client):
 
 
 def test_growth_of_load_time_per_turn_is_reported(client, monkeypatch):
-    import sessionkit.history as history
+    import sessionkit._history as history
 
     clock = iter(x / 1000 for x in [0, 10, 100, 120, 200, 230, 300, 340, 400, 450])  # 10, 20, 30, 40, 50 ms
     monkeypatch.setattr(history, "_clock", lambda: next(clock))
@@ -81,7 +81,8 @@ def test_growth_of_load_time_per_turn_is_reported(client, monkeypatch):
     assert growth == pytest.approx(0.010)  # each turn's load takes 10 ms longer
 
 
-def test_history_loader_decorator_on_sync_and_async_loaders(client):
+def test_history_loader_decorator_on_sync_and_async_loaders():
+    client = sessionkit.init(exporter="memory")  # the module-level decorator records on the default client
     @client.history_loader(source="redis")
     def load_history(conversation_id, turn=None):
         return [{"role": "user"}] * (turn or 1)
@@ -91,13 +92,9 @@ def test_history_loader_decorator_on_sync_and_async_loaders(client):
         await asyncio.sleep(0)
         return {"messages": ["a", "b", "c"]}
 
-    sessionkit.client._default = client  # the module-level decorator uses the default client
-    try:
-        with client.session("agent") as s:
-            assert load_history("conv-5", turn=4) == [{"role": "user"}] * 4
-            assert asyncio.run(aload("conv-6")) == {"messages": ["a", "b", "c"]}
-    finally:
-        sessionkit.client._default = None
+    with client.session("agent") as s:
+        assert load_history("conv-5", turn=4) == [{"role": "user"}] * 4
+        assert asyncio.run(aload("conv-6")) == {"messages": ["a", "b", "c"]}
     first, second = loads_of(client)
     assert first.attributes["sessionkit.history.source"] == "redis"
     assert first.attributes["sessionkit.history.conversation_id"] == "conv-5"

@@ -14,12 +14,12 @@ import httpx
 import httpx2
 import openai
 import pytest
-from helpers import spans_of
+from helpers import root_of, spans_of
 from opentelemetry.trace import SpanKind, StatusCode
 
 import sessionkit
 from sessionkit.fake_llm import FakeLLMServer
-from sessionkit.instrumentation import patch
+from sessionkit import _wire as patch
 
 API_KEY = "sk-test-SECRET-0123456789"
 ANTHROPIC_KEY = "sk-ant-SECRET-9876543210"
@@ -85,7 +85,7 @@ def test_openai_chat_becomes_a_client_span_with_genai_attributes(server, llm_cli
     assert a["llm.model_name"] == "gpt-4.1-mini"
     assert (a["server.address"], a["server.port"]) == ("127.0.0.1", server.port)
     assert a["session.id"] == s.id
-    assert span.parent.span_id == s._root.get_span_context().span_id
+    assert span.parent.span_id == root_of(llm_client, s).context.span_id
     summary = s.summary()
     assert (summary.llm_calls, summary.input_tokens, summary.output_tokens) == (1, reported.input_tokens, reported.output_tokens)
 
@@ -459,15 +459,15 @@ def test_instrumentor_follows_the_opentelemetry_conventions(server):
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrumentor = LLMHttpInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    instrumentor.instrument(tracer_provider=provider, llm_base_urls=[server.url])
     try:
         assert instrumentor.is_instrumented_by_opentelemetry
-        instrumentor._own_client._config = dataclasses.replace(instrumentor._own_client.config, llm_base_urls=[server.url])
+        assert instrumentor.client is not None and instrumentor.client.tracer_provider is provider
         httpx.post(server.openai_base_url + "/chat/completions", json={"model": "auto", "messages": []})
         assert [s.name for s in exporter.get_finished_spans()] == ["chat auto"]
     finally:
         instrumentor.uninstrument()
-    assert not patch._is_patched(httpx.Client)
+    assert not patch.is_patched(httpx.Client)
 
 
 def test_entry_point_is_declared():

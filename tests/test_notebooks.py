@@ -9,7 +9,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
-from sessionkit.export.reader import read_sessions
+from sessionkit._export.reader import read_sessions
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -21,7 +21,10 @@ def run_notebook(name: str, tmp_path: Path) -> tuple[nbformat.NotebookNode, list
     nb.cells.append(new_code_cell(
         "import sessionkit as _sk\n"
         "_c = _sk.get_client()\n"
-        "print(len(_c.tracer_provider._active_span_processor._span_processors), _c.stats().sessions_started)\n"
+        "_before = _c.stats().spans_started\n"
+        "with _c.tracer.start_as_current_span('probe'):\n"
+        "    pass\n"
+        "print(_c.stats().spans_started - _before, _c.stats().sessions_started)\n"
         "_c.flush(timeout=10)"
     ))  # fmt: skip
     client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from sessionkit.instrumentation import anthropic as ap
-from sessionkit.instrumentation import openai as op
-from sessionkit.instrumentation.llm import LLMResult, match, normalize_base_urls
-from sessionkit.instrumentation.sse import SSEParser
+from sessionkit._payloads import anthropic as ap
+from sessionkit._payloads import openai as op
+from sessionkit._payloads.llm import LLMResult, match, normalize_base_urls
+from sessionkit._payloads.sse import SSEParser
 
 ANTHROPIC_STREAM = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"claude-x",'

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 import sessionkit
 from sessionkit._values import to_attribute, to_attributes, to_tags, to_text
-from sessionkit.instrumentation import anthropic as ap
-from sessionkit.instrumentation import openai as op
-from sessionkit.instrumentation.llm import LLMResult
-from sessionkit.instrumentation.sse import SSEParser
+from sessionkit._payloads import anthropic as ap
+from sessionkit._payloads import openai as op
+from sessionkit._payloads.llm import LLMResult
+from sessionkit._payloads.sse import SSEParser
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -17,7 +17,7 @@ from helpers import run_python
 from otlp_receiver import OtlpReceiver
 
 import sessionkit
-from sessionkit.export.reader import read_sessions
+from sessionkit._export.reader import read_sessions
 
 FAULTS = ["refused", "hang", "slow:3", "status:500", "status:503", "status:429", "reset", "garbage"]
 
@@ -213,11 +213,14 @@ def test_load_64_threads_and_64_tasks_lose_no_span_and_mix_none(receiver):
     c.shutdown(timeout=2)
 
 
-def test_sessionkit_errors_inside_instrumentation_are_logged_not_raised(client, caplog):
-    # A processor failure must not reach the agent: break the registry on purpose.
-    client._processor._by_trace = None  # type: ignore[assignment]
+def test_sessionkit_errors_inside_instrumentation_are_logged_not_raised(client, caplog, monkeypatch):
+    # A processor failure must not reach the agent: break the stamping on purpose.
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr("sessionkit._processor.set_clean_attributes", broken)
     with caplog.at_level("ERROR", logger="sessionkit"):
-        with client.tracer.start_as_current_span("still-works"):
+        with client.session("s"), client.tracer.start_as_current_span("still-works"):
             pass
     assert "error while stamping a span" in caplog.text
     assert any(s.name == "still-works" for s in client.exporter.get_finished_spans())

@@ -8,7 +8,7 @@ import pytest
 
 import sessionkit
 from sessionkit.fake_llm import FakeLLMServer
-from sessionkit.redact import Redactor
+from sessionkit._redact import Redactor
 
 SECRETS = {
     "authorization": "Bearer sk-live-AUTHHEADER0123456789",

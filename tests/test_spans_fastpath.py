@@ -39,8 +39,8 @@ def test_fast_path_matches_the_public_api(monkeypatch):
     def public_ok(span):
         span.set_status(Status(StatusCode.OK))
 
-    for module in ("sessionkit._spans", "sessionkit.processor", "sessionkit.decorators", "sessionkit.client",
-                   "sessionkit.session", "sessionkit.instrumentation.patch"):  # fmt: skip
+    for module in ("sessionkit._spans", "sessionkit._processor", "sessionkit._decorators", "sessionkit._session",
+                   "sessionkit._wire"):  # fmt: skip
         monkeypatch.setattr(f"{module}.set_clean_attributes", public, raising=False)
         monkeypatch.setattr(f"{module}.set_ok_status", public_ok, raising=False)
     slow_client = sessionkit.Client(exporter="memory")

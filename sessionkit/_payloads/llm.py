@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from .. import semconv
+from .._values import as_count
+
 # (path suffix, api) in match order: the longest suffix that could be confused comes first.
 _OPENAI_PATHS = (
     ("/chat/completions", "openai.chat"),
@@ -140,8 +143,7 @@ class LLMResult:
         return [message]
 
 
-def as_int(value: Any) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+as_int = as_count  # token counts and the like: a non-negative int, else None
 
 
 def as_list(value: Any) -> list[Any]:
@@ -164,9 +166,9 @@ def request_basics(body: Any, params: Mapping[str, str], stop_key: str) -> tuple
             request.params[attribute] = value
     stop = body.get(stop_key)
     if isinstance(stop, str):
-        request.params["gen_ai.request.stop_sequences"] = (stop,)
+        request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
     elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        request.params["gen_ai.request.stop_sequences"] = tuple(stop)
+        request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
     return body, request
 
 
@@ -186,3 +188,33 @@ def text_parts(content: Any) -> list[dict[str, Any]]:
                 else:
                     parts.append({"type": kind})  # images, files, tool results: the kind only
     return parts
+
+
+# -- what every LLM span says, whoever made it ------------------------------------------------------
+def is_llm_span(attributes: Mapping[str, Any]) -> bool:
+    """Whether a span (of sessionkit or any other tracer) stands for a call to a model: a GenAI
+    model operation, or, without a GenAI operation, an OpenInference LLM span or a provider name."""
+    operation = attributes.get(semconv.GEN_AI_OPERATION_NAME)
+    if operation is not None:
+        return operation in semconv.LLM_OPERATIONS
+    return attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM" or semconv.GEN_AI_PROVIDER_NAME in attributes
+
+
+def counts_as_llm_call(attributes: Mapping[str, Any]) -> bool:
+    """Whether a session counts this span as one of its LLM calls: an LLM span whose call was not
+    also seen on the wire below it (then the wire-level child is the one counted)."""
+    return is_llm_span(attributes) and not attributes.get(semconv.LLM_COUNTED_IN_CHILD)
+
+
+def usage_attributes(input_tokens: Optional[int], output_tokens: Optional[int]) -> dict[str, int]:
+    """Token usage in the GenAI and the OpenInference names (the total when either is known)."""
+    attrs: dict[str, int] = {}
+    if input_tokens is not None:
+        attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        attrs[semconv.LLM_TOKEN_COUNT_PROMPT] = input_tokens
+    if output_tokens is not None:
+        attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+        attrs[semconv.LLM_TOKEN_COUNT_COMPLETION] = output_tokens
+    if input_tokens is not None or output_tokens is not None:
+        attrs[semconv.LLM_TOKEN_COUNT_TOTAL] = (input_tokens or 0) + (output_tokens or 0)
+    return attrs

@@ -2,22 +2,21 @@
 
 The three histograms of the GenAI semantic conventions (operation duration, token usage, time
 to first chunk) are recorded from the attributes of each finished wire-level LLM span, in the
-export thread as its batch goes out (see ``ExportPipeline``'s ``observe`` hook). Recording them
-in the calling thread costed about as much as the span itself: each histogram record resolves
-an attribute set and takes the aggregation's lock. A span that is dropped instead of exported
+export thread as its batch goes out (see ``ExportPipeline``'s ``observe`` hook): each histogram
+record resolves an attribute set and takes the aggregation's lock, which in the calling thread
+would cost about as much as the span. A span that is dropped instead of exported
 is observed right where it is dropped, so the metrics stay complete when tracing is not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
-from .. import semconv
-from .._spans import attributes_of
+from . import semconv
+from ._spans import attributes_of
 
-if TYPE_CHECKING:
-    from ..client import Client
+__all__ = ["GenAIInstruments", "WIRE_MARKER", "record_llm_metrics"]
 
 # Set on every span the HTTP-layer patch makes, and on no other: what marks an LLM call's span.
 WIRE_MARKER = semconv.LLM_ATTEMPT
@@ -44,15 +43,16 @@ class GenAIInstruments:
                                            description="Time to the first chunk of a streamed response")  # fmt: skip
 
 
-def record_llm_metrics(client: Client, spans: Iterable[Any]) -> None:
-    """Record the GenAI histograms for the LLM-call spans among ``spans``."""
+def record_llm_metrics(instruments_of: Callable[[str, Callable[[Any], Any]], Any], spans: Iterable[Any]) -> None:
+    """Record the GenAI histograms for the LLM-call spans among ``spans``; ``instruments_of``
+    is the client's instrument cache (``Host.instruments``)."""
     instruments = None
     for span in spans:
         attrs = attributes_of(span)
         if WIRE_MARKER not in attrs:
             continue
         if instruments is None:
-            instruments = client.instruments("gen_ai.client", GenAIInstruments)
+            instruments = instruments_of(semconv.INSTRUMENTS_GEN_AI, GenAIInstruments)
         dimensions = {name: attrs[name] for name in _DIMENSIONS if name in attrs}
         if dimensions.get(semconv.GEN_AI_REQUEST_MODEL) == "unknown":
             del dimensions[semconv.GEN_AI_REQUEST_MODEL]  # the span's name needs one; the metric does not

@@ -15,25 +15,46 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv
-from ._errors import SessionkitError
+from ._errors import ChannelError
+from ._types import Host
 from ._values import to_attributes, to_text
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .models import OpenChannel
-    from .session import Session
+    from ._models import OpenChannel
+
+__all__ = ["Channel", "ChannelAttempt", "ChannelCounts", "ChannelError", "ChannelOwner", "ChannelRegistry", "attempt"]
 
 logger = logging.getLogger("sessionkit")
 
 
-class ChannelError(SessionkitError, LookupError):
-    """A channel call that cannot be right: closing a channel that is not open, opening one twice."""
+class ChannelOwner(Protocol):
+    """What a channel needs of the session it belongs to (``Session`` is one)."""
+
+    id: str
+
+    @property
+    def client(self) -> Host: ...
+
+    def _span_parent(self) -> Optional[Context]:
+        """The parent context for a span of this session (None: the current context)."""
+        ...
+
+    def _channel_closed(self, channel: Channel) -> None:
+        """``channel`` closed or leaked: forget it, count it."""
+        ...
+
+    def _channel_attempt(self, platform: str, ok: bool) -> None:
+        """A creation attempt on ``platform`` finished."""
+        ...
+
+    def open_channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel: ...
 
 
 class ChannelCounts:
@@ -54,8 +75,9 @@ class ChannelCounts:
 class Channel:
     """An open channel. Record its events with :meth:`record`; :meth:`close` it when done."""
 
-    def __init__(self, session: Session, platform: str, channel_id: str, purpose: Optional[str],
-                 attributes: dict[str, Any]) -> None:  # fmt: skip
+    def __init__(
+        self, session: ChannelOwner, platform: str, channel_id: str, purpose: Optional[str], attributes: dict[str, Any]
+    ) -> None:
         self.session = session
         self.platform = platform
         self.channel_id = channel_id
@@ -101,7 +123,6 @@ class Channel:
         except Exception:
             logger.debug("sessionkit: could not record a channel's end", exc_info=True)
         span.end()
-        self.session.client._channels.forget(self)
         self.session._channel_closed(self)
         return True
 
@@ -126,7 +147,7 @@ class Channel:
 class ChannelAttempt:
     """One try at creating a channel. Call :meth:`opened` with the new channel's id on success."""
 
-    def __init__(self, session: Session, platform: str, purpose: Optional[str], number: int) -> None:
+    def __init__(self, session: ChannelOwner, platform: str, purpose: Optional[str], number: int) -> None:
         self.session = session
         self.platform = platform
         self.purpose = purpose
@@ -156,14 +177,13 @@ class ChannelAttempt:
             if exc is not None:
                 span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
         span.end()
-        self.session._channel_attempt(ok)
-        self.session.client._channels.attempt_finished(self.platform, ok)
+        self.session._channel_attempt(self.platform, ok)
 
 
 class ChannelRegistry:
     """The client's open channels across its sessions, the limits, and the retry-storm watch."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Host) -> None:
         self._client = client
         self._lock = threading.Lock()
         self._open: dict[tuple[str, str], Channel] = {}
@@ -174,7 +194,7 @@ class ChannelRegistry:
 
     def _counter(self) -> Any:
         return self._client.instruments(
-            semconv.METRIC_CHANNELS_OPEN,
+            semconv.INSTRUMENTS_CHANNELS,
             lambda meter: meter.create_up_down_counter(semconv.METRIC_CHANNELS_OPEN, unit="{channel}",
                                                        description="Chat channels open now"),  # fmt: skip
         )
@@ -210,7 +230,7 @@ class ChannelRegistry:
             return self._open.get((platform, channel_id))
 
     def listing(self) -> list[OpenChannel]:
-        from .models import OpenChannel
+        from ._models import OpenChannel
 
         self.sweep()
         with self._lock:
@@ -281,7 +301,7 @@ class ChannelRegistry:
             self._janitor.start()
 
     def _watch(self) -> None:
-        while not self._client._closed:
+        while not self._client.closed:
             ttl = self._client.config.channel_ttl
             if ttl is None:
                 break
@@ -294,12 +314,12 @@ class ChannelRegistry:
 
 
 @contextmanager
-def attempt(session: Session, platform: str, purpose: Optional[str], number: int) -> Iterator[ChannelAttempt]:
-    try_ = ChannelAttempt(session, platform, purpose, number)
-    with trace.use_span(try_._span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+def attempt(session: ChannelOwner, platform: str, purpose: Optional[str], number: int) -> Iterator[ChannelAttempt]:
+    current_attempt = ChannelAttempt(session, platform, purpose, number)
+    with trace.use_span(current_attempt._span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
         try:
-            yield try_
+            yield current_attempt
         except BaseException as exc:
-            try_._finish(exc)
+            current_attempt._finish(exc)
             raise
-    try_._finish(None)
+    current_attempt._finish(None)

@@ -22,11 +22,13 @@ from typing import Any, Optional
 
 import httpx
 
-import sessionkit
-from sessionkit.cli import format_table
-from sessionkit.fake_llm import FakeLLMServer, Reported
-from sessionkit.models import SessionSummary
-from sessionkit.session import Session
+from . import api
+from ._channels import Channel
+from ._client import Client
+from ._models import SessionSummary
+from ._render import summary_table
+from ._session import Session
+from .fake_llm import FakeLLMServer, Reported
 
 ORDERS = {"o-100": "shipped", "o-200": "processing", "o-300": "delivered"}
 
@@ -40,7 +42,7 @@ class FlakyNetwork(ConnectionError):
 
 
 # -- the agent --------------------------------------------------------------------------------------
-@sessionkit.tool(name="lookup_order")
+@api.tool(name="lookup_order")
 def lookup_order(order_id: str) -> str:
     time.sleep(0.005)
     if order_id not in ORDERS:
@@ -48,7 +50,7 @@ def lookup_order(order_id: str) -> str:
     return ORDERS[order_id]
 
 
-@sessionkit.tool(name="search_help_center")
+@api.tool(name="search_help_center")
 def search_help_center(query: str) -> list[str]:
     time.sleep(0.003)
     return [f"article about {query.split()[0]}"]
@@ -89,7 +91,7 @@ class Model:
         return "".join(parts)
 
 
-@sessionkit.agent(name="support_agent")
+@api.agent(name="support_agent")
 def support_agent(model: Model, message: str, order_id: str, history: list[str]) -> str:
     articles = search_help_center(message)
     try:
@@ -133,19 +135,19 @@ def load_history(session: Session, db: Database, conversation_id: str, turn: int
 
 
 # -- the proxy: a channel per reply, over a flaky network ---------------------------------------------
-def open_reply_channel(session: Session, rng: random.Random, user: int, turn: int) -> sessionkit.Channel:
+def open_reply_channel(session: Session, rng: random.Random, user: int, turn: int) -> Channel:
     for attempt in range(1, 5):
         try:
-            with session.channel_attempt("discord", purpose="reply") as try_:
+            with session.channel_attempt("discord", purpose="reply") as creation:
                 if attempt < 3 and rng.random() < 0.4:  # the network drops up to two tries
                     raise FlakyNetwork("connection reset while creating the channel")
-                return try_.opened(f"ch-{user}-{turn}-{attempt}")
+                return creation.opened(f"ch-{user}-{turn}-{attempt}")
         except FlakyNetwork:
             time.sleep(0.002 * attempt)  # back off
     raise FlakyNetwork("gave up creating a channel")
 
 
-def converse(client: sessionkit.Client, model: Model, db: Database, user: int, turns: int,
+def converse(client: Client, model: Model, db: Database, user: int, turns: int,
              progress: bool = True) -> SessionSummary:  # fmt: skip
     rng = random.Random(user)
     order_id = "o-999" if user == 1 else f"o-{(user % 3 + 1) * 100}"
@@ -182,20 +184,6 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _table(summaries: list[SessionSummary]) -> str:
-    header = ["session", "user", "state", "duration", "llm", "tokens in/out", "ttft", "errors", "channels", "leaked",
-              "history loads", "load time", "redundant"]  # fmt: skip
-    rows = [
-        [s.session_id[:8], s.user_id or "-", s.end_state.value if s.end_state else "-", f"{s.duration_seconds:.2f}s",
-         str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}",
-         f"{s.llm_time_to_first_chunk_seconds * 1000:.0f}ms" if s.llm_time_to_first_chunk_seconds is not None else "-",
-         str(s.errors), str(s.channels_opened), str(s.channels_leaked), str(s.history_loads),
-         f"{s.history_load_seconds * 1000:.0f}ms", f"{s.history_messages_redundant}/{s.history_messages_loaded}"]
-        for s in summaries
-    ]  # fmt: skip
-    return format_table(rows, header)
-
-
 @dataclass
 class DemoResult:
     summaries: list[SessionSummary]
@@ -228,7 +216,7 @@ def run(
                            ("project_name", project_name)):  # fmt: skip
             if value:
                 options[key] = value
-        client = sessionkit.init(**options)
+        client = api.init(**options)
         model = Model(server.openai_base_url)
         started = time.monotonic()
         db = Database()
@@ -252,11 +240,11 @@ def _say(enabled: bool, text: str) -> None:
 def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 5, file_dir: Optional[str] = None) -> int:
     """``sessionkit demo``: run, then print the summary table, warnings, and where the spans went."""
     result = run(users, turns, endpoint=endpoint, file_dir=file_dir)
-    client = sessionkit.get_client()
+    client = api.get_client()
     assert client is not None
     summaries = result.summaries
     print(f"\n{len(summaries)} sessions in {result.seconds:.2f}s\n")
-    print(_table(summaries))
+    print(summary_table(summaries))
     advice = [(s.user_id, s.history_advice) for s in summaries if s.history_advice]
     if advice:
         print("\nHistory:")

@@ -1,6 +1,7 @@
-"""Decorators for agent code: agent, tool, task, llm, trace, and sessions.
+"""Decorators for agent code: agent, tool, task, llm and trace, and the engine that wraps them.
 
-Each decorated call is a *run*: ``begin`` creates its span (or session), ``enter``/``leave``
+Each decorated call is a *run*: a ``Spec`` (what the decorator was configured with) makes a
+``Run`` per call, which creates its span (or, for the session decorator, its session); ``enter``/``leave``
 make it current around every piece of the user's code that executes, and ``end`` closes it
 once. Generators are entered and left around each step, so the caller between two ``next``
 calls never sees the generator's span, and closing or abandoning a generator from anywhere ends
@@ -12,28 +13,43 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Generator
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
+from typing import Any, Callable, Optional, Protocol, TypeVar, overload
 
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from . import semconv
-from ._spans import attributes_of, set_clean_attributes
+from ._payloads.llm import usage_attributes
+from ._spans import attributes_of, record_error, set_clean_attributes
+from ._types import Host
 from ._values import to_attributes, to_text
-from .context import current
-
-if TYPE_CHECKING:
-    from .client import Client
-    from .session import Session
 
 logger = logging.getLogger("sessionkit")
 
 F = TypeVar("F", bound=Callable[..., Any])
-ClientGetter = Callable[[], Optional["Client"]]
+ClientGetter = Callable[[], Any]
+"""Returns the client (a ``Host``, or the session registry for the session decorator) or None."""
 
-GENERATOR_COMPLETED = "sessionkit.generator.completed"
+
+class Run(Protocol):
+    """One decorated call: made current around each piece of the user's code, ended once."""
+
+    def enter(self) -> Any: ...
+
+    def leave(self, token: Any) -> None: ...
+
+    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None: ...
+
+
+class Spec(Protocol):
+    """What a decorator was configured with; makes a run per call (None: run the call untraced)."""
+
+    needs_recording: bool
+    """True when a run needs a recording client (spans); False when it is useful without (sessions)."""
+
+    def run(self, client: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Optional[Run]: ...
 
 
 class _Kind:
@@ -65,17 +81,15 @@ _LLM, _TOOL = KINDS["llm"], KINDS["tool"]
 
 
 # -- recording helpers ------------------------------------------------------------------------------
-def record_error(span: Span, exc: BaseException) -> None:
-    """Status ERROR, ``error.type`` and the exception event; never raises."""
+def signature_of(func: Callable[..., Any]) -> Optional[inspect.Signature]:
+    """``func``'s signature, or None for the callables that have none (some builtins)."""
     try:
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-        span.record_exception(exc)
-    except Exception:
-        logger.debug("sessionkit: could not record an exception on a span", exc_info=True)
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
 
 
-def _bound_arguments(signature: Optional[inspect.Signature], instance: Any, args: tuple, kwargs: dict) -> Any:
+def bound_arguments(signature: Optional[inspect.Signature], instance: Any, args: tuple, kwargs: dict) -> Any:
     if signature is None:
         return {"args": list(args), "kwargs": kwargs}
     try:
@@ -120,15 +134,7 @@ def record_llm_usage(
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise ValueError(f"sessionkit: {label} must be a non-negative int, got {value!r}")
     target = span if span is not None else trace.get_current_span()
-    attrs: dict[str, Any] = {}
-    if input_tokens is not None:
-        attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
-        attrs[semconv.LLM_TOKEN_COUNT_PROMPT] = input_tokens
-    if output_tokens is not None:
-        attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-        attrs[semconv.LLM_TOKEN_COUNT_COMPLETION] = output_tokens
-    if input_tokens is not None and output_tokens is not None:
-        attrs[semconv.LLM_TOKEN_COUNT_TOTAL] = input_tokens + output_tokens
+    attrs: dict[str, Any] = usage_attributes(input_tokens, output_tokens)
     if response_model is not None:
         attrs[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
     target.set_attributes(attrs)
@@ -153,22 +159,22 @@ class _SpanRun(CurrentSpanRun):
 
     __slots__ = ("spec", "span", "context", "capture", "client")
 
-    def __init__(self, spec: _SpanSpec, client: Client, instance: Any, args: tuple, kwargs: dict) -> None:
+    def __init__(self, spec: _SpanSpec, client: Host, instance: Any, args: tuple, kwargs: dict) -> None:
         self.spec = spec
         attributes = spec.attributes
-        capture = spec.capture_content if spec.capture_content is not None else client._config.capture_content
+        capture = spec.capture_content if spec.capture_content is not None else client.config.capture_content
         if capture:
             attributes = dict(attributes)
-            text = client.redact(to_text(_bound_arguments(spec.signature, instance, args, kwargs),
-                                         client._config.max_content_length))  # fmt: skip
+            arguments = bound_arguments(spec.signature, instance, args, kwargs)
+            text = client.redact(to_text(arguments, client.config.max_content_length))
             attributes[semconv.INPUT_VALUE] = text
             if spec.kind is _TOOL:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
         # The processor stamps the session as the span starts; the decorator's own attributes are
         # valid already, so they go in without the SDK's per-value cleaning.
         current_context = otel_context.get_current()  # looked up once, for the parent and for the span's own
-        self.span = client._tracer.start_span(spec.span_name, context=client.span_parent(current_context),
-                                              kind=spec.kind.span_kind)  # fmt: skip
+        parent = client.span_parent(current_context)
+        self.span = client.tracer.start_span(spec.span_name, context=parent, kind=spec.kind.span_kind)
         set_clean_attributes(self.span, attributes, fresh=True)
         self.context = trace.set_span_in_context(self.span, current_context)
         self.capture = capture
@@ -181,7 +187,7 @@ class _SpanRun(CurrentSpanRun):
                 record_error(span, exc)
             else:
                 if self.capture:
-                    text = self.client.redact(to_text(result, self.client._config.max_content_length))
+                    text = self.client.redact(to_text(result, self.client.config.max_content_length))
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is _TOOL:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
@@ -191,35 +197,10 @@ class _SpanRun(CurrentSpanRun):
                     if tokens_in is not None or tokens_out is not None:
                         record_llm_usage(tokens_in, tokens_out, span=span)
             if completed is not None:
-                span.set_attribute(GENERATOR_COMPLETED, completed)
+                span.set_attribute(semconv.GENERATOR_COMPLETED, completed)
         except Exception:
             logger.debug("sessionkit: could not record a result", exc_info=True)
         span.end()
-
-
-class _SessionRun:
-    """One call of a session-decorated function: a new session for the call."""
-
-    __slots__ = ("session", "client")
-
-    def __init__(self, spec: _SessionSpec, client: Client, instance: Any, args: tuple, kwargs: dict) -> None:
-        self.client = client
-        self.session: Session = client._open(spec.name, **spec.fields)
-
-    def enter(self) -> object:
-        return current.set(self.session), otel_context.attach(self.session._context())
-
-    def leave(self, token: Any) -> None:
-        current.reset(token[0])
-        otel_context.detach(token[1])
-
-    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
-        if exc is not None:
-            self.session.end("fail", f"{type(exc).__name__}: {exc}")
-        elif completed is False:
-            self.session.end("indeterminate", "the generator was closed before it finished")
-        else:
-            self.session.end("success")
 
 
 # -- specs: what a decorator was configured with ---------------------------------------------------
@@ -233,6 +214,7 @@ def _default_name(func: Callable[..., Any]) -> str:
 
 class _SpanSpec:
     __slots__ = ("kind", "span_name", "attributes", "capture_content", "signature")
+    needs_recording = True
 
     def __init__(self, kind: _Kind, func: Callable[..., Any], name: Optional[str], model: Optional[str],
                  provider: Optional[str], capture_content: Optional[bool], attributes: dict[str, Any]) -> None:  # fmt: skip
@@ -253,31 +235,14 @@ class _SpanSpec:
         self.span_name = kind.prefix + label
         self.attributes = attrs
         self.capture_content = capture_content
-        try:
-            self.signature: Optional[inspect.Signature] = inspect.signature(func)
-        except (TypeError, ValueError):
-            self.signature = None
+        self.signature = signature_of(func)
 
-    def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> _SpanRun:
+    def run(self, client: Host, instance: Any, args: tuple, kwargs: dict) -> _SpanRun:
         return _SpanRun(self, client, instance, args, kwargs)
 
 
-class _SessionSpec:
-    __slots__ = ("name", "fields")
-
-    def __init__(self, name: str, fields: dict[str, Any]) -> None:
-        self.name = name
-        self.fields = fields
-
-    def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> _SessionRun:
-        return _SessionRun(self, client, instance, args, kwargs)
-
-
-Spec = Union[_SpanSpec, _SessionSpec]
-
-
 # -- wrapping each kind of function ----------------------------------------------------------------
-def _start(spec: Spec, client: Client, instance: Any, args: tuple, kwargs: dict) -> Any:
+def _start(spec: Spec, client: Host, instance: Any, args: tuple, kwargs: dict) -> Optional[Run]:
     try:
         return spec.run(client, instance, args, kwargs)
     except Exception:
@@ -285,20 +250,20 @@ def _start(spec: Spec, client: Client, instance: Any, args: tuple, kwargs: dict)
         return None
 
 
-def _client_for(spec: Spec, get_client: ClientGetter) -> Optional[Client]:
+def _client_for(spec: Spec, get_client: ClientGetter) -> Optional[Host]:
     """The client to record a call with, or None: no client, or tracing off for a span kind."""
     client = get_client()
-    if client is None or (client._provider is None and type(spec) is _SpanSpec):
+    if client is None or (spec.needs_recording and not client.recording):
         return None
     return client
 
 
 def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
-    span_only = type(spec) is _SpanSpec
+    span_only = spec.needs_recording
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        client = get_client()  # the disabled path: two checks, then the call
-        if client is None or (span_only and client._provider is None):
+        client = get_client()
+        if client is None or (span_only and not client.recording):
             return wrapped(*args, **kwargs)
         run = _start(spec, client, instance, args, kwargs)
         if run is None:
@@ -318,12 +283,12 @@ def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
 
 
 def _wrap_coroutine(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
-    span_only = type(spec) is _SpanSpec
+    span_only = spec.needs_recording
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         async def call() -> Any:
-            client = get_client()  # as in _wrap_function: two checks when disabled
-            if client is None or (span_only and client._provider is None):
+            client = get_client()
+            if client is None or (span_only and not client.recording):
                 return await wrapped(*args, **kwargs)
             run = _start(spec, client, instance, args, kwargs)
             if run is None:
@@ -344,7 +309,7 @@ def _wrap_coroutine(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
     return wrapper
 
 
-def _traced_generator(gen: Generator[Any, Any, Any], run: Any) -> Generator[Any, Any, Any]:
+def _traced_generator(gen: Generator[Any, Any, Any], run: Run) -> Generator[Any, Any, Any]:
     send_value: Any = None
     thrown: Optional[BaseException] = None
     ended = False
@@ -397,7 +362,7 @@ def _wrap_iterator(spec: Spec, get_client: ClientGetter, drive: Callable[[Any, A
     return wrapper
 
 
-async def _traced_async_generator(agen: AsyncGenerator[Any, Any], run: Any) -> AsyncGenerator[Any, Any]:
+async def _traced_async_generator(agen: AsyncGenerator[Any, Any], run: Run) -> AsyncGenerator[Any, Any]:
     send_value: Any = None
     thrown: Optional[BaseException] = None
     ended = False
@@ -527,12 +492,3 @@ class SpanDecorator:
 
     def __repr__(self) -> str:
         return f"<sessionkit.{self._kind.name} decorator>"
-
-
-def session_decorator(get_client: ClientGetter, name: str, fields: dict[str, Any]) -> Callable[[F], F]:
-    """Each call of the decorated function runs in a new session of its own."""
-
-    def decorate(f: F) -> F:
-        return wrap(f, lambda target: _SessionSpec(name, fields), get_client)
-
-    return decorate

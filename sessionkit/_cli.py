@@ -8,41 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-from .config import Config
-from .export.reader import StoredSession, StoredSpan, find_session, read_sessions
+from ._config import Config
+from ._export.reader import find_session, read_sessions
+from ._render import SESSION_HEADER, format_table, session_rows, span_tree
 
 
 def _folder(arg: Optional[str]) -> Path:
     return Path(arg) if arg else Config.resolve().file_dir
-
-
-def format_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
-def session_rows(sessions: Sequence[StoredSession]) -> list[list[str]]:
-    return [
-        [
-            s.id[:8],
-            s.name,
-            s.thread_id or "-",
-            s.user_id or "-",
-            s.state,
-            f"{s.duration_seconds:.2f}s",
-            str(len(s.work_spans)),
-            str(len(s.llm_spans)),
-            f"{s.input_tokens}/{s.output_tokens}",
-            str(s.errors),
-        ]
-        for s in sessions
-    ]
-
-
-SESSION_HEADER = ["id", "name", "thread", "user", "state", "duration", "spans", "llm", "tokens in/out", "errors"]
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -56,40 +28,6 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _span_line(span: StoredSpan) -> str:
-    attrs = span.attributes
-    bits = [f"{span.name}", f"{span.duration_seconds * 1000:.1f}ms"]
-    for key in ("openinference.span.kind", "gen_ai.request.model", "gen_ai.usage.input_tokens",
-                "gen_ai.usage.output_tokens", "sessionkit.session.end_state"):  # fmt: skip
-        if key in attrs:
-            bits.append(f"{key.rsplit('.', 1)[-1]}={attrs[key]}")
-    if span.status_code == 2:
-        bits.append("ERROR")
-    return "  ".join(bits)
-
-
-def render_tree(session: StoredSession) -> str:
-    spans = sorted(session.spans, key=lambda s: s.start_ns)
-    ids = {s.span_id for s in spans}
-    children: dict[str, list[StoredSpan]] = {}
-    roots: list[StoredSpan] = []
-    for span in spans:
-        if span.parent_span_id and span.parent_span_id in ids:
-            children.setdefault(span.parent_span_id, []).append(span)
-        else:
-            roots.append(span)
-    lines: list[str] = []
-
-    def walk(span: StoredSpan, depth: int) -> None:
-        lines.append("  " * depth + _span_line(span))
-        for child in children.get(span.span_id, []):
-            walk(child, depth + 1)
-
-    for root in roots:
-        walk(root, 0)
-    return "\n".join(lines)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     folder = _folder(args.dir)
     session = find_session(folder, args.session_id)
@@ -98,7 +36,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 1
     print(f"session {session.id}  name={session.name}  thread={session.thread_id or '-'}  "
           f"user={session.user_id or '-'}  state={session.state}  trace={session.spans[0].trace_id}")  # fmt: skip
-    print(render_tree(session))
+    print(span_tree(session))
     return 0
 
 
@@ -141,7 +79,7 @@ def check_destination(config: Config, timeout: float = 3.0) -> tuple[bool, str]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .config import ConfigError
+    from ._errors import ConfigError
 
     try:
         config = Config.resolve(**({"endpoint": args.endpoint} if args.endpoint else {}))
@@ -157,7 +95,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ._demo import run_demo
 
     return run_demo(endpoint=args.endpoint, users=args.users, turns=args.turns, file_dir=args.dir)
 

@@ -1,7 +1,14 @@
-"""Session: one run of an agent conversation, exported as one OpenTelemetry trace."""
+"""Session: one run of an agent conversation, exported as one OpenTelemetry trace.
+
+Also here: ``current``, the ContextVar that holds the session the running code belongs to
+(asyncio tasks inherit it; ``_context`` carries it into threads and pools), the few functions
+the session registry uses to make a session current and to find its root, and the
+``Announcer`` that makes running sessions visible in the collector.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -9,37 +16,46 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
-from enum import Enum
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 
 from . import semconv
-from ._spans import attributes_of, set_clean_attributes, set_ok_status
+from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, ChannelRegistry
+from ._channels import attempt as channel_attempt
+from ._context import pid
+from ._history import HistoryLoad, HistoryStats, HistoryTracker
+from ._payloads.llm import counts_as_llm_call
+from ._spans import SESSION_ROOT_PARENT, attributes_of, set_clean_attributes, set_ok_status
 from ._tally import Tally
-from ._values import to_attributes, to_tags, to_text
-from .channels import Channel, ChannelAttempt, ChannelCounts, ChannelError
-from .channels import attempt as channel_attempt
-from .context import current, pid
-from .history import HistoryLoad, HistoryStats
+from ._types import EndState, Host
+from ._values import as_count, to_attributes, to_tags, to_text
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from .client import Client
-    from .models import SessionSummary
+    from ._models import SessionSummary
+
+__all__ = ["Announcer", "Session", "SessionOwner", "current"]
 
 logger = logging.getLogger("sessionkit")
 
+current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("sessionkit_session", default=None)
+"""The session the running code belongs to (None outside any session)."""
 
-class EndState(str, Enum):
-    """How a session ended."""
 
-    SUCCESS = "success"
-    FAIL = "fail"
-    INDETERMINATE = "indeterminate"
+class SessionOwner(Protocol):
+    """What a session needs of the registry that opened it."""
+
+    host: Host
+    channels: ChannelRegistry
+    history: HistoryTracker
+
+    def _session_ended(self, session: Session) -> None:
+        """``session`` ended: let it go from the registry's books."""
+        ...
 
 
 class Session:
@@ -49,7 +65,7 @@ class Session:
     # Slots: a session is made per conversation turn in some agents, and ended sessions are
     # remembered a while (for late spans); slots make each smaller and quicker to set up.
     __slots__ = (
-        "_client", "id", "name", "thread_id", "user_id", "tags", "metadata", "_started_ns", "_ended_ns",
+        "_owner", "id", "name", "thread_id", "user_id", "tags", "metadata", "_started_ns", "_ended_ns",
         "end_state", "end_reason", "_start_ns", "_end_ns", "_pid", "_lock", "_span_tally", "_llm_calls",
         "_input_tokens", "_output_tokens", "_errors", "_ttfc_sum", "_ttfc_count", "_channel_counts", "_history",
         "_previous", "_previous_otel", "_tokens", "stamp", "_root", "_root_context", "_trace_id", "__weakref__",
@@ -57,7 +73,7 @@ class Session:
 
     def __init__(
         self,
-        client: Client,
+        owner: SessionOwner,
         name: Any,
         *,
         thread_id: Any = None,
@@ -65,7 +81,7 @@ class Session:
         tags: Union[None, str, Iterable[Any]] = None,
         metadata: Optional[Mapping[Any, Any]] = None,
     ) -> None:
-        self._client = client
+        self._owner = owner
         self.id: str = _new_id()
         self.name: str = to_text(name, 256) if name is not None else "session"
         self.thread_id: Optional[str] = None if thread_id is None else to_text(thread_id, 256)
@@ -100,7 +116,9 @@ class Session:
         self._tokens: list[tuple[Any, object]] = []
         self.stamp: dict[str, Any] = {}
         self._rebuild_stamp()
-        self._root: Span = client._start_root(self)
+        # An empty parent context: the session is always a new trace, even inside another span.
+        self._root: Span = owner.host.tracer.start_span(self.name, context=SESSION_ROOT_PARENT)
+        set_clean_attributes(self._root, self.root_attributes(), fresh=True)
         self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(self._root, otel_context.Context())
         self._trace_id: int = self._root.get_span_context().trace_id
 
@@ -125,8 +143,9 @@ class Session:
         return self.end_state is None
 
     @property
-    def client(self) -> Client:
-        return self._client
+    def client(self) -> Host:
+        """The client the session belongs to."""
+        return self._owner.host
 
     def _rebuild_stamp(self) -> None:
         stamp: dict[str, Any] = {semconv.SESSION_ID: self.id, semconv.SESSION_NAME: self.name}
@@ -183,7 +202,7 @@ class Session:
     @contextmanager
     def span(self, name: str, **attributes: Any) -> Iterator[Span]:
         """A custom child span in this session, current while the block runs."""
-        with self._client.tracer.start_as_current_span(
+        with self._owner.host.tracer.start_as_current_span(
             to_text(name, 256), context=self._span_parent(), attributes=to_attributes(attributes)
         ) as span:
             token = current.set(self)
@@ -212,7 +231,7 @@ class Session:
         channel = Channel(self, platform, to_text(channel_id, 256), None if purpose is None else to_text(purpose, 256),
                           to_attributes(attributes))  # fmt: skip
         try:
-            self._client._channels.add(channel)
+            self._owner.channels.add(channel)
         except Exception:
             channel._span.end()
             raise
@@ -253,6 +272,7 @@ class Session:
         return self._channel_counts
 
     def _channel_closed(self, channel: Channel) -> None:
+        self._owner.channels.forget(channel)
         with self._lock:
             counts = self._channels()
             if channel in counts.open:
@@ -262,12 +282,13 @@ class Session:
             else:
                 counts.closed += 1
 
-    def _channel_attempt(self, ok: bool) -> None:
+    def _channel_attempt(self, platform: str, ok: bool) -> None:
         with self._lock:
             counts = self._channels()
             counts.attempts += 1
             if not ok:
                 counts.attempts_failed += 1
+        self._owner.channels.attempt_finished(platform, ok)
 
     # -- history loads (see sessionkit.history) -------------------------------------------------
     def history_load(self, source: str, conversation_id: Optional[str] = None, turn: Optional[int] = None) -> HistoryLoad:
@@ -276,11 +297,15 @@ class Session:
         defaults to the session's ``thread_id``."""
         return HistoryLoad(self, to_text(source, 128), None if conversation_id is None else to_text(conversation_id, 256), turn)
 
-    def _history_loaded(self, load: HistoryLoad, redundant: int) -> None:
+    def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
+        tracker = self._owner.history
+        redundant = tracker.repeated(load)
         with self._lock:
             if self._history is None:
                 self._history = HistoryStats()
-            self._history.add(load, redundant)
+            self._history.add(load, redundant or 0)
+        tracker.record_metrics(load)
+        return redundant
 
     # -- ending it ---------------------------------------------------------------------------
     def end(self, state: Union[EndState, str] = EndState.SUCCESS, reason: Optional[str] = None) -> None:
@@ -301,7 +326,14 @@ class Session:
         self.end_reason = None if reason is None else to_text(reason, 1024)
         self._end_ns = time.monotonic_ns()
         self._ended_ns = time.time_ns()
-        self._client._session_ended(self)
+        self._owner._session_ended(self)
+        if current.get() is self and self._previous_otel is not None:
+            # Ending an imperatively started session where it was started: restore what was
+            # current before it. (Context-manager sessions restore in __exit__.)
+            previous = self._previous
+            current.set(previous if previous is not None and previous.is_active else None)
+            if trace.get_current_span() is self._root:
+                otel_context.attach(self._previous_otel)
         self._finish_root()
 
     def _finish_root(self) -> None:
@@ -330,14 +362,12 @@ class Session:
         self._previous_otel = None
 
     # -- figures -----------------------------------------------------------------------------
-    def _count(self, span: ReadableSpan) -> None:
+    def _count_span(self, span: ReadableSpan) -> None:
         """Called by the span processor for each span that ends in this session."""
         attrs = attributes_of(span)
         if attrs.get(semconv.SPAN_TYPE) is not None:
             return  # the root and the start marker are the session itself
-        llm = attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS and not attrs.get(
-            semconv.LLM_COUNTED_IN_CHILD
-        )
+        llm = counts_as_llm_call(attrs)
         tally = self._span_tally
         if tally is None:
             with self._lock:  # once per session: two spans ending at once must share one tally
@@ -350,8 +380,8 @@ class Session:
         with self._lock:
             if llm:
                 self._llm_calls += 1
-                self._input_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
-                self._output_tokens += _int(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
+                self._input_tokens += as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) or 0
+                self._output_tokens += as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0
                 ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
@@ -365,7 +395,7 @@ class Session:
 
     def summary(self) -> SessionSummary:
         """The session's figures so far (or final, once it has ended)."""
-        from .models import SessionSummary
+        from ._models import SessionSummary
 
         end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
         history = self._history or HistoryStats()
@@ -404,7 +434,7 @@ class Session:
 
     # -- as a context manager ------------------------------------------------------------------
     def __enter__(self) -> Session:
-        self._client._activate(self)
+        self._tokens.append(attach(self))
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
@@ -414,7 +444,11 @@ class Session:
             else:
                 self.end(EndState.SUCCESS)
         finally:
-            self._client._deactivate(self)
+            if self._tokens:
+                try:
+                    detach(self._tokens.pop())
+                except ValueError:
+                    logger.debug("sessionkit: session %s exited in another context than it entered", self.id)
 
     async def __aenter__(self) -> Session:
         return self.__enter__()
@@ -423,9 +457,9 @@ class Session:
         self.__exit__(exc_type, exc, tb)
 
     def _repr_html_(self) -> str:
-        from .notebook import session_html
+        from ._render import session_html
 
-        return session_html(self)
+        return session_html(self.summary())
 
     def __repr__(self) -> str:
         state = self.end_state.value if self.end_state else "active"
@@ -445,5 +479,102 @@ def _new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+# -- what the session registry does with a session --------------------------------------------------
+def attach(session: Session) -> tuple[contextvars.Token[Optional[Session]], object]:
+    """Make ``session`` (and its root span) current here; ``detach`` the result to undo it."""
+    return current.set(session), otel_context.attach(session._context())
+
+
+def detach(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
+    """Undo ``attach``. ValueError when called in another context than the attach."""
+    current.reset(token[0])
+    otel_context.detach(token[1])  # type: ignore[arg-type]
+
+
+def start_here(session: Session) -> None:
+    """Make ``session`` current in the calling context until it ends (``start_session``); what
+    was current before comes back when it ends here."""
+    session._previous = current.get()
+    session._previous_otel = otel_context.get_current()
+    current.set(session)
+    otel_context.attach(session._context())
+
+
+def root_context(session: Session) -> otel_context.Context:
+    """The context new spans of ``session`` parent under when nothing else is current."""
+    root = session._root_context
+    return root if root is not None else session._context()
+
+
+def root_trace_id(session: Session) -> int:
+    """The session's trace id as an int (the key spans are found by)."""
+    return session._trace_id
+
+
+def started_in_this_process(session: Session) -> bool:
+    """False in a forked child for the sessions its parent started."""
+    return session._pid == pid()
+
+
+_MARKER_ATTRIBUTES = {semconv.SPAN_TYPE: semconv.SPAN_TYPE_SESSION_START}
+
+
+class Announcer:
+    """Makes sessions visible in the collector while they run.
+
+    A session's root span is exported when it ends. Every ``export_interval`` a background tick
+    starts and ends a short ``session.start`` marker span in each session that is still running,
+    so a long session (or one whose process crashes) shows up soon after it starts. A session
+    that ends before the tick needs no marker: its root goes out in the same batch.
+    """
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+        self._lock = threading.Lock()
+        self._pending: dict[str, Session] = {}  # by id; a session that ends is let go at once
+        self._wake = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._pid = pid()
+
+    def add(self, session: Session) -> None:
+        with self._lock:
+            self._pending[session.id] = session
+            if self._thread is None or self._pid != pid():
+                if self._pid != pid():  # a forked child: the parent's sessions were announced there
+                    self._pending = {session.id: session}
+                    self._pid = pid()
+                self._thread = threading.Thread(target=self._run, name="sessionkit-announcer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        host = self._host
+        while not host.closed:
+            self._wake.wait(host.config.export_interval)
+            self.announce()
+            with self._lock:
+                if not self._pending:  # nothing left to announce: no idle thread; add() starts one
+                    self._thread = None
+                    return
+
+    def discard(self, session: Session) -> None:
+        """``session`` ended: it needs no marker (its root is exported now)."""
+        self._pending.pop(session.id, None)  # one dict operation, on whichever dict is current
+
+    def announce(self) -> None:
+        """Export a start marker for every session still running that has none yet."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        host = self._host
+        for session in list(pending.values()):  # (a copy: discard() may still pop from it)
+            if session.end_state is None and host.recording:
+                try:
+                    marker = host.tracer.start_span(
+                        semconv.SESSION_START_SPAN_NAME, context=session._context(), start_time=session._started_ns
+                    )
+                    set_clean_attributes(marker, _MARKER_ATTRIBUTES)
+                    marker.end()
+                except Exception:
+                    logger.exception("sessionkit: could not announce session %s", session.id)
+
+    def stop(self) -> None:
+        self._wake.set()

@@ -22,6 +22,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .._context import at_fork_in_child
+
 logger = logging.getLogger("sessionkit")
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
@@ -56,8 +58,7 @@ class FileSpanExporter(SpanExporter):
         self._file: Optional[IO[str]] = None
         self._path: Optional[Path] = None
         self._pid = -1
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+        at_fork_in_child(self._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()  # the parent's lock may have been held at fork time

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import semconv
 from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, text_parts
 
 _PARAMS = {
-    "temperature": "gen_ai.request.temperature",
-    "top_p": "gen_ai.request.top_p",
-    "top_k": "gen_ai.request.top_k",
-    "max_tokens": "gen_ai.request.max_tokens",
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+    "top_k": semconv.GEN_AI_REQUEST_TOP_K,
+    "max_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
 }
 
 

@@ -9,24 +9,24 @@ before in the same conversation, and how fast load time grows per turn.
 from __future__ import annotations
 
 import collections
-import inspect
 import logging
 import threading
 import time
 from collections.abc import Sized
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from . import semconv
+from ._decorators import CurrentSpanRun, bound_arguments, signature_of, wrap
+from ._spans import record_error
+from ._types import Host
 from ._values import to_text
-from .decorators import CurrentSpanRun, _bound_arguments, record_error, wrap
 
-if TYPE_CHECKING:
-    from .client import Client
-    from .session import Session
+__all__ = ["HistoryLoad", "HistoryOwner", "HistoryStats", "HistoryTracker", "LoaderHost", "history_loader"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -37,7 +37,32 @@ _clock = time.monotonic  # the clock load durations are read from (replaceable i
 _CONVERSATIONS = 4096  # conversations remembered per client, least recently loaded forgotten first
 
 
-def _count(name: str, value: Any) -> Optional[int]:
+class HistoryOwner(Protocol):
+    """What a history load needs of the session it belongs to (``Session`` is one)."""
+
+    id: str
+    thread_id: Optional[str]
+
+    @property
+    def client(self) -> Host: ...
+
+    def _span_parent(self) -> Optional[Context]:
+        """The parent context for a span of this session (None: the current context)."""
+        ...
+
+    def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
+        """``load`` finished: count it; return how many of its messages earlier loads of the
+        conversation had loaded already (None: unknown)."""
+        ...
+
+
+class LoaderHost(Host, Protocol):
+    """What ``@history_loader`` needs of a client: a ``Host`` that knows the current session."""
+
+    def current_session(self) -> Optional[HistoryOwner]: ...
+
+
+def _checked_count(name: str, value: Any) -> Optional[int]:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -48,11 +73,11 @@ def _count(name: str, value: Any) -> Optional[int]:
 class HistoryLoad:
     """One load of a conversation's history. Report what it loaded with :meth:`record`."""
 
-    def __init__(self, session: Session, source: str, conversation_id: Optional[str], turn: Optional[int]) -> None:
+    def __init__(self, session: HistoryOwner, source: str, conversation_id: Optional[str], turn: Optional[int]) -> None:
         self.session = session
         self.source = source
         self.conversation_id = conversation_id if conversation_id is not None else session.thread_id
-        self.turn = _count("turn", turn)
+        self.turn = _checked_count("turn", turn)
         self.messages: Optional[int] = None
         self.bytes: Optional[int] = None
         self.cache_hit: Optional[bool] = None
@@ -72,8 +97,8 @@ class HistoryLoad:
     def record(self, messages: Optional[int] = None, bytes: Optional[int] = None,  # noqa: A002
                cache_hit: Optional[bool] = None) -> None:  # fmt: skip
         """What the load returned: message count, size in bytes, and whether a cache served it."""
-        self.messages = _count("messages", messages) if messages is not None else self.messages
-        self.bytes = _count("bytes", bytes) if bytes is not None else self.bytes
+        self.messages = _checked_count("messages", messages) if messages is not None else self.messages
+        self.bytes = _checked_count("bytes", bytes) if bytes is not None else self.bytes
         if cache_hit is not None:
             if not isinstance(cache_hit, bool):
                 raise ValueError(f"sessionkit: cache_hit must be True or False, got {cache_hit!r}")
@@ -93,14 +118,12 @@ class HistoryLoad:
                 attrs[semconv.HISTORY_BYTES] = self.bytes
             if self.cache_hit is not None:
                 attrs[semconv.HISTORY_CACHE_HIT] = self.cache_hit
-            redundant = self.session.client._history.observe(self)
+            redundant = self.session._history_loaded(self)
             if redundant is not None:
                 attrs[semconv.HISTORY_MESSAGES_REDUNDANT] = redundant
             span.set_attributes(attrs)
             if exc is not None:
                 record_error(span, exc)
-            self.session._history_loaded(self, redundant or 0)
-            self.session.client._history.record_metrics(self)
         except Exception:
             logger.exception("sessionkit: could not record a history load (ignored)")
         span.end()
@@ -181,12 +204,12 @@ def _history_instruments(meter: Any) -> tuple[Any, Any]:
 class HistoryTracker:
     """Per client: how many messages of each conversation were loaded so far (bounded LRU)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Host) -> None:
         self._client = client
         self._lock = threading.Lock()
         self._seen: collections.OrderedDict[str, int] = collections.OrderedDict()
 
-    def observe(self, load: HistoryLoad) -> Optional[int]:
+    def repeated(self, load: HistoryLoad) -> Optional[int]:
         """Messages of this load that earlier loads of the conversation had loaded already."""
         if load.messages is None or load.conversation_id is None:
             return None
@@ -201,7 +224,7 @@ class HistoryTracker:
         return min(before, load.messages)
 
     def record_metrics(self, load: HistoryLoad) -> None:
-        duration, messages = self._client.instruments("sessionkit.history", _history_instruments)
+        duration, messages = self._client.instruments(semconv.INSTRUMENTS_HISTORY, _history_instruments)
         attrs = {semconv.HISTORY_SOURCE: load.source, semconv.HISTORY_CACHE_HIT: bool(load.cache_hit)}
         duration.record(load.seconds or 0.0, attrs)
         if load.messages is not None:
@@ -216,19 +239,17 @@ class _LoaderSpec:
     """What ``@history_loader`` needs to read a call: which arguments are the conversation and turn."""
 
     __slots__ = ("source", "signature")
+    needs_recording = False  # the session's history figures are kept with tracing off too
 
     def __init__(self, source: str, func: Callable[..., Any]) -> None:
         self.source = source
-        try:
-            self.signature: Optional[inspect.Signature] = inspect.signature(func)
-        except (TypeError, ValueError):
-            self.signature = None
+        self.signature = signature_of(func)
 
-    def run(self, client: Client, instance: Any, args: tuple, kwargs: dict) -> Optional[_LoaderRun]:
+    def run(self, client: LoaderHost, instance: Any, args: tuple, kwargs: dict) -> Optional[_LoaderRun]:
         session = client.current_session()
         if session is None:
             return None  # a load outside any session has no conversation figures to feed
-        arguments = _bound_arguments(self.signature, instance, args, kwargs)
+        arguments = bound_arguments(self.signature, instance, args, kwargs)
         conversation = next((arguments[n] for n in _CONVERSATION_ARGS if n in arguments), None)
         if conversation is None and args:
             conversation = args[0]
@@ -253,7 +274,7 @@ class _LoaderRun(CurrentSpanRun):
         self.load._finish(exc)
 
 
-def history_loader(get_client: Callable[[], Optional[Client]]) -> Callable[..., Any]:
+def history_loader(get_client: Callable[[], Optional[LoaderHost]]) -> Callable[..., Any]:
     """Build the ``history_loader`` decorator factory for a client getter."""
 
     def factory(source: str = "history", /) -> Callable[[F], F]:

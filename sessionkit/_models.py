@@ -11,7 +11,7 @@ from typing import Optional
 
 from pydantic import BaseModel
 
-from .session import EndState
+from ._types import EndState
 
 __all__ = ["ClientStats", "OpenChannel", "SessionSummary"]
 

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .._errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from .._config import Config
 
 
 logger = logging.getLogger("sessionkit")

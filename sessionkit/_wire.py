@@ -12,30 +12,30 @@ ends once: when the stream is exhausted, closed, or garbage collected unread.
 from __future__ import annotations
 
 import json
-import sys
 import logging
+import sys
 import threading
 import time
 import weakref
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Callable, Optional
 
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .. import semconv
-from .._spans import attributes_of, set_clean_attributes
-from .._values import to_text
-from ..context import current
-from .llm import Endpoint, LLMRequest, LLMResult, match, normalize_base_urls
+from . import semconv
+from ._payloads.llm import Endpoint, LLMRequest, LLMResult, is_llm_span, match, normalize_base_urls, usage_attributes
+from ._session import current
+from ._spans import attributes_of, set_clean_attributes
+from ._types import Host
+from ._values import to_text
 
-if TYPE_CHECKING:
-    from ..client import Client
+__all__ = ["LLMCall", "attach", "detach", "patch_all", "registry", "unpatch_all"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -51,42 +51,54 @@ class _Registry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clients: list[weakref.ref[Client]] = []
+        self._clients: list[weakref.ref[Host]] = []
+        self.default_client: Optional[Callable[[], Optional[Host]]] = None
+        """Set by ``sessionkit.api``: the default client, preferred when several record."""
+        self.held_by_instrumentor = False
+        """Set while ``LLMHttpInstrumentor`` is on: the last client leaving must not unpatch."""
 
-    def add(self, client: Client) -> None:
+    def add(self, client: Host) -> None:
         with self._lock:
             kept = [r for r in self._clients if r() is not None and r() is not client]
             self._clients = [*kept, weakref.ref(client)]
 
-    def remove(self, client: Client) -> bool:
+    def remove(self, client: Host) -> bool:
         """Forget ``client``; True when no client is left."""
         with self._lock:
             self._clients = [r for r in self._clients if r() is not None and r() is not client]
             return not self._clients
 
-    def __contains__(self, client: object) -> bool:
-        return any(r() is client for r in self._clients)
-
-    def pick(self) -> Optional[Client]:
+    def pick(self) -> Optional[Host]:
         refs = self._clients  # replaced whole on change, never mutated: safe to read unlocked
         if len(refs) == 1:  # the common case: one client records
             only = refs[0]()
-            return only if only is not None and not only._closed else None
-        clients = [c for c in (r() for r in refs) if c is not None and not c._closed]
+            return only if only is not None and not only.closed else None
+        clients = [c for c in (r() for r in refs) if c is not None and not c.closed]
         if not clients:
             return None
         session = current.get()
         if session is not None and session.client in clients:
             return session.client
-        from ..client import get_client
-
-        default = get_client()
+        default = self.default_client() if self.default_client is not None else None
         if default is not None and default in clients:
             return default
         return clients[-1]
 
 
 registry = _Registry()
+
+
+def attach(client: Host) -> None:
+    """Record ``client``'s LLM calls (patching httpx / httpx2 once per process)."""
+    registry.add(client)
+    patch_all()
+
+
+def detach(client: Host) -> None:
+    """Stop recording for ``client``; the last client to stop restores the original methods
+    (unless the instrumentor holds the patch)."""
+    if registry.remove(client) and not registry.held_by_instrumentor:
+        unpatch_all()
 
 
 # -- one call -----------------------------------------------------------------------------------------
@@ -97,7 +109,7 @@ class LLMCall:
                  "ttfc", "_reader", "_sse", "_body", "_decoder", "_skim", "capture", "limit", "span",
                  "context")  # fmt: skip
 
-    def __init__(self, client: Client, endpoint: Endpoint, request: Any) -> None:
+    def __init__(self, client: Host, endpoint: Endpoint, request: Any) -> None:
         self.client = client
         self.endpoint = endpoint
         self.payloads = _payloads(endpoint)
@@ -149,7 +161,7 @@ class LLMCall:
                 attrs[semconv.INPUT_VALUE] = redact(to_text(body, self.limit))
         current_context = otel_context.get_current()  # looked up once
         parent = trace.get_current_span(current_context)
-        if parent.is_recording() and _is_llm_span(parent):
+        if parent.is_recording() and is_llm_span(attributes_of(parent)):
             # Another tracer (the SDK's own, or an @llm function) already has a span for this
             # call: this span, seen on the wire, is the one the session counts.
             parent.set_attribute(semconv.LLM_COUNTED_IN_CHILD, True)
@@ -174,7 +186,7 @@ class LLMCall:
             elif encoding not in ("", "identity"):
                 self._decoder = False  # br, zstd: passed through, not parsed
             if "text/event-stream" in content_type:
-                from .sse import SSEParser
+                from ._payloads.sse import SSEParser
 
                 self.streamed = True
                 self._sse = SSEParser()
@@ -246,14 +258,7 @@ class LLMCall:
             attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
         if result.finish_reasons:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
-        if result.input_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = result.input_tokens
-            attrs[semconv.LLM_TOKEN_COUNT_PROMPT] = result.input_tokens
-        if result.output_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = result.output_tokens
-            attrs[semconv.LLM_TOKEN_COUNT_COMPLETION] = result.output_tokens
-        if result.input_tokens is not None or result.output_tokens is not None:
-            attrs[semconv.LLM_TOKEN_COUNT_TOTAL] = (result.input_tokens or 0) + (result.output_tokens or 0)
+        attrs.update(usage_attributes(result.input_tokens, result.output_tokens))
         if result.cache_read_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = result.cache_read_tokens
         if result.cache_creation_tokens is not None:
@@ -283,15 +288,6 @@ class LLMCall:
             attrs[semconv.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
         set_clean_attributes(span, attrs)  # the GenAI metrics are derived from these (see metrics.py)
-
-
-def _is_llm_span(span: Any) -> bool:
-    attrs = attributes_of(span)
-    return (
-        attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
-        or attrs.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM"
-        or semconv.GEN_AI_PROVIDER_NAME in attrs
-    )
 
 
 def _json_body(request: Any) -> Any:
@@ -403,9 +399,9 @@ def _payloads(endpoint: Endpoint) -> ModuleType:
     found = _payload_modules.get(endpoint.is_anthropic)
     if found is None:
         if endpoint.is_anthropic:
-            from . import anthropic as found
+            from ._payloads import anthropic as found
         else:
-            from . import openai as found  # type: ignore[no-redef]
+            from ._payloads import openai as found  # type: ignore[no-redef]
         _payload_modules[endpoint.is_anthropic] = found
     return found
 
@@ -431,10 +427,10 @@ def _endpoint(url: str, base_urls: dict[str, str]) -> Optional[Endpoint]:
 
 def _start(request: Any) -> Optional[LLMCall]:
     try:
-        if getattr(request, "method", None) != "POST" or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+        if getattr(request, "method", None) != "POST" or not is_instrumentation_enabled():
             return None
         client = registry.pick()
-        if client is None or client._provider is None:
+        if client is None or not client.recording:
             return None
         endpoint = _endpoint(str(request.url), _base_urls(client.config))
         if endpoint is None:
@@ -485,7 +481,8 @@ def _async_send(module: ModuleType) -> Any:
     return send
 
 
-def _is_patched(cls: Any) -> bool:
+def is_patched(cls: Any) -> bool:
+    """Whether ``cls.send`` is sessionkit's wrapper (a test hook, and the patch's own check)."""
     method = cls.__dict__.get("send")
     return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
 
@@ -497,9 +494,9 @@ _wanted = False
 def _patch_module(module: ModuleType) -> None:
     if not _wanted:
         return
-    if not _is_patched(module.Client):
+    if not is_patched(module.Client):
         wrapt.wrap_function_wrapper(module.Client, "send", _sync_send(module))
-    if not _is_patched(module.AsyncClient):
+    if not is_patched(module.AsyncClient):
         wrapt.wrap_function_wrapper(module.AsyncClient, "send", _async_send(module))
 
 
@@ -525,5 +522,5 @@ def unpatch_all() -> None:
         if module is None:
             continue
         for cls in (module.Client, module.AsyncClient):
-            if _is_patched(cls):
+            if is_patched(cls):
                 cls.send = cls.__dict__["send"].__wrapped__

@@ -29,6 +29,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from .._context import at_fork_in_child
+
 logger = logging.getLogger("sessionkit")
 
 BACKPRESSURE_WAIT = 1.0  # seconds a full queue may hold a producer while the collector keeps up
@@ -130,9 +132,7 @@ class ExportPipeline:
                 schedule_delay_millis=export_interval * 1000.0,
             )
         self._closed = False
-        if hasattr(os, "register_at_fork"):
-            # The SDK empties its queue in a forked child; our count follows it.
-            os.register_at_fork(after_in_child=self._after_fork)
+        at_fork_in_child(self._after_fork)  # the SDK empties its queue in a forked child; our count follows
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -3,49 +3,72 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Optional, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
-from ._spans import attributes_of, set_clean_attributes
+from ._spans import SESSION_ROOT_PARENT, attributes_of, set_clean_attributes
 from ._tally import Tally
 
-if TYPE_CHECKING:
-    from .export.pipeline import ExportPipeline
-    from .session import Session
+__all__ = ["SessionIndex", "SessionSpanProcessor", "SpanOwner"]
 
 logger = logging.getLogger("sessionkit")
 
-# The parent context every session root starts from: empty (so the root is a new trace), and
-# recognised by identity, so the processor does not stamp a root with an enclosing session.
-SESSION_ROOT_PARENT = Context()
 
-# Ended sessions are remembered this long (by count) so that spans ending after their
-# session still count and stamp correctly.
-_RECENT_SESSIONS = 1024
+class SpanOwner(Protocol):
+    """What the processor needs of a session (``Session`` is one)."""
+
+    id: str
+    stamp: Mapping[str, Any]
+    """The identity attributes every span of the session carries."""
+
+    def _count_span(self, span: ReadableSpan) -> None:
+        """``span`` ended in this session: add it to the session's figures."""
+        ...
+
+
+class SessionIndex(Protocol):
+    """Where the processor finds a span's session (the client's ``SessionRegistry`` is one)."""
+
+    by_trace: Mapping[int, SpanOwner]
+    """Sessions by the trace id of their root, the live ones and recently ended ones."""
+    by_id: Mapping[str, SpanOwner]
+
+    def resolve(self) -> Optional[SpanOwner]:
+        """The session the calling code belongs to, or None."""
+        ...
+
+
+class ExportTarget(Protocol):
+    """The processor the ended spans go on to (the client's ``ExportPipeline``)."""
+
+    def on_end(self, span: ReadableSpan) -> None: ...
+
+    def shutdown(self, timeout: float) -> bool: ...
+
+    def flush(self, timeout: float) -> bool: ...
 
 
 class SessionSpanProcessor(SpanProcessor):
     """The one processor sessionkit adds to a provider.
 
-    ``on_start`` finds the span's session (by its trace, else the session current in the
-    context, else the client's default session) and stamps its identity. ``on_end`` counts the
-    span into that session and hands it to the export pipeline, which can be swapped at run time.
+    ``on_start`` finds the span's session (by its trace, else the session the calling code
+    belongs to) and stamps its identity. ``on_end`` counts the span into that session and hands
+    it to the export pipeline, which can be swapped at run time (a provider cannot remove a
+    processor, so re-init changes where this one sends spans instead).
     """
 
-    def __init__(self, fallback_session: Callable[[], Optional[Session]],
-                 observe: Optional[Callable[[Sequence[ReadableSpan]], None]] = None) -> None:  # fmt: skip
-        self._fallback_session = fallback_session
+    def __init__(
+        self, sessions: SessionIndex, observe: Optional[Callable[[Sequence[ReadableSpan]], None]] = None
+    ) -> None:
+        self._sessions = sessions
+        self._by_trace = sessions.by_trace  # the same mapping for the processor's life: read per span
+        self._by_id = sessions.by_id
         self._observe = observe  # with no pipeline of ours: sees each ended span here
-        self._lock = threading.Lock()
-        self._by_trace: OrderedDict[int, Session] = OrderedDict()
-        self._by_id: dict[str, Session] = {}
-        self.pipeline: Optional[ExportPipeline] = None
+        self.pipeline: Optional[ExportTarget] = None
         self._started = Tally()
         self._ended = Tally()
         self._without_session = Tally()
@@ -62,18 +85,6 @@ class SessionSpanProcessor(SpanProcessor):
     def spans_without_session(self) -> int:
         return self._without_session.value
 
-    # -- the session registry ----------------------------------------------------------------
-    def register(self, session: Session, trace_id: int) -> None:
-        with self._lock:
-            self._by_trace[trace_id] = session
-            self._by_id[session.id] = session
-            while len(self._by_trace) > _RECENT_SESSIONS:
-                _, old = self._by_trace.popitem(last=False)
-                if old.is_active:  # never forget a live session; put it back at the young end
-                    self._by_trace[old._trace_id] = old
-                    break
-                self._by_id.pop(old.id, None)
-
     # -- SpanProcessor -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._started.add()
@@ -84,7 +95,7 @@ class SessionSpanProcessor(SpanProcessor):
                 return  # stamped at creation
             session = self._by_trace.get(span.get_span_context().trace_id)
             if session is None:
-                session = self._fallback_session()
+                session = self._sessions.resolve()
             if session is not None:
                 set_clean_attributes(span, session.stamp, fresh=True)  # the span is being started
             else:
@@ -102,7 +113,7 @@ class SessionSpanProcessor(SpanProcessor):
                 if isinstance(session_id, str):
                     session = self._by_id.get(session_id)
             if session is not None:
-                session._count(span)
+                session._count_span(span)
         except Exception:
             logger.exception("sessionkit: error while counting a span (ignored)")
         pipeline = self.pipeline
@@ -117,7 +128,7 @@ class SessionSpanProcessor(SpanProcessor):
     def shutdown(self) -> None:
         pipeline = self.pipeline
         if pipeline is not None:
-            pipeline.shutdown(timeout=5.0)
+            pipeline.shutdown(5.0)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         pipeline = self.pipeline

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import semconv
+from .._payloads.llm import counts_as_llm_call
 
 logger = logging.getLogger("sessionkit")
 
@@ -95,8 +96,7 @@ class StoredSession:
         return [
             s
             for s in self.work_spans
-            if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) in semconv.LLM_OPERATIONS
-            and not s.attributes.get(semconv.LLM_COUNTED_IN_CHILD)
+            if counts_as_llm_call(s.attributes)
         ]
 
     @property

@@ -1,0 +1,331 @@
+"""Client: the composition root. It builds the parts and wires them together.
+
+A client is made of its settings (``Config``), its OpenTelemetry plumbing (``Telemetry``:
+provider, tracer, meter, export pipeline), the ``SessionSpanProcessor`` that stamps and counts
+spans, the ``SessionRegistry`` of its sessions, the channel registry and the history tracker
+they share, and the decorators bound to it. It satisfies ``Host``, what those parts use of it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+
+from opentelemetry import context as otel_context
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import Tracer
+from typing_extensions import Unpack
+
+from . import _wire
+from ._channels import ChannelRegistry
+from ._config import Config, Options
+from ._context import install_propagation
+from ._decorators import SpanDecorator
+from ._errors import ChannelError, SessionStateError
+from ._genai_metrics import record_llm_metrics
+from ._history import HistoryTracker, history_loader
+from ._processor import SessionSpanProcessor
+from ._redact import Redactor
+from ._session import Session, current
+from ._sessions import SessionRegistry, SessionScope
+from ._telemetry import Telemetry
+from ._types import EndState, SessionFields
+
+if TYPE_CHECKING:
+    from ._models import ClientStats, OpenChannel
+
+__all__ = ["Client"]
+
+logger = logging.getLogger("sessionkit")
+
+T = TypeVar("T")
+
+_SHUT_DOWN = "sessionkit: this client was shut down; call sessionkit.init() for a new one"
+
+
+class Client:
+    """An independent sessionkit instance: its own provider, exporter and sessions.
+
+    Takes the same keyword arguments as :func:`sessionkit.init`. Two clients in one process
+    never see each other's spans.
+    """
+
+    config: Config
+    """The client's settings (frozen; :meth:`configure` replaces them whole)."""
+    tracer: Tracer
+    """The tracer sessionkit's own spans come from (a no-op tracer when disabled)."""
+    recording: bool
+    """Whether spans are recorded (tracing enabled)."""
+    closed: bool
+    """Whether the client was shut down."""
+
+    def __init__(self, **options: Unpack[Options]) -> None:
+        self.config = Config.resolve(**options)
+        self.closed = False
+        self._lock = threading.RLock()
+        self._redactor = Redactor(self.config.redact, self.config.redact_defaults)
+        self._channels = ChannelRegistry(self)
+        self._sessions = SessionRegistry(self, self._channels, HistoryTracker(self))
+        self._processor = SessionSpanProcessor(self._sessions, self._derive_metrics)
+        self._telemetry = Telemetry(self.config, self._processor, self._derive_metrics)
+        self._refresh()
+        self.history_loader = history_loader(self._itself)
+        """``@client.history_loader(source="redis")``: each call is a ``history.load`` span."""
+        self.agent = SpanDecorator("agent", self._itself)
+        """``@client.agent``: an ``invoke_agent {name}`` span per call."""
+        self.tool = SpanDecorator("tool", self._itself)
+        """``@client.tool``: an ``execute_tool {name}`` span per call."""
+        self.task = SpanDecorator("task", self._itself)
+        """``@client.task``: a workflow step span per call."""
+        self.llm = SpanDecorator("llm", self._itself)
+        """``@client.llm(model=...)``: a ``chat {model}`` span per call."""
+        self.trace = SpanDecorator("trace", self._itself)
+        """``@client.trace``: a plain span per call."""
+        install_propagation(current)
+        _live_clients.add(self)
+        if self.config.handle_sigterm:
+            _install_sigterm_handler()
+        self._instrumented = False
+        self._apply_instrumentation()
+        atexit.register(self._at_exit)
+        if self.config.auto_start_session:
+            self._sessions.start_auto()
+
+    def _itself(self) -> Client:
+        return self
+
+    def _refresh(self) -> None:
+        """Copy what the hot path reads from the telemetry into plain attributes."""
+        self.tracer = self._telemetry.tracer
+        self.recording = self._telemetry.provider is not None
+
+    # -- configuration ---------------------------------------------------------------------------
+    @property
+    def tracer_provider(self) -> Optional[TracerProvider]:
+        """The SDK provider spans go through; None when tracing is disabled."""
+        return self._telemetry.provider
+
+    @property
+    def exporter(self) -> Optional[SpanExporter]:
+        """The exporter spans go to (None when tracing is off or an attached provider exports)."""
+        return self._telemetry.exporter
+
+    @property
+    def meter(self) -> Meter:
+        """The meter sessionkit's metrics come from (channels open, history loads, LLM calls).
+        Made on first use, so a program that records no metric never loads the metrics SDK."""
+        return self._telemetry.meter
+
+    @property
+    def metric_reader(self) -> Any:
+        """With ``exporter="memory"``: an ``InMemoryMetricReader`` of the client's metrics, for tests."""
+        return self._telemetry.metric_reader
+
+    def instruments(self, name: str, build: Callable[[Meter], T]) -> T:
+        """The instrument(s) ``build(meter)`` makes, made once per meter and kept under ``name``
+        (a new meter after re-init makes new ones)."""
+        return self._telemetry.instruments(name, build)
+
+    def redact(self, text: str) -> str:
+        """Captured content as it will be recorded: the default patterns, then ``redact``."""
+        return self._redactor(text)
+
+    def configure(self, **options: Unpack[Options]) -> Client:
+        """Apply new settings in place, keeping open sessions. Unchanged settings cost nothing."""
+        new = Config.resolve(**options)
+        with self._lock:
+            if self.closed:
+                raise SessionStateError(_SHUT_DOWN)
+            old = self.config
+            if new.comparable() == old.comparable():
+                return self
+            changed = {f for f in Config.names() if _differs(getattr(new, f), getattr(old, f))}
+            self.config = new
+            self._redactor = Redactor(new.redact, new.redact_defaults)
+            self._telemetry.apply(new, changed)
+            self._refresh()
+            self._apply_instrumentation()
+            if new.auto_start_session:
+                self._sessions.start_auto()
+            logger.info("sessionkit: reconfigured (%s)", ", ".join(sorted(changed)))
+            return self
+
+    def _derive_metrics(self, spans: Sequence[ReadableSpan]) -> None:
+        """Metrics computed from ended spans: the export pipeline calls it from its thread, the
+        processor directly when an attached provider exports instead."""
+        record_llm_metrics(self.instruments, spans)
+
+    # -- LLM calls on the wire --------------------------------------------------------------------
+    def _apply_instrumentation(self) -> None:
+        want = self.config.instrument_llm_calls and self.config.tracing_enabled and not self.closed
+        if want and not self._instrumented:
+            try:
+                self.instrument()
+            except Exception:
+                logger.exception("sessionkit: could not instrument LLM calls (continuing without)")
+        elif not want and self._instrumented:
+            self.uninstrument()
+
+    def instrument(self) -> None:
+        """Record LLM calls for this client again after :meth:`uninstrument`."""
+        if not self._instrumented and self.config.tracing_enabled and not self.closed:
+            _wire.attach(self)
+            self._instrumented = True
+
+    def uninstrument(self) -> None:
+        """Stop recording LLM calls for this client; the last client to stop restores the
+        original httpx / httpx2 methods."""
+        _wire.detach(self)
+        self._instrumented = False
+
+    # -- sessions -------------------------------------------------------------------------------
+    def start_session(self, name: str = "session", **fields: Unpack[SessionFields]) -> Session:
+        """Start a session and make it current here, until it ends.
+
+        Started on the main thread, it also becomes the client's default session for code that
+        runs outside any session context (later notebook cells, callbacks).
+        """
+        return self._sessions.start(name, **fields)
+
+    def session(self, name: str = "session", **fields: Unpack[SessionFields]) -> SessionScope:
+        """A session for a ``with`` / ``async with`` block; it ends when the block exits
+        (``fail`` if by exception, which propagates unchanged). As a decorator: a session per call."""
+        return SessionScope(self._sessions, name, fields)
+
+    def end_session(
+        self,
+        state: Union[EndState, str] = EndState.SUCCESS,
+        reason: Optional[str] = None,
+        *,
+        session: Optional[Session] = None,
+    ) -> Optional[Session]:
+        """End ``session``, or the current one. With no session to end: a warning, or
+        :class:`SessionStateError` when the client is strict."""
+        return self._sessions.end(state, reason, session)
+
+    def current_session(self) -> Optional[Session]:
+        """The session code running here belongs to: the context's, else the default one."""
+        return self._sessions.resolve()
+
+    def sessions(self) -> list[Session]:
+        """The client's active sessions."""
+        return self._sessions.active()
+
+    def span_parent(self, context: Optional[otel_context.Context] = None) -> otel_context.Context:
+        """The parent context for a new sessionkit span: ``context`` (default: the current one)
+        when it holds a span, else the root of the session the code belongs to."""
+        return self._sessions.span_parent(context)
+
+    # -- channels -------------------------------------------------------------------------------
+    def open_channels(self) -> list[OpenChannel]:
+        """Channels open now across all sessions, oldest first: what a cleanup job should delete
+        if they are not in use (channels past ``channel_ttl`` are marked leaked first)."""
+        return self._channels.listing()
+
+    def close_channel(self, platform: str, channel_id: Any, reason: Optional[str] = None) -> None:
+        """Close an open channel of any session (after deleting it on the platform).
+        :class:`ChannelError` if no such channel is open."""
+        channel = self._channels.get(platform, str(channel_id))
+        if channel is None:
+            raise ChannelError(f"sessionkit: no open {platform} channel {str(channel_id)!r}; see client.open_channels()")
+        channel.close(reason)
+
+    # -- export control ---------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Export what is queued, waiting at most ``timeout`` seconds. True if all went out."""
+        return self._telemetry.flush(timeout)
+
+    def shutdown(self, timeout: Optional[float] = None) -> bool:
+        """End the sessions still open (as ``indeterminate``), export what is left within
+        ``timeout`` seconds, and stop."""
+        return self._shutdown(timeout, "the client shut down before the session ended")
+
+    def _shutdown(self, timeout: Optional[float], reason: str) -> bool:
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        with self._lock:
+            if self.closed:
+                return True
+            self.closed = True
+        self._sessions.close(reason)
+        if self._instrumented:
+            self.uninstrument()
+        return self._telemetry.shutdown(timeout)
+
+    def stats(self) -> ClientStats:
+        """Every span's fate so far: started, ended, exported, failed, dropped, queued."""
+        from ._models import ClientStats
+
+        processor = self._processor
+        pipeline = self._telemetry.pipeline
+        return ClientStats(
+            spans_started=processor.spans_started,
+            spans_ended=processor.spans_ended,
+            spans_exported=pipeline.spans_exported if pipeline else 0,
+            spans_failed_export=pipeline.spans_failed if pipeline else 0,
+            dropped_spans=pipeline.dropped_spans if pipeline else 0,
+            export_errors=pipeline.export_errors if pipeline else 0,
+            spans_without_session=processor.spans_without_session,
+            queue_size=pipeline.queue_size if pipeline else 0,
+            spans_in_flight=pipeline.in_flight if pipeline else 0,
+            sessions_started=self._sessions.started.value,
+            sessions_active=self._sessions.active_count,
+        )
+
+    def _at_exit(self) -> None:
+        try:
+            self._shutdown(None, "the process exited before the session ended")
+        except Exception:
+            logger.exception("sessionkit: error during exit")
+
+    def _repr_html_(self) -> str:
+        from ._render import client_html
+
+        return client_html(self.config, self.stats(), [(s.name, s.id) for s in self.sessions()])
+
+    def __repr__(self) -> str:
+        exporter = self.config.exporter
+        name = exporter if isinstance(exporter, str) else type(exporter).__name__
+        active = self._sessions.active_count
+        return f"<sessionkit.Client service={self.config.service_name!r} exporter={name} sessions={active}>"
+
+
+def _differs(new: Any, old: Any) -> bool:
+    if isinstance(new, (str, int, float, dict, type(None))) or hasattr(new, "__fspath__"):
+        return bool(new != old)
+    return new is not old  # exporter instances, providers: by identity
+
+
+# -- SIGTERM ---------------------------------------------------------------------------------------------
+# Python's default SIGTERM ends the process without running atexit: open sessions would never
+# end and queued spans never leave. Where nobody else handles SIGTERM, sessionkit does: it ends
+# open sessions, flushes within shutdown_timeout, then dies of SIGTERM as the process would have.
+_live_clients: weakref.WeakSet[Client] = globals().get("_live_clients") or weakref.WeakSet()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    for client in list(_live_clients):
+        try:
+            client._shutdown(None, "the process received SIGTERM")
+        except Exception:
+            logger.exception("sessionkit: error while shutting down on SIGTERM")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm_handler() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        if handler is signal.SIG_DFL or getattr(handler, "__qualname__", None) == "_on_sigterm":
+            signal.signal(signal.SIGTERM, _on_sigterm)  # (again after a reload: this module's own)
+    except (ValueError, OSError):
+        logger.debug("sessionkit: could not install the SIGTERM handler", exc_info=True)

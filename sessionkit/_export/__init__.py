@@ -1,0 +1,1 @@
+"""The export side: the exporter factory, the bounded pipeline, the local store."""

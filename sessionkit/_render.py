@@ -1,0 +1,224 @@
+"""Every table sessionkit shows a person, as text (the CLI, the demo) and as HTML (Jupyter).
+
+It renders records, never live objects: ``SessionSummary`` and ``ClientStats`` from the
+package, ``StoredSession`` from the local store. One table engine per medium, one set of rows
+per record, so the terminal and the notebook say the same things.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+from . import semconv
+from ._export.reader import STATUS_ERROR
+
+if TYPE_CHECKING:
+    from ._config import Config
+    from ._export.reader import StoredSession, StoredSpan
+    from ._models import ClientStats, SessionSummary
+
+__all__ = [
+    "SESSION_HEADER",
+    "SessionsTable",
+    "client_html",
+    "format_table",
+    "session_html",
+    "session_rows",
+    "sessions_html",
+    "span_tree",
+    "summary_table",
+]
+
+
+# -- the two table engines ------------------------------------------------------------------------
+def format_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain-text table: columns padded to their widest cell, a rule under the header."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+_STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
+_CELL = "border:1px solid #ccc;padding:2px 8px;text-align:left"
+
+
+def html_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """The same table as HTML, every cell escaped."""
+    head = "".join(f'<th style="{_CELL}">{html.escape(str(h))}</th>' for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{_CELL}">{html.escape(str(c))}</td>' for c in row) + "</tr>" for row in rows
+    )
+    return f'<table style="{_STYLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# -- a session's summary ------------------------------------------------------------------------------
+def summary_rows(summary: SessionSummary) -> list[tuple[str, Any]]:
+    """A session's figures as (label, value) pairs: the rows of its notebook display."""
+    rows: list[tuple[str, Any]] = [
+        ("session", summary.session_id),
+        ("name", summary.name),
+        ("thread", summary.thread_id or "-"),
+        ("user", summary.user_id or "-"),
+        ("state", summary.end_state.value if summary.end_state else "active"),
+        ("duration", f"{summary.duration_seconds:.3f}s"),
+        ("spans", summary.span_count),
+        ("LLM calls", summary.llm_calls),
+        ("tokens in / out", f"{summary.input_tokens} / {summary.output_tokens}"),
+        ("errors", summary.errors),
+    ]
+    if summary.channels_opened or summary.channel_attempts:
+        rows.append(("channels opened / leaked", f"{summary.channels_opened} / {summary.channels_leaked}"))
+        rows.append(("channel attempts failed", summary.channel_attempts_failed))
+    if summary.history_loads:
+        rows.append(("history loads", f"{summary.history_loads} in {summary.history_load_seconds * 1000:.1f} ms"))
+        redundant = f"{summary.history_messages_redundant} / {summary.history_messages_loaded} messages"
+        rows.append(("history redundant", redundant))
+    if summary.end_reason:
+        rows.append(("reason", summary.end_reason))
+    if summary.history_advice:
+        rows.append(("advice", summary.history_advice))
+    return rows
+
+
+def session_html(summary: SessionSummary) -> str:
+    """One session's summary as a two-column table."""
+    return html_table(["", "value"], [[k, v] for k, v in summary_rows(summary)])
+
+
+def sessions_html(summaries: Sequence[SessionSummary]) -> str:
+    """Several sessions side by side: one column per session."""
+    if not summaries:
+        return "<p>no sessions</p>"
+    columns = [dict(summary_rows(s)) for s in summaries]
+    keys: list[str] = []
+    for column in columns:
+        keys += [k for k in column if k not in keys]
+    header = ["", *[f"{c['name']} {str(c['session'])[:8]}" for c in columns]]
+    return html_table(header, [[k, *[c.get(k, "") for c in columns]] for k in keys])
+
+
+SUMMARY_HEADER = ["session", "user", "state", "duration", "llm", "tokens in/out", "ttft", "errors", "channels",
+                  "leaked", "history loads", "load time", "redundant"]  # fmt: skip
+
+
+def summary_table(summaries: Iterable[SessionSummary]) -> str:
+    """Sessions' figures as a text table, one row per session (the demo's closing table)."""
+    rows = []
+    for s in summaries:
+        ttft = s.llm_time_to_first_chunk_seconds
+        rows.append([
+            s.session_id[:8], s.user_id or "-", s.end_state.value if s.end_state else "-", f"{s.duration_seconds:.2f}s",
+            str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}", f"{ttft * 1000:.0f}ms" if ttft is not None else "-",
+            str(s.errors), str(s.channels_opened), str(s.channels_leaked), str(s.history_loads),
+            f"{s.history_load_seconds * 1000:.0f}ms", f"{s.history_messages_redundant}/{s.history_messages_loaded}",
+        ])  # fmt: skip
+    return format_table(rows, SUMMARY_HEADER)
+
+
+class SessionsTable:
+    """``display(SessionsTable(sessions))`` in a notebook; ``str()`` of it elsewhere. Takes
+    sessions or their summaries."""
+
+    def __init__(self, sessions: Iterable[Any]) -> None:
+        self.sessions = list(sessions)
+
+    def _repr_html_(self) -> str:
+        return sessions_html([s.summary() if hasattr(s, "summary") else s for s in self.sessions])
+
+    def __repr__(self) -> str:
+        return f"<SessionsTable of {len(self.sessions)} sessions>"
+
+
+# -- the client ---------------------------------------------------------------------------------------
+def client_html(config: Config, stats: ClientStats, active: Iterable[tuple[str, str]]) -> str:
+    """The client: where its spans go, and its counters. ``active``: (name, id) of open sessions."""
+    exporter: Union[str, None] = (
+        config.exporter if isinstance(config.exporter, str) or config.exporter is None else type(config.exporter).__name__
+    )
+    if exporter == "file":
+        where = str(config.file_dir)
+    elif exporter in ("otlp", "otlp-grpc"):
+        where = config.traces_url()
+    else:
+        where = "-"
+    rows = [
+        ["service", config.service_name],
+        ["exporter", exporter],
+        ["destination", where],
+        ["active sessions", ", ".join(f"{name} ({session_id[:8]})" for name, session_id in active) or "-"],
+        ["sessions started", stats.sessions_started],
+        ["spans started / exported", f"{stats.spans_started} / {stats.spans_exported}"],
+        ["spans dropped / failed export", f"{stats.dropped_spans} / {stats.spans_failed_export}"],
+        ["spans outside any session", stats.spans_without_session],
+    ]
+    return html_table(["sessionkit client", ""], rows)
+
+
+# -- the local store ------------------------------------------------------------------------------------
+SESSION_HEADER = ["id", "name", "thread", "user", "state", "duration", "spans", "llm", "tokens in/out", "errors"]
+
+
+def session_rows(sessions: Sequence[StoredSession]) -> list[list[str]]:
+    """Stored sessions as rows under ``SESSION_HEADER`` (``sessionkit sessions``)."""
+    return [
+        [
+            s.id[:8],
+            s.name,
+            s.thread_id or "-",
+            s.user_id or "-",
+            s.state,
+            f"{s.duration_seconds:.2f}s",
+            str(len(s.work_spans)),
+            str(len(s.llm_spans)),
+            f"{s.input_tokens}/{s.output_tokens}",
+            str(s.errors),
+        ]
+        for s in sessions
+    ]
+
+
+_SPAN_LINE_KEYS = (
+    semconv.OPENINFERENCE_SPAN_KIND,
+    semconv.GEN_AI_REQUEST_MODEL,
+    semconv.GEN_AI_USAGE_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+    semconv.SESSION_END_STATE,
+)
+
+
+def _span_line(span: StoredSpan) -> str:
+    attrs = span.attributes
+    bits = [f"{span.name}", f"{span.duration_seconds * 1000:.1f}ms"]
+    for key in _SPAN_LINE_KEYS:
+        if key in attrs:
+            bits.append(f"{key.rsplit('.', 1)[-1]}={attrs[key]}")
+    if span.status_code == STATUS_ERROR:
+        bits.append("ERROR")
+    return "  ".join(bits)
+
+
+def span_tree(session: StoredSession) -> str:
+    """A stored session's spans as an indented tree, children in start order."""
+    spans = sorted(session.spans, key=lambda s: s.start_ns)
+    ids = {s.span_id for s in spans}
+    children: dict[str, list[StoredSpan]] = {}
+    roots: list[StoredSpan] = []
+    for span in spans:
+        if span.parent_span_id and span.parent_span_id in ids:
+            children.setdefault(span.parent_span_id, []).append(span)
+        else:
+            roots.append(span)
+    lines: list[str] = []
+
+    def walk(span: StoredSpan, depth: int) -> None:
+        lines.append("  " * depth + _span_line(span))
+        for child in children.get(span.span_id, []):
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return "\n".join(lines)

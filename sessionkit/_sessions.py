@@ -1,0 +1,254 @@
+"""SessionRegistry: a client's sessions, and the one answer to "which session is this in?".
+
+The registry opens sessions (in a ``with`` block, imperatively, on their own at ``init``),
+keeps the active ones and an index of recent ones by trace id, and lets them go as they end.
+``resolve()`` is the only place that decides which session the calling code belongs to: the
+session current in the context, else the newest one started imperatively on the main thread
+(notebook cells and callbacks run outside any context that holds it), else the auto session.
+The span processor, the decorators, the wire-level hook and history loads all ask it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from typing_extensions import Unpack
+
+from ._channels import ChannelRegistry
+from ._decorators import wrap
+from ._errors import SessionStateError
+from ._history import HistoryTracker
+from ._session import (
+    Announcer,
+    Session,
+    attach,
+    current,
+    detach,
+    root_context,
+    root_trace_id,
+    start_here,
+    started_in_this_process,
+)
+from ._tally import Tally
+from ._types import EndState, Host, SessionFields, check_fields
+
+__all__ = ["SessionRegistry", "SessionScope", "session_decorator"]
+
+logger = logging.getLogger("sessionkit")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Ended sessions are remembered this long (by count) so that spans ending after their
+# session still count and stamp correctly.
+RECENT_SESSIONS = 1024
+
+_SHUT_DOWN = "sessionkit: this client was shut down; call sessionkit.init() for a new one"
+
+
+class SessionRegistry:
+    """The sessions of one client (see the module's docstring)."""
+
+    def __init__(self, host: Host, channels: ChannelRegistry, history: HistoryTracker) -> None:
+        self.host = host
+        self.channels = channels
+        self.history = history
+        self._lock = threading.Lock()
+        self._active: dict[str, Session] = {}
+        self._ambient: list[Session] = []  # started imperatively on the main thread
+        self.auto: Optional[Session] = None
+        self.started = Tally()
+        # The index the span processor reads per span: live sessions and recently ended ones.
+        self.by_trace: OrderedDict[int, Session] = OrderedDict()
+        self.by_id: dict[str, Session] = {}
+        self._index_lock = threading.Lock()
+        self._announcer = Announcer(host)
+
+    # -- opening --------------------------------------------------------------------------------
+    def open(self, name: str, **fields: Unpack[SessionFields]) -> Session:
+        """A new session, not yet current anywhere."""
+        host = self.host
+        if host.closed:
+            if host.config.strict:
+                raise SessionStateError(_SHUT_DOWN)
+            logger.warning(_SHUT_DOWN)
+        if fields:
+            check_fields(fields)
+        session = Session(self, name, **fields)
+        self._active[session.id] = session  # one dict operation: atomic, no lock needed
+        self.started.add()
+        if host.recording:
+            self._index(session)
+            self._announcer.add(session)
+        return session
+
+    def start(self, name: str, **fields: Unpack[SessionFields]) -> Session:
+        """A new session, current in the calling context until it ends (``start_session``)."""
+        session = self.open(name, **fields)
+        start_here(session)
+        if threading.current_thread() is threading.main_thread():
+            with self._lock:
+                self._ambient.append(session)
+        return session
+
+    def start_auto(self) -> None:
+        """Start the session code outside any other session belongs to (``auto_start_session``)."""
+        if self.auto is None or not self.auto.is_active:
+            self.auto = self.open(self.host.config.auto_session_name)
+
+    def _index(self, session: Session) -> None:
+        trace_id = root_trace_id(session)
+        with self._index_lock:
+            self.by_trace[trace_id] = session
+            self.by_id[session.id] = session
+            while len(self.by_trace) > RECENT_SESSIONS:
+                old_trace, old = self.by_trace.popitem(last=False)
+                if old.is_active:  # never forget a live session; put it back at the young end
+                    self.by_trace[old_trace] = old
+                    break
+                self.by_id.pop(old.id, None)
+
+    # -- which session --------------------------------------------------------------------------
+    def resolve(self) -> Optional[Session]:
+        """The session the calling code belongs to: the context's, else the newest imperative
+        one of the main thread, else the auto session; None when there is none."""
+        session = current.get()
+        if session is not None and session.client is self.host and session.end_state is None:
+            return session
+        for candidate in reversed(self._ambient):
+            if candidate.end_state is None:
+                return candidate
+        auto = self.auto
+        return auto if auto is not None and auto.end_state is None else None
+
+    def span_parent(self, context: Optional[otel_context.Context] = None) -> otel_context.Context:
+        """``context`` (default: the current one) when it holds a span, else the root of the
+        session the calling code belongs to."""
+        if context is None:
+            context = otel_context.get_current()
+        if trace.get_current_span(context).get_span_context().is_valid:
+            return context
+        session = self.resolve()
+        return context if session is None else root_context(session)
+
+    def active(self) -> list[Session]:
+        return list(self._active.values())
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    # -- ending ---------------------------------------------------------------------------------
+    def end(
+        self, state: Union[EndState, str], reason: Optional[str], session: Optional[Session] = None
+    ) -> Optional[Session]:
+        """End ``session``, or the current one. With none to end: a warning, or
+        :class:`SessionStateError` when the client is strict."""
+        target = session if session is not None else self.resolve()
+        if target is None or not target.is_active:
+            message = (
+                "sessionkit: end_session() found no active session to end. Start one with "
+                "client.start_session(), or pass session=..."
+            )
+            if self.host.config.strict:
+                raise SessionStateError(message)
+            logger.warning(message)
+            return None
+        target.end(state, reason)
+        return target
+
+    def _session_ended(self, session: Session) -> None:
+        self._announcer.discard(session)
+        self._active.pop(session.id, None)
+        if self._ambient:  # sessions started imperatively: rare, and a list, so under the lock
+            with self._lock:
+                if session in self._ambient:
+                    self._ambient.remove(session)
+
+    def close(self, reason: str) -> None:
+        """End every session this process started (``indeterminate``), and stop announcing."""
+        self._announcer.stop()
+        for session in self.active():
+            if started_in_this_process(session):  # a forked child leaves its parent's sessions alone
+                session.end(EndState.INDETERMINATE, reason)
+
+
+# -- sessions in a block, and per call ------------------------------------------------------------
+class SessionScope:
+    """What :meth:`Client.session` returns: a session that starts on entering a block."""
+
+    def __init__(self, registry: SessionRegistry, name: str, fields: SessionFields) -> None:
+        check_fields(fields)
+        self._registry = registry
+        self._name = name
+        self._fields = fields
+        self._sessions: list[Session] = []
+
+    def __enter__(self) -> Session:
+        session = self._registry.open(self._name, **self._fields)
+        self._sessions.append(session)
+        return session.__enter__()
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self._sessions.pop().__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Session:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        """As a decorator: each call of ``func`` runs in a new session of its own."""
+        registry = self._registry
+        return session_decorator(lambda: registry, self._name, self._fields)(func)
+
+
+class _SessionRun:
+    """One call of a session-decorated function: a new session for the call."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def enter(self) -> Any:
+        return attach(self.session)
+
+    def leave(self, token: Any) -> None:
+        detach(token)
+
+    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
+        if exc is not None:
+            self.session.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
+        elif completed is False:
+            self.session.end(EndState.INDETERMINATE, "the generator was closed before it finished")
+        else:
+            self.session.end(EndState.SUCCESS)
+
+
+class _SessionSpec:
+    __slots__ = ("name", "fields")
+    needs_recording = False  # a session keeps its figures with tracing off too
+
+    def __init__(self, name: str, fields: SessionFields) -> None:
+        self.name = name
+        self.fields = fields
+
+    def run(self, registry: SessionRegistry, instance: Any, args: tuple, kwargs: dict) -> _SessionRun:
+        return _SessionRun(registry.open(self.name, **self.fields))
+
+
+def session_decorator(
+    get_registry: Callable[[], Optional[SessionRegistry]], name: str, fields: SessionFields
+) -> Callable[[F], F]:
+    """Each call of the decorated function runs in a new session of its own."""
+
+    def decorate(f: F) -> F:
+        return wrap(f, lambda target: _SessionSpec(name, fields), get_registry)
+
+    return decorate

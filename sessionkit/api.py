@@ -1,0 +1,136 @@
+"""The module-level API: the default client and the functions and decorators that act on it.
+
+``sessionkit.init()`` creates the default client, or reconfigures it in place when it exists,
+so re-running a notebook's ``init`` cell returns the same client instead of stacking a second
+pipeline on the first. The slot survives ``importlib.reload`` of this module. Everything here
+is re-exported by ``sessionkit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Optional, Union, cast
+
+from typing_extensions import Unpack
+
+from . import _wire
+from ._client import Client
+from ._config import Options
+from ._decorators import SpanDecorator
+from ._history import history_loader as _history_loader
+from ._session import Session
+from ._sessions import SessionScope
+from ._types import EndState, SessionFields
+
+__all__ = [
+    "agent",
+    "current_session",
+    "end_session",
+    "flush",
+    "get_client",
+    "history_loader",
+    "init",
+    "llm",
+    "reset_default_client",
+    "session",
+    "shutdown",
+    "start_session",
+    "task",
+    "tool",
+    "trace",
+]
+
+# Kept across importlib.reload of this module: re-executing it must not forget the client.
+if "_default_lock" not in globals():
+    _default_lock = threading.Lock()
+    _default: Optional[Client] = None
+
+
+def init(**options: Unpack[Options]) -> Client:
+    """Create the default client, or reconfigure it in place when it exists.
+
+    Calling it again with the same settings returns the same client and adds nothing.
+    """
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = Client(**options)
+        else:
+            _default.configure(**options)
+        return _default
+
+
+def get_client() -> Optional[Client]:
+    """The default client, or None before :func:`init`."""
+    return _default
+
+
+def reset_default_client(timeout: float = 2.0) -> None:
+    """Shut the default client down and forget it (for test suites: each test starts with none)."""
+    global _default
+    with _default_lock:
+        client, _default = _default, None
+    if client is not None:
+        client.shutdown(timeout=timeout)
+
+
+# The wire-level hook prefers the default client when several clients record.
+_wire.registry.default_client = get_client
+
+# Decorators bound to the default client at call time, so decorating at import time, before
+# init(), works. Without a client they call the function untouched.
+agent = SpanDecorator("agent", get_client)
+tool = SpanDecorator("tool", get_client)
+task = SpanDecorator("task", get_client)
+llm = SpanDecorator("llm", get_client)
+trace = SpanDecorator("trace", get_client)
+history_loader = _history_loader(get_client)
+
+
+def _client() -> Client:
+    client = get_client()
+    return client if client is not None else init()
+
+
+def start_session(name: str = "session", **fields: Unpack[SessionFields]) -> Session:
+    """Start a session on the default client (calling :func:`init` first if needed)."""
+    return _client().start_session(name, **fields)
+
+
+def session(name: str = "session", **fields: Unpack[SessionFields]) -> SessionScope:
+    """A ``with`` / ``async with`` session on the default client, or a session per call as a
+    decorator (calling :func:`init` first if needed)."""
+    return _client().session(name, **fields)
+
+
+def end_session(
+    state: Union[EndState, str] = EndState.SUCCESS,
+    reason: Optional[str] = None,
+    *,
+    session: Optional[Session] = None,
+) -> Optional[Session]:
+    """End ``session`` or the current one; with none active, log a warning and return None."""
+    client: Any = session.client if session is not None else get_client()
+    if client is None:
+        logging.getLogger("sessionkit").warning("sessionkit: end_session() before init(); nothing to end")
+        return None
+    return cast(Client, client).end_session(state, reason, session=session)
+
+
+def current_session() -> Optional[Session]:
+    """The session the calling code belongs to, or None."""
+    client = get_client()
+    return client.current_session() if client is not None else None
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Flush the default client within ``timeout`` seconds."""
+    client = get_client()
+    return client.flush(timeout) if client is not None else True
+
+
+def shutdown(timeout: Optional[float] = None) -> bool:
+    """Shut the default client down within ``timeout`` seconds."""
+    client = get_client()
+    return client.shutdown(timeout) if client is not None else True

@@ -153,7 +153,9 @@ def measure_sessionkit(sink: str, calls: int, repeats: int) -> dict[str, float]:
 
 
 def run_workload(python: str, setup: str, sink: str, calls: int, repeats: int) -> dict[str, float]:
-    code = WORKLOAD.replace("SETUP", textwrap.dedent(setup)).replace("REPEATS", str(repeats)).replace("CALLS", str(calls))
+    code = (
+        WORKLOAD.replace("SETUP", textwrap.dedent(setup)).replace("REPEATS", str(repeats)).replace("CALLS", str(calls))
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SESSIONKIT_"))}
     env.update({"OTEL_SDK_DISABLED": "false", "DO_NOT_TRACK": "1", "LANGFUSE_TRACING_ENVIRONMENT": "bench"})
     with tempfile.TemporaryDirectory(prefix="peer-run-") as cwd:  # some SDKs write log files where they run
@@ -186,13 +188,19 @@ def main() -> int:
                     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
                     steps = peer["install"] if isinstance(peer["install"], list) else [peer["install"]]
                     for step in steps:  # each step one pip call; a step may be "--no-deps pkg==x"
-                        install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                                  *step.split()], capture_output=True, text=True, timeout=900)  # fmt: skip
+                        install = subprocess.run(
+                            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *step.split()],
+                            capture_output=True,
+                            text=True,
+                            timeout=900,
+                        )
                         if install.returncode != 0:
                             shutil.rmtree(venv, ignore_errors=True)  # a half-made venv is not reused
                             raise RuntimeError("install failed: " + install.stderr.strip().splitlines()[-1][:160])
                 version = subprocess.run([python, "-m", "pip", "show", name], capture_output=True, text=True).stdout
-                version = next((line.split(": ")[1] for line in version.splitlines() if line.startswith("Version")), "?")
+                version = next(
+                    (line.split(": ")[1] for line in version.splitlines() if line.startswith("Version")), "?"
+                )
                 results[f"{name} {version}"] = run_workload(python, peer["setup"], sink.url, args.calls, args.repeats)
             except Exception as exc:
                 rows.append((name, f"not measured: {exc} ({time.perf_counter() - started:.0f}s)"))
@@ -200,12 +208,16 @@ def main() -> int:
         sink.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"Per decorated no-op call, each SDK exporting OTLP/HTTP to a sink on 127.0.0.1; "
-          f"medians of {args.repeats} x {args.calls} calls; ratios: median of paired samples against raw OpenTelemetry in the same process\n")  # fmt: skip
+    print(
+        f"Per decorated no-op call, each SDK exporting OTLP/HTTP to a sink on 127.0.0.1; "
+        f"medians of {args.repeats} x {args.calls} calls; ratios: median of paired samples against raw OpenTelemetry in the same process\n"
+    )
     print(f"  {'SDK':<28} {'sync':>9} {'ratio':>7}   {'3 nested':>9} {'ratio':>7}")
     for name, r in results.items():
-        print(f"  {name:<28} {r['sdk']:7.1f}us {r['ratio']:6.2f}x   {r['sdk3']:7.1f}us {r['ratio3']:6.2f}x"
-              f"   (raw here: {r['raw']:.1f}us / {r['raw3']:.1f}us)")  # fmt: skip
+        print(
+            f"  {name:<28} {r['sdk']:7.1f}us {r['ratio']:6.2f}x   {r['sdk3']:7.1f}us {r['ratio3']:6.2f}x"
+            f"   (raw here: {r['raw']:.1f}us / {r['raw3']:.1f}us)"
+        )
     for name, reason in rows:
         print(f"  {name:<28} {reason}")
     return 0

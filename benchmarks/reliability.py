@@ -17,9 +17,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import LoopbackServer, OtlpSink, dead_endpoint, python  # noqa: E402
-
 import sessionkit  # noqa: E402
+
+from run import LoopbackServer, OtlpSink, dead_endpoint, python  # noqa: E402
 
 
 class Hanging(LoopbackServer):
@@ -70,8 +70,10 @@ def memory(total: int) -> None:
     """)
     growth, peak, elapsed, dropped, failed, pending = python(code, timeout=3600)[0].split()
     print(f"\nMemory with the collector unreachable, {total:,} decorated calls in one session")
-    print(f"  RSS growth {float(growth):.1f} MB (peak {float(peak):.1f} MB) over {float(elapsed):.0f}s; "
-          f"{int(dropped):,} dropped and {int(failed):,} failed, all counted; {int(pending):,} still pending")  # fmt: skip
+    print(
+        f"  RSS growth {float(growth):.1f} MB (peak {float(peak):.1f} MB) over {float(elapsed):.0f}s; "
+        f"{int(dropped):,} dropped and {int(failed):,} failed, all counted; {int(pending):,} still pending"
+    )
 
 
 def exit_time() -> None:
@@ -89,8 +91,10 @@ def exit_time() -> None:
                 print(time.time(), flush=True)
             """)
             out, _ = python(code)
-            print(f"  shutdown_timeout={timeout}s: the process exited {time.time() - float(out.strip()):.2f}s after "
-                  f"its last line, collector hanging")  # fmt: skip
+            print(
+                f"  shutdown_timeout={timeout}s: the process exited {time.time() - float(out.strip()):.2f}s after "
+                f"its last line, collector hanging"
+            )
     finally:
         hanging.stop()
 
@@ -129,8 +133,10 @@ def load(per_worker: int) -> None:
     client.shutdown(timeout=5)
     sink.stop()
     print(f"\nLoad: 64 threads + 64 asyncio tasks x {per_worker:,} spans, default settings, OTLP/HTTP to 127.0.0.1")
-    print(f"  {stats.spans_ended:,} spans in {produced:.1f}s: {stats.spans_exported:,} exported, {stats.dropped_spans:,} dropped, "
-          f"{stats.spans_failed_export:,} failed")  # fmt: skip
+    print(
+        f"  {stats.spans_ended:,} spans in {produced:.1f}s: {stats.spans_exported:,} exported, {stats.dropped_spans:,} dropped, "
+        f"{stats.spans_failed_export:,} failed"
+    )
 
 
 def slowdown(calls: int) -> None:
@@ -153,8 +159,10 @@ def slowdown(calls: int) -> None:
             session.end()
             stats = client.stats()
             client.shutdown(timeout=0.5)
-            print(f"  {name:<8} {total / calls * 1e6:7.1f} us per call, slowest single call {worst * 1000:7.1f} ms; "
-                  f"{stats.dropped_spans:,} dropped")  # fmt: skip
+            print(
+                f"  {name:<8} {total / calls * 1e6:7.1f} us per call, slowest single call {worst * 1000:7.1f} ms; "
+                f"{stats.dropped_spans:,} dropped"
+            )
     finally:
         sink.stop()
         hanging.stop()

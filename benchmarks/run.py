@@ -25,15 +25,14 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
+import sessionkit
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-import sessionkit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -217,12 +216,21 @@ def bench_decorators(calls: int, repeats: int) -> None:
         return wrapped
 
     session = client.start_session("bench")
-    s = interleaved({
-        "raw": in_raw_root(loop(raw_noop)), "sk": loop(sk_noop),
-        "raw-nested": in_raw_root(loop(raw_nested)), "sk-nested": loop(sk_nested),
-        "raw-async": in_raw_root(aloop(raw_async)), "sk-async": aloop(sk_anoop),
-        "bare": loop(noop), "noop-api": loop(noop_api), "sk-disabled": loop(sk_disabled),
-    }, calls, repeats)  # fmt: skip
+    s = interleaved(
+        {
+            "raw": in_raw_root(loop(raw_noop)),
+            "sk": loop(sk_noop),
+            "raw-nested": in_raw_root(loop(raw_nested)),
+            "sk-nested": loop(sk_nested),
+            "raw-async": in_raw_root(aloop(raw_async)),
+            "sk-async": aloop(sk_anoop),
+            "bare": loop(noop),
+            "noop-api": loop(noop_api),
+            "sk-disabled": loop(sk_disabled),
+        },
+        calls,
+        repeats,
+    )
     session.end()
     print("\n1. Decorated no-op call in a session (BatchSpanProcessor, discarding exporter) [target <= 1.25x]")
     print(row("raw OTel start_as_current_span wrapper", s["raw"], None))
@@ -233,7 +241,9 @@ def bench_decorators(calls: int, repeats: int) -> None:
     print(row("@sessionkit.tool, async", s["sk-async"], s["raw-async"]))
     measured_raw_wrapper_us.extend(s["raw"])
     print("\n2. Disabled (enabled=False): added per call [target <= 1 us, below the OTel no-op API]")
-    print(f"  {'OTel API with no SDK (no-op tracer) wrapper':<50} {paired_difference(s['noop-api'], s['bare']):9.2f} us")
+    print(
+        f"  {'OTel API with no SDK (no-op tracer) wrapper':<50} {paired_difference(s['noop-api'], s['bare']):9.2f} us"
+    )
     disabled_added = paired_difference(s["sk-disabled"], s["bare"])
     print(f"  {'@sessionkit.tool on a disabled client':<50} {disabled_added:9.2f} us")
     print(f"  {'  scaled to the reference machine':<50} {scaled_to_reference(disabled_added):9.2f} us")
@@ -281,8 +291,9 @@ def bench_llm(calls: int, repeats: int) -> None:
 
         def stream(n: int) -> None:
             for _ in range(n):
-                for _ in sdk.chat.completions.create(model="m", messages=messages, stream=True,
-                                                     stream_options={"include_usage": True}):  # fmt: skip
+                for _ in sdk.chat.completions.create(
+                    model="m", messages=messages, stream=True, stream_options={"include_usage": True}
+                ):
                     pass
 
         def toggled(fn: Callable[[int], None], on: bool) -> Callable[[int], None]:
@@ -294,8 +305,12 @@ def bench_llm(calls: int, repeats: int) -> None:
 
         session = client.start_session("bench-llm")
         n = max(calls // 150, 20)
-        variants = {"plain": toggled(call, False), "sk": toggled(call, True),
-                    "plain-stream": toggled(stream, False), "sk-stream": toggled(stream, True)}  # fmt: skip
+        variants = {
+            "plain": toggled(call, False),
+            "sk": toggled(call, True),
+            "plain-stream": toggled(stream, False),
+            "sk-stream": toggled(stream, True),
+        }
         wall: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
         for fn in variants.values():
@@ -338,8 +353,13 @@ def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
     import httpx
 
     def sse(delta: str, usage: bool = False) -> bytes:
-        chunk: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                                 "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}  # fmt: skip
+        chunk: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}],
+        }
         if usage:
             chunk["choices"][0]["finish_reason"] = "stop"
             chunk["usage"] = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
@@ -408,18 +428,25 @@ def bench_tight_loop(total: int) -> None:
     stats = client.stats()
     client.shutdown(timeout=5)
     sink.stop()
-    print(f"\n5. Tight single-thread loop of {total:,} decorated calls, live OTLP/HTTP exporter on 127.0.0.1 [target: none dropped]")
+    print(
+        f"\n5. Tight single-thread loop of {total:,} decorated calls, live OTLP/HTTP exporter on 127.0.0.1 [target: none dropped]"
+    )
     print(f"  {'raw OTel (queue 2048)':<50} {total - counting.exported:9,d} dropped  ({raw_seconds:.1f}s)")
-    print(f"  {'sessionkit':<50} {stats.dropped_spans:9,d} dropped  ({sk_seconds:.1f}s, "
-          f"{stats.spans_exported:,} exported incl. the session root)")  # fmt: skip
+    print(
+        f"  {'sessionkit':<50} {stats.dropped_spans:9,d} dropped  ({sk_seconds:.1f}s, "
+        f"{stats.spans_exported:,} exported incl. the session root)"
+    )
 
 
 # -- subprocess measurements ---------------------------------------------------------------------------
 def python(code: str, timeout: float = 120) -> tuple[str, float]:
     # Bytecode caching on, as after a pip install (which compiles every module): a shell with
     # PYTHONDONTWRITEBYTECODE set would otherwise make every import compile from source.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SESSIONKIT_", "OTEL_")) and k != "PYTHONDONTWRITEBYTECODE"}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SESSIONKIT_", "OTEL_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
@@ -542,8 +569,13 @@ def bench_import(repeats: int) -> None:
 
 # -- instruction counts (callgrind) ------------------------------------------------------------------------
 WORKLOADS = {
-    "raw-tool": "raw", "sk-tool": "sk", "raw-nested": "raw3", "sk-nested": "sk3", "raw-span": "span", "sk-session": "session",
-}  # fmt: skip
+    "raw-tool": "raw",
+    "sk-tool": "sk",
+    "raw-nested": "raw3",
+    "sk-nested": "sk3",
+    "raw-span": "span",
+    "sk-session": "session",
+}
 
 
 def worker(variant: str, n: int) -> None:
@@ -579,8 +611,21 @@ def worker(variant: str, n: int) -> None:
 
 def instructions(variant: str, n: int) -> int:
     out = os.path.join("/tmp", f"sessionkit-cg-{os.getpid()}-{variant}-{n}")
-    proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__,
-                           "--worker", variant, str(n)], capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--worker",
+            variant,
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     os.unlink(out)
     line = next(line for line in proc.stderr.splitlines() if "Collected" in line)
     return int(line.split(":")[-1].strip())
@@ -590,9 +635,11 @@ def bench_instructions() -> None:
     low, high = 500, 1500
     per_call = {v: (instructions(v, high) - instructions(v, low)) / (high - low) for v in WORKLOADS}
     print(f"\nInstruction counts per call under callgrind ({high} - {low} calls; exact, repeatable)")
-    for label, sk, raw in (("@sessionkit.tool vs raw wrapper", "sk-tool", "raw-tool"),
-                           ("@agent > @tool > @llm vs 3 raw wrappers", "sk-nested", "raw-nested"),
-                           ("session start + end vs one raw span", "sk-session", "raw-span")):  # fmt: skip
+    for label, sk, raw in (
+        ("@sessionkit.tool vs raw wrapper", "sk-tool", "raw-tool"),
+        ("@agent > @tool > @llm vs 3 raw wrappers", "sk-nested", "raw-nested"),
+        ("session start + end vs one raw span", "sk-session", "raw-span"),
+    ):
         print(f"  {label:<50} {per_call[sk]:10,.0f} vs {per_call[raw]:10,.0f}  {per_call[sk] / per_call[raw]:6.2f}x")
 
 
@@ -606,8 +653,10 @@ def main() -> int:
     args = parser.parse_args()
     calls, repeats = (1000, 5) if args.quick else (3000, 15)
     started = time.perf_counter()
-    print(f"sessionkit {sessionkit.__version__}, Python {platform.python_version()} on {platform.machine()} "
-          f"{platform.system()}, {os.cpu_count()} cores; {calls} calls x {repeats} interleaved repeats")  # fmt: skip
+    print(
+        f"sessionkit {sessionkit.__version__}, Python {platform.python_version()} on {platform.machine()} "
+        f"{platform.system()}, {os.cpu_count()} cores; {calls} calls x {repeats} interleaved repeats"
+    )
     gc.collect()
     bench_decorators(calls, repeats)
     bench_sessions(calls, repeats)

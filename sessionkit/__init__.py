@@ -79,8 +79,21 @@ __all__ = [
 ]
 
 # Show the public names as sessionkit's own (in reprs, help() and tracebacks), as httpx does.
-for _name in ("Channel", "ChannelAttempt", "ChannelError", "Client", "Config", "ConfigError", "EndState",
-              "HistoryLoad", "Session", "SessionScope", "SessionStateError", "SessionkitError", "SpanDecorator"):  # fmt: skip
+for _name in (
+    "Channel",
+    "ChannelAttempt",
+    "ChannelError",
+    "Client",
+    "Config",
+    "ConfigError",
+    "EndState",
+    "HistoryLoad",
+    "Session",
+    "SessionScope",
+    "SessionStateError",
+    "SessionkitError",
+    "SpanDecorator",
+):
     globals()[_name].__module__ = "sessionkit"
 del _name
 

@@ -29,7 +29,17 @@ from ._values import to_attributes, to_text
 if TYPE_CHECKING:
     from ._models import OpenChannel
 
-__all__ = ["Channel", "ChannelAttempt", "ChannelCounts", "ChannelError", "ChannelOwner", "ChannelRegistry", "attempt"]
+__all__ = [
+    "Channel",
+    "ChannelAttempt",
+    "ChannelCounts",
+    "ChannelError",
+    "ChannelOwner",
+    "ChannelRegistry",
+    "abandon",
+    "attempt",
+    "leak",
+]
 
 logger = logging.getLogger("sessionkit")
 
@@ -54,7 +64,9 @@ class ChannelOwner(Protocol):
         """A creation attempt on ``platform`` finished."""
         ...
 
-    def open_channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel: ...
+    def open_channel(
+        self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any
+    ) -> Channel: ...
 
 
 class ChannelCounts:
@@ -131,8 +143,12 @@ class Channel:
             logger.warning(
                 "sessionkit: %s channel %s leaked (%s; open %.1fs, session %s). Delete it on the platform: "
                 "client.open_channels() lists the ones still open.",
-                self.platform, self.channel_id, why, self.age_seconds, self.session.id,
-            )  # fmt: skip
+                self.platform,
+                self.channel_id,
+                why,
+                self.age_seconds,
+                self.session.id,
+            )
 
     def __enter__(self) -> Channel:
         return self
@@ -162,8 +178,9 @@ class ChannelAttempt:
 
     def opened(self, channel_id: Any, **attributes: Any) -> Channel:
         """The platform created the channel: open it in the session and return it."""
-        self.channel = self.session.open_channel(self.platform, channel_id=channel_id, purpose=self.purpose,
-                                                 **attributes)  # fmt: skip
+        self.channel = self.session.open_channel(
+            self.platform, channel_id=channel_id, purpose=self.purpose, **attributes
+        )
         self._span.set_attribute(semconv.CHANNEL_ID, self.channel.channel_id)
         return self.channel
 
@@ -195,8 +212,9 @@ class ChannelRegistry:
     def _counter(self) -> Any:
         return self._client.instruments(
             semconv.INSTRUMENTS_CHANNELS,
-            lambda meter: meter.create_up_down_counter(semconv.METRIC_CHANNELS_OPEN, unit="{channel}",
-                                                       description="Chat channels open now"),  # fmt: skip
+            lambda meter: meter.create_up_down_counter(
+                semconv.METRIC_CHANNELS_OPEN, unit="{channel}", description="Chat channels open now"
+            ),
         )
 
     # -- opening and closing -------------------------------------------------------------------
@@ -236,8 +254,13 @@ class ChannelRegistry:
         with self._lock:
             channels = list(self._open.values())
         return [
-            OpenChannel(platform=c.platform, channel_id=c.channel_id, session_id=c.session.id, purpose=c.purpose,
-                        age_seconds=c.age_seconds)  # fmt: skip
+            OpenChannel(
+                platform=c.platform,
+                channel_id=c.channel_id,
+                session_id=c.session.id,
+                purpose=c.purpose,
+                age_seconds=c.age_seconds,
+            )
             for c in sorted(channels, key=lambda c: c.opened_at)
         ]
 
@@ -252,11 +275,21 @@ class ChannelRegistry:
             self._limit_level[platform] = level
         if level > previous:
             if level == 2:
-                logger.warning("sessionkit: %d %s channels open: the limit of %d is reached; new channels will "
-                               "fail until some are deleted", count, platform, limit)  # fmt: skip
+                logger.warning(
+                    "sessionkit: %d %s channels open: the limit of %d is reached; new channels will "
+                    "fail until some are deleted",
+                    count,
+                    platform,
+                    limit,
+                )
             else:
-                logger.warning("sessionkit: %d %s channels open, 80%% of the limit of %d; look for leaks with "
-                               "client.open_channels()", count, platform, limit)  # fmt: skip
+                logger.warning(
+                    "sessionkit: %d %s channels open, 80%% of the limit of %d; look for leaks with "
+                    "client.open_channels()",
+                    count,
+                    platform,
+                    limit,
+                )
 
     # -- attempts and retry storms ---------------------------------------------------------------
     def attempt_finished(self, platform: str, ok: bool) -> None:
@@ -277,8 +310,11 @@ class ChannelRegistry:
             logger.warning(
                 "sessionkit: %d %s channel creation attempts in %.0fs (more than %d): a retry storm. Back off with "
                 "jitter and cap retries; failed attempts may leave channels behind.",
-                attempts, platform, config.channel_attempt_window, config.channel_attempt_rate,
-            )  # fmt: skip
+                attempts,
+                platform,
+                config.channel_attempt_window,
+                config.channel_attempt_rate,
+            )
 
     # -- leaks by age ---------------------------------------------------------------------------
     def sweep(self) -> None:
@@ -313,10 +349,22 @@ class ChannelRegistry:
         self._janitor = None
 
 
+def leak(channel: Channel, why: str) -> None:
+    """Close ``channel`` as leaked (still open when its session ended), with a warning."""
+    channel._leak(why)
+
+
+def abandon(channel: Channel) -> None:
+    """End the span of a channel that could not be opened (the registry refused it)."""
+    channel._span.end()
+
+
 @contextmanager
 def attempt(session: ChannelOwner, platform: str, purpose: Optional[str], number: int) -> Iterator[ChannelAttempt]:
     current_attempt = ChannelAttempt(session, platform, purpose, number)
-    with trace.use_span(current_attempt._span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+    with trace.use_span(
+        current_attempt._span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+    ):
         try:
             yield current_attempt
         except BaseException as exc:

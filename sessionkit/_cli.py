@@ -34,8 +34,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if session is None:
         print(f"No single session with an id starting {args.session_id!r} in {folder}.", file=sys.stderr)
         return 1
-    print(f"session {session.id}  name={session.name}  thread={session.thread_id or '-'}  "
-          f"user={session.user_id or '-'}  state={session.state}  trace={session.spans[0].trace_id}")  # fmt: skip
+    print(
+        f"session {session.id}  name={session.name}  thread={session.thread_id or '-'}  "
+        f"user={session.user_id or '-'}  state={session.state}  trace={session.spans[0].trace_id}"
+    )
     print(span_tree(session))
     return 0
 
@@ -58,8 +60,9 @@ def check_destination(config: Config, timeout: float = 3.0) -> tuple[bool, str]:
         import httpx
 
         try:
-            response = httpx.post(url, content=b"", headers={**config.headers, "Content-Type": "application/x-protobuf"},
-                                  timeout=timeout)  # fmt: skip
+            response = httpx.post(
+                url, content=b"", headers={**config.headers, "Content-Type": "application/x-protobuf"}, timeout=timeout
+            )
         except httpx.HTTPError as exc:
             return False, f"collector at {url} is not reachable: {type(exc).__name__}: {exc}"
         if response.status_code < 300:

@@ -14,8 +14,8 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry.metrics import Meter
@@ -235,7 +235,9 @@ class Client:
         :class:`ChannelError` if no such channel is open."""
         channel = self._channels.get(platform, str(channel_id))
         if channel is None:
-            raise ChannelError(f"sessionkit: no open {platform} channel {str(channel_id)!r}; see client.open_channels()")
+            raise ChannelError(
+                f"sessionkit: no open {platform} channel {str(channel_id)!r}; see client.open_channels()"
+            )
         channel.close(reason)
 
     # -- export control ---------------------------------------------------------------------------

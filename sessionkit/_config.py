@@ -7,15 +7,14 @@ messages as a pydantic model, without importing all of pydantic at ``init``).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Union
-from urllib.parse import unquote
-
 import dataclasses
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+from urllib.parse import unquote
 
 from opentelemetry.sdk.trace.export import SpanExporter
 from pydantic_core import SchemaValidator, ValidationError
@@ -186,7 +185,9 @@ class Config:
         unknown = set(options) - set(accepted)
         if unknown:
             name = sorted(unknown)[0]
-            raise ConfigError(f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(accepted))}.")
+            raise ConfigError(
+                f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(accepted))}."
+            )
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for name, value in options.items():
@@ -244,7 +245,9 @@ def _check_redact(value: Any) -> Any:
 def _check_limits(value: dict[str, int]) -> dict[str, int]:
     for platform, limit in value.items():
         if limit < 1:
-            raise ValueError(f"accepted: a positive limit per platform, e.g. {{'discord': 500}}; got {platform!r}: {limit}")
+            raise ValueError(
+                f"accepted: a positive limit per platform, e.g. {{'discord': 500}}; got {platform!r}: {limit}"
+            )
     return value
 
 

@@ -15,8 +15,9 @@ import functools
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import wrapt
 
@@ -80,7 +81,7 @@ def at_fork_in_child(method: Callable[[], Any]) -> None:
     as the export pipeline replaced at re-init, is collected as usual."""
     if not hasattr(os, "register_at_fork"):
         return
-    weak = weakref.WeakMethod(method)  # type: ignore[arg-type]
+    weak = weakref.WeakMethod(method)
 
     def in_child() -> None:
         bound = weak()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Generator
-from typing import Any, Callable, Optional, Protocol, TypeVar, overload
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, Optional, Protocol, TypeVar, overload
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -40,7 +40,9 @@ class Run(Protocol):
 
     def leave(self, token: Any) -> None: ...
 
-    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None: ...
+    def end(
+        self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None
+    ) -> None: ...
 
 
 class Spec(Protocol):
@@ -57,9 +59,16 @@ class _Kind:
 
     __slots__ = ("name", "span_kind", "operation", "openinference", "name_attribute", "prefix")
 
-    def __init__(self, name: str, openinference: str, *, operation: Optional[str] = None,
-                 name_attribute: Optional[str] = None, prefix: str = "",
-                 span_kind: SpanKind = SpanKind.INTERNAL) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        openinference: str,
+        *,
+        operation: Optional[str] = None,
+        name_attribute: Optional[str] = None,
+        prefix: str = "",
+        span_kind: SpanKind = SpanKind.INTERNAL,
+    ) -> None:
         self.name = name
         self.openinference = openinference
         self.operation = operation
@@ -69,14 +78,24 @@ class _Kind:
 
 
 KINDS = {
-    "agent": _Kind("agent", "AGENT", operation=semconv.OPERATION_INVOKE_AGENT,
-                   name_attribute=semconv.GEN_AI_AGENT_NAME, prefix="invoke_agent "),
-    "tool": _Kind("tool", "TOOL", operation=semconv.OPERATION_EXECUTE_TOOL,
-                  name_attribute=semconv.GEN_AI_TOOL_NAME, prefix="execute_tool "),
+    "agent": _Kind(
+        "agent",
+        "AGENT",
+        operation=semconv.OPERATION_INVOKE_AGENT,
+        name_attribute=semconv.GEN_AI_AGENT_NAME,
+        prefix="invoke_agent ",
+    ),
+    "tool": _Kind(
+        "tool",
+        "TOOL",
+        operation=semconv.OPERATION_EXECUTE_TOOL,
+        name_attribute=semconv.GEN_AI_TOOL_NAME,
+        prefix="execute_tool ",
+    ),
     "llm": _Kind("llm", "LLM", operation=semconv.OPERATION_CHAT, prefix="chat ", span_kind=SpanKind.CLIENT),
     "task": _Kind("task", "CHAIN"),
     "trace": _Kind("trace", "CHAIN"),
-}  # fmt: skip
+}
 _LLM, _TOOL = KINDS["llm"], KINDS["tool"]
 
 
@@ -191,8 +210,11 @@ class _SpanRun(CurrentSpanRun):
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is _TOOL:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
-                if (self.spec.kind is _LLM and result is not None
-                        and not attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD)):  # fmt: skip
+                if (
+                    self.spec.kind is _LLM
+                    and result is not None
+                    and not attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD)
+                ):
                     tokens_in, tokens_out = _usage_from(result)
                     if tokens_in is not None or tokens_out is not None:
                         record_llm_usage(tokens_in, tokens_out, span=span)
@@ -216,8 +238,16 @@ class _SpanSpec:
     __slots__ = ("kind", "span_name", "attributes", "capture_content", "signature")
     needs_recording = True
 
-    def __init__(self, kind: _Kind, func: Callable[..., Any], name: Optional[str], model: Optional[str],
-                 provider: Optional[str], capture_content: Optional[bool], attributes: dict[str, Any]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        kind: _Kind,
+        func: Callable[..., Any],
+        name: Optional[str],
+        model: Optional[str],
+        provider: Optional[str],
+        capture_content: Optional[bool],
+        attributes: dict[str, Any],
+    ) -> None:
         label = name or _default_name(func)
         attrs: dict[str, Any] = {semconv.OPENINFERENCE_SPAN_KIND: kind.openinference}
         if kind.operation:
@@ -420,7 +450,7 @@ def wrap(func: F, make_spec: Callable[[Callable[..., Any]], Spec], get_client: C
     if isinstance(func, staticmethod):
         return staticmethod(wrapped)  # type: ignore[return-value]
     if isinstance(func, classmethod):
-        return classmethod(wrapped)  # type: ignore[return-value]
+        return classmethod(wrapped)
     return wrapped  # type: ignore[return-value]
 
 

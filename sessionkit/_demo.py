@@ -78,8 +78,9 @@ class Model:
     def complete(self, prompt: str) -> str:
         messages = [{"role": "user", "content": prompt}]
         if self._sdk is not None:
-            stream = self._sdk.chat.completions.create(model=self.name, messages=messages, stream=True,
-                                                       stream_options={"include_usage": True})  # fmt: skip
+            stream = self._sdk.chat.completions.create(
+                model=self.name, messages=messages, stream=True, stream_options={"include_usage": True}
+            )
             return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         body = {"model": self.name, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
         parts: list[str] = []
@@ -120,8 +121,9 @@ class Database:
         return rows
 
 
-def load_history(session: Session, db: Database, conversation_id: str, turn: int,
-                 cache: Optional[dict[str, list[str]]]) -> list[str]:  # fmt: skip
+def load_history(
+    session: Session, db: Database, conversation_id: str, turn: int, cache: Optional[dict[str, list[str]]]
+) -> list[str]:
     with session.history_load("postgres", conversation_id=conversation_id, turn=turn) as load:
         if cache is not None and conversation_id in cache:
             messages = cache[conversation_id]
@@ -147,8 +149,9 @@ def open_reply_channel(session: Session, rng: random.Random, user: int, turn: in
     raise FlakyNetwork("gave up creating a channel")
 
 
-def converse(client: Client, model: Model, db: Database, user: int, turns: int,
-             progress: bool = True) -> SessionSummary:  # fmt: skip
+def converse(
+    client: Client, model: Model, db: Database, user: int, turns: int, progress: bool = True
+) -> SessionSummary:
     rng = random.Random(user)
     order_id = "o-999" if user == 1 else f"o-{(user % 3 + 1) * 100}"
     conversation = f"conv-{user}"
@@ -170,8 +173,11 @@ def converse(client: Client, model: Model, db: Database, user: int, turns: int,
                 pass  # the stream's end is never detected: this channel stays open and leaks
             else:
                 channel.close(reason="reply complete")
-            _say(progress, f"  user-{user} turn {turn}/{turns}: {'cached' if cache is not None else 'reloaded'} "
-                           f"history, {len(history)} messages")  # fmt: skip
+            _say(
+                progress,
+                f"  user-{user} turn {turn}/{turns}: {'cached' if cache is not None else 'reloaded'} "
+                f"history, {len(history)} messages",
+            )
     return session.summary()
 
 
@@ -210,23 +216,35 @@ def run(
     logger.addHandler(collect)
     server = FakeLLMServer(chunks=12).start()
     try:
-        options: dict[str, Any] = {"service_name": "sessionkit-demo", "channel_limits": {"discord": 500},
-                                   "llm_base_urls": [server.url]}  # fmt: skip
-        for key, value in (("endpoint", endpoint), ("exporter", exporter), ("file_dir", file_dir),
-                           ("project_name", project_name)):  # fmt: skip
+        options: dict[str, Any] = {
+            "service_name": "sessionkit-demo",
+            "channel_limits": {"discord": 500},
+            "llm_base_urls": [server.url],
+        }
+        for key, value in (
+            ("endpoint", endpoint),
+            ("exporter", exporter),
+            ("file_dir", file_dir),
+            ("project_name", project_name),
+        ):
             if value:
                 options[key] = value
         client = api.init(**options)
         model = Model(server.openai_base_url)
         started = time.monotonic()
         db = Database()
-        _say(progress, f"sessionkit demo: {users} users x {turns} turns, each conversation in its own session; "
-                       f"model calls through {model.via} to a local fake server\n")  # fmt: skip
+        _say(
+            progress,
+            f"sessionkit demo: {users} users x {turns} turns, each conversation in its own session; "
+            f"model calls through {model.via} to a local fake server\n",
+        )
         with ThreadPoolExecutor(max_workers=users) as pool:
             futures = [pool.submit(converse, client, model, db, user, turns, progress) for user in range(1, users + 1)]
             summaries = [f.result() for f in futures]
         client.flush(timeout=10)
-        return DemoResult(summaries, list(server.reported), list(collect.messages), model.via, time.monotonic() - started)
+        return DemoResult(
+            summaries, list(server.reported), list(collect.messages), model.via, time.monotonic() - started
+        )
     finally:
         server.stop()
         logger.removeHandler(collect)
@@ -255,8 +273,10 @@ def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 5, fil
         for message in result.warnings:
             print(f"  - {message.removeprefix('sessionkit: ')}")
     stats = client.stats()
-    print(f"\nspans: {stats.spans_started} started, {stats.spans_exported} exported, "
-          f"{stats.dropped_spans} dropped, {stats.spans_without_session} outside any session")  # fmt: skip
+    print(
+        f"\nspans: {stats.spans_started} started, {stats.spans_exported} exported, "
+        f"{stats.dropped_spans} dropped, {stats.spans_without_session} outside any session"
+    )
     config = client.config
     if config.exporter == "file":
         path = getattr(client.exporter, "path", None) or Path(config.file_dir)

@@ -10,8 +10,8 @@ is observed right where it is dropped, so the metrics stay complete when tracing
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import semconv
 from ._spans import attributes_of
@@ -35,12 +35,15 @@ class GenAIInstruments:
     __slots__ = ("duration", "tokens", "ttfc")
 
     def __init__(self, meter: Any) -> None:
-        self.duration = meter.create_histogram(semconv.METRIC_GEN_AI_DURATION, unit="s",
-                                               description="GenAI operation duration")  # fmt: skip
-        self.tokens = meter.create_histogram(semconv.METRIC_GEN_AI_TOKEN_USAGE, unit="{token}",
-                                             description="Tokens used per GenAI operation")  # fmt: skip
-        self.ttfc = meter.create_histogram(semconv.METRIC_GEN_AI_TTFC, unit="s",
-                                           description="Time to the first chunk of a streamed response")  # fmt: skip
+        self.duration = meter.create_histogram(
+            semconv.METRIC_GEN_AI_DURATION, unit="s", description="GenAI operation duration"
+        )
+        self.tokens = meter.create_histogram(
+            semconv.METRIC_GEN_AI_TOKEN_USAGE, unit="{token}", description="Tokens used per GenAI operation"
+        )
+        self.ttfc = meter.create_histogram(
+            semconv.METRIC_GEN_AI_TTFC, unit="s", description="Time to the first chunk of a streamed response"
+        )
 
 
 def record_llm_metrics(instruments_of: Callable[[str, Callable[[Any], Any]], Any], spans: Iterable[Any]) -> None:
@@ -61,7 +64,10 @@ def record_llm_metrics(instruments_of: Callable[[str, Callable[[Any], Any]], Any
         ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         if ttfc is not None:
             instruments.ttfc.record(ttfc, dimensions)
-        for kind, name in (("input", semconv.GEN_AI_USAGE_INPUT_TOKENS), ("output", semconv.GEN_AI_USAGE_OUTPUT_TOKENS)):
+        for kind, name in (
+            ("input", semconv.GEN_AI_USAGE_INPUT_TOKENS),
+            ("output", semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
+        ):
             count = attrs.get(name)
             if count is not None:
                 instruments.tokens.record(count, {**dimensions, semconv.GEN_AI_TOKEN_TYPE: kind})

@@ -12,8 +12,8 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Sized
-from typing import Any, Callable, Optional, Protocol, TypeVar
+from collections.abc import Callable, Sized
+from typing import Any, Optional, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -94,8 +94,12 @@ class HistoryLoad:
         self._token: Any = None
         self._done = False
 
-    def record(self, messages: Optional[int] = None, bytes: Optional[int] = None,  # noqa: A002
-               cache_hit: Optional[bool] = None) -> None:  # fmt: skip
+    def record(
+        self,
+        messages: Optional[int] = None,
+        bytes: Optional[int] = None,  # noqa: A002
+        cache_hit: Optional[bool] = None,
+    ) -> None:
         """What the load returned: message count, size in bytes, and whether a cache served it."""
         self.messages = _checked_count("messages", messages) if messages is not None else self.messages
         self.bytes = _checked_count("bytes", bytes) if bytes is not None else self.bytes
@@ -197,7 +201,9 @@ class HistoryStats:
 def _history_instruments(meter: Any) -> tuple[Any, Any]:
     return (
         meter.create_histogram(semconv.METRIC_HISTORY_DURATION, unit="s", description="Duration of history loads"),
-        meter.create_histogram(semconv.METRIC_HISTORY_MESSAGES, unit="{message}", description="Messages per history load"),
+        meter.create_histogram(
+            semconv.METRIC_HISTORY_MESSAGES, unit="{message}", description="Messages per history load"
+        ),
     )
 
 
@@ -256,7 +262,9 @@ class _LoaderSpec:
         turn = arguments.get("turn")
         if not (isinstance(turn, int) and not isinstance(turn, bool) and turn >= 0):
             turn = None
-        return _LoaderRun(HistoryLoad(session, self.source, None if conversation is None else to_text(conversation, 256), turn))
+        return _LoaderRun(
+            HistoryLoad(session, self.source, None if conversation is None else to_text(conversation, 256), turn)
+        )
 
 
 class _LoaderRun(CurrentSpanRun):

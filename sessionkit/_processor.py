@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -22,8 +22,11 @@ class SpanOwner(Protocol):
     """What the processor needs of a session (``Session`` is one)."""
 
     id: str
-    stamp: Mapping[str, Any]
-    """The identity attributes every span of the session carries."""
+
+    @property
+    def stamp(self) -> Mapping[str, Any]:
+        """The identity attributes every span of the session carries."""
+        ...
 
     def _count_span(self, span: ReadableSpan) -> None:
         """``span`` ended in this session: add it to the session's figures."""
@@ -33,9 +36,13 @@ class SpanOwner(Protocol):
 class SessionIndex(Protocol):
     """Where the processor finds a span's session (the client's ``SessionRegistry`` is one)."""
 
-    by_trace: Mapping[int, SpanOwner]
-    """Sessions by the trace id of their root, the live ones and recently ended ones."""
-    by_id: Mapping[str, SpanOwner]
+    @property
+    def by_trace(self) -> Mapping[int, SpanOwner]:
+        """Sessions by the trace id of their root, the live ones and recently ended ones."""
+        ...
+
+    @property
+    def by_id(self) -> Mapping[str, SpanOwner]: ...
 
     def resolve(self) -> Optional[SpanOwner]:
         """The session the calling code belongs to, or None."""

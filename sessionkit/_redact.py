@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 logger = logging.getLogger("sessionkit")
 
@@ -44,8 +45,9 @@ class Redactor:
                 logger.exception("sessionkit: the redact hook raised; the content is dropped")
                 return REDACTED
             if not isinstance(result, str):
-                logger.warning("sessionkit: the redact hook returned %s, not str; the content is dropped",
-                               type(result).__name__)  # fmt: skip
+                logger.warning(
+                    "sessionkit: the redact hook returned %s, not str; the content is dropped", type(result).__name__
+                )
                 return REDACTED
             text = result
         return text

@@ -101,8 +101,21 @@ def sessions_html(summaries: Sequence[SessionSummary]) -> str:
     return html_table(header, [[k, *[c.get(k, "") for c in columns]] for k in keys])
 
 
-SUMMARY_HEADER = ["session", "user", "state", "duration", "llm", "tokens in/out", "ttft", "errors", "channels",
-                  "leaked", "history loads", "load time", "redundant"]  # fmt: skip
+SUMMARY_HEADER = [
+    "session",
+    "user",
+    "state",
+    "duration",
+    "llm",
+    "tokens in/out",
+    "ttft",
+    "errors",
+    "channels",
+    "leaked",
+    "history loads",
+    "load time",
+    "redundant",
+]
 
 
 def summary_table(summaries: Iterable[SessionSummary]) -> str:
@@ -110,12 +123,23 @@ def summary_table(summaries: Iterable[SessionSummary]) -> str:
     rows = []
     for s in summaries:
         ttft = s.llm_time_to_first_chunk_seconds
-        rows.append([
-            s.session_id[:8], s.user_id or "-", s.end_state.value if s.end_state else "-", f"{s.duration_seconds:.2f}s",
-            str(s.llm_calls), f"{s.input_tokens}/{s.output_tokens}", f"{ttft * 1000:.0f}ms" if ttft is not None else "-",
-            str(s.errors), str(s.channels_opened), str(s.channels_leaked), str(s.history_loads),
-            f"{s.history_load_seconds * 1000:.0f}ms", f"{s.history_messages_redundant}/{s.history_messages_loaded}",
-        ])  # fmt: skip
+        rows.append(
+            [
+                s.session_id[:8],
+                s.user_id or "-",
+                s.end_state.value if s.end_state else "-",
+                f"{s.duration_seconds:.2f}s",
+                str(s.llm_calls),
+                f"{s.input_tokens}/{s.output_tokens}",
+                f"{ttft * 1000:.0f}ms" if ttft is not None else "-",
+                str(s.errors),
+                str(s.channels_opened),
+                str(s.channels_leaked),
+                str(s.history_loads),
+                f"{s.history_load_seconds * 1000:.0f}ms",
+                f"{s.history_messages_redundant}/{s.history_messages_loaded}",
+            ]
+        )
     return format_table(rows, SUMMARY_HEADER)
 
 
@@ -137,7 +161,9 @@ class SessionsTable:
 def client_html(config: Config, stats: ClientStats, active: Iterable[tuple[str, str]]) -> str:
     """The client: where its spans go, and its counters. ``active``: (name, id) of open sessions."""
     exporter: Union[str, None] = (
-        config.exporter if isinstance(config.exporter, str) or config.exporter is None else type(config.exporter).__name__
+        config.exporter
+        if isinstance(config.exporter, str) or config.exporter is None
+        else type(config.exporter).__name__
     )
     if exporter == "file":
         where = str(config.file_dir)
@@ -145,7 +171,7 @@ def client_html(config: Config, stats: ClientStats, active: Iterable[tuple[str, 
         where = config.traces_url()
     else:
         where = "-"
-    rows = [
+    rows: list[list[Any]] = [
         ["service", config.service_name],
         ["exporter", exporter],
         ["destination", where],

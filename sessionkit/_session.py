@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 
 from . import semconv
-from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, ChannelRegistry
+from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, ChannelRegistry, abandon, leak
 from ._channels import attempt as channel_attempt
 from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
@@ -65,11 +65,39 @@ class Session:
     # Slots: a session is made per conversation turn in some agents, and ended sessions are
     # remembered a while (for late spans); slots make each smaller and quicker to set up.
     __slots__ = (
-        "_owner", "id", "name", "thread_id", "user_id", "tags", "metadata", "_started_ns", "_ended_ns",
-        "end_state", "end_reason", "_start_ns", "_end_ns", "_pid", "_lock", "_span_tally", "_llm_calls",
-        "_input_tokens", "_output_tokens", "_errors", "_ttfc_sum", "_ttfc_count", "_channel_counts", "_history",
-        "_previous", "_previous_otel", "_tokens", "stamp", "_root", "_root_context", "_trace_id", "__weakref__",
-    )  # fmt: skip
+        "_owner",
+        "id",
+        "name",
+        "thread_id",
+        "user_id",
+        "tags",
+        "metadata",
+        "_started_ns",
+        "_ended_ns",
+        "end_state",
+        "end_reason",
+        "_start_ns",
+        "_end_ns",
+        "_pid",
+        "_lock",
+        "_span_tally",
+        "_llm_calls",
+        "_input_tokens",
+        "_output_tokens",
+        "_errors",
+        "_ttfc_sum",
+        "_ttfc_count",
+        "_channel_counts",
+        "_history",
+        "_previous",
+        "_previous_otel",
+        "_tokens",
+        "stamp",
+        "_root",
+        "_root_context",
+        "_trace_id",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -119,7 +147,9 @@ class Session:
         # An empty parent context: the session is always a new trace, even inside another span.
         self._root: Span = owner.host.tracer.start_span(self.name, context=SESSION_ROOT_PARENT)
         set_clean_attributes(self._root, self.root_attributes(), fresh=True)
-        self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(self._root, otel_context.Context())
+        self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(
+            self._root, otel_context.Context()
+        )
         self._trace_id: int = self._root.get_span_context().trace_id
 
     # -- identity --------------------------------------------------------------------------
@@ -228,12 +258,17 @@ class Session:
             raise TypeError(f"sessionkit: platform must be a non-empty string such as 'discord', got {platform!r}")
         if channel_id is None or channel_id == "":
             raise TypeError("sessionkit: channel_id is required: the platform's id of the channel")
-        channel = Channel(self, platform, to_text(channel_id, 256), None if purpose is None else to_text(purpose, 256),
-                          to_attributes(attributes))  # fmt: skip
+        channel = Channel(
+            self,
+            platform,
+            to_text(channel_id, 256),
+            None if purpose is None else to_text(purpose, 256),
+            to_attributes(attributes),
+        )
         try:
             self._owner.channels.add(channel)
         except Exception:
-            channel._span.end()
+            abandon(channel)
             raise
         with self._lock:
             counts = self._channels()
@@ -291,11 +326,15 @@ class Session:
         self._owner.channels.attempt_finished(platform, ok)
 
     # -- history loads (see sessionkit.history) -------------------------------------------------
-    def history_load(self, source: str, conversation_id: Optional[str] = None, turn: Optional[int] = None) -> HistoryLoad:
+    def history_load(
+        self, source: str, conversation_id: Optional[str] = None, turn: Optional[int] = None
+    ) -> HistoryLoad:
         """``with session.history_load("postgres", conversation_id="c-1", turn=7) as load:``
         ... ``load.record(messages=len(rows), bytes=size, cache_hit=False)``. The conversation
         defaults to the session's ``thread_id``."""
-        return HistoryLoad(self, to_text(source, 128), None if conversation_id is None else to_text(conversation_id, 256), turn)
+        return HistoryLoad(
+            self, to_text(source, 128), None if conversation_id is None else to_text(conversation_id, 256), turn
+        )
 
     def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
         tracker = self._owner.history
@@ -322,7 +361,7 @@ class Session:
             self.end_state = end_state
             leaked = list(self._channel_counts.open) if self._channel_counts is not None else []
         for channel in leaked:
-            channel._leak("still open when its session ended")
+            leak(channel, "still open when its session ended")
         self.end_reason = None if reason is None else to_text(reason, 1024)
         self._end_ns = time.monotonic_ns()
         self._ended_ns = time.time_ns()
@@ -343,7 +382,8 @@ class Session:
             spans = self._spans_counted()
             with self._lock:
                 figures = (self._llm_calls, self._input_tokens, self._output_tokens, self._errors)
-            attrs: dict[str, Any] = dict(zip(_END_KEYS, (_STATE_TEXT.get(state, ""), spans, *figures)))
+            state_text = _STATE_TEXT[state] if state is not None else ""
+            attrs: dict[str, Any] = dict(zip(_END_KEYS, (state_text, spans, *figures)))
             if self.end_reason is not None:
                 attrs[semconv.SESSION_END_REASON] = self.end_reason
             set_clean_attributes(root, attrs)
@@ -466,8 +506,14 @@ class Session:
         return f"<Session {self.name!r} id={self.id} {state}>"
 
 
-_END_KEYS = (semconv.SESSION_END_STATE, semconv.SESSION_SPAN_COUNT, semconv.SESSION_LLM_CALLS,
-             semconv.SESSION_INPUT_TOKENS, semconv.SESSION_OUTPUT_TOKENS, semconv.SESSION_ERRORS)  # fmt: skip
+_END_KEYS = (
+    semconv.SESSION_END_STATE,
+    semconv.SESSION_SPAN_COUNT,
+    semconv.SESSION_LLM_CALLS,
+    semconv.SESSION_INPUT_TOKENS,
+    semconv.SESSION_OUTPUT_TOKENS,
+    semconv.SESSION_ERRORS,
+)
 _STATE_TEXT = {state: state.value for state in EndState}
 
 
@@ -475,7 +521,7 @@ def _new_id() -> str:
     """A random version-4 UUID string, drawn like OpenTelemetry's trace ids (uuid.uuid4() makes
     a system call for entropy each time, and the id needs uniqueness, not secrecy)."""
     n = (random.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
-    h = "%032x" % n
+    h = f"{n:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Optional, TypeVar, Union
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace

@@ -58,8 +58,11 @@ def set_ok_status(span: Any) -> None:
     """Status OK on a live SDK span (a session's root that succeeded). The SDK's ``set_status``
     takes the span's lock and re-checks through a decorator; the span here is still recording
     and has no status yet (UNSET), so OK is written directly. Anything else: the public API."""
-    if type(getattr(span, "_status", None)) is Status and span._status.status_code is StatusCode.UNSET \
-            and getattr(span, "_end_time", 0) is None:  # fmt: skip
+    if (
+        type(getattr(span, "_status", None)) is Status
+        and span._status.status_code is StatusCode.UNSET
+        and getattr(span, "_end_time", 0) is None
+    ):
         span._status = _OK
     else:
         span.set_status(_OK)

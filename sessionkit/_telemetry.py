@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Sequence
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.metrics import Meter, NoOpMeter
@@ -38,17 +38,35 @@ VERSION = "0.1.0"
 # Settings that need a new export pipeline when they change; the rest are read at use.
 PIPELINE_FIELDS = frozenset(
     {
-        "exporter", "endpoint", "headers", "protocol", "export_timeout", "file_dir", "max_queue_size",
-        "max_export_batch_size", "export_interval", "enabled", "tracer_provider",
+        "exporter",
+        "endpoint",
+        "headers",
+        "protocol",
+        "export_timeout",
+        "file_dir",
+        "max_queue_size",
+        "max_export_batch_size",
+        "export_interval",
+        "enabled",
+        "tracer_provider",
     }
-)  # fmt: skip
+)
 # Settings that need a new tracer provider.
 PROVIDER_FIELDS = frozenset(
     {
-        "service_name", "project_name", "resource_attributes", "enabled", "tracer_provider", "meter_provider",
-        "export_metrics", "exporter", "endpoint", "headers", "protocol",
+        "service_name",
+        "project_name",
+        "resource_attributes",
+        "enabled",
+        "tracer_provider",
+        "meter_provider",
+        "export_metrics",
+        "exporter",
+        "endpoint",
+        "headers",
+        "protocol",
     }
-)  # fmt: skip
+)
 
 
 class Telemetry:
@@ -168,7 +186,7 @@ class Telemetry:
         found = cache.get(name)
         if found is None:
             found = cache[name] = build(self.meter)
-        return found  # type: ignore[no-any-return]
+        return found
 
     @property
     def metric_reader(self) -> Any:
@@ -193,7 +211,7 @@ class Telemetry:
                 readers.append(build_metric_reader(config))
             provider = MeterProvider(resource=self._meter_resource, metric_readers=readers, shutdown_on_exit=False)
         self._meter_provider = provider
-        return provider.get_meter("sessionkit", VERSION)  # type: ignore[no-any-return]
+        return provider.get_meter("sessionkit", VERSION)
 
     # -- export control -----------------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
@@ -214,4 +232,3 @@ class Telemetry:
                 pipeline.spans_failed,
             )
         return ok
-

@@ -18,9 +18,9 @@ import threading
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -105,9 +105,27 @@ def detach(client: Host) -> None:
 class LLMCall:
     """An LLM call's span, from the request to the end of its response."""
 
-    __slots__ = ("client", "endpoint", "payloads", "_started", "_done", "_lock", "result", "status_code", "streamed",
-                 "ttfc", "_reader", "_sse", "_body", "_decoder", "_skim", "capture", "limit", "span",
-                 "context")  # fmt: skip
+    __slots__ = (
+        "client",
+        "endpoint",
+        "payloads",
+        "_started",
+        "_done",
+        "_lock",
+        "result",
+        "status_code",
+        "streamed",
+        "ttfc",
+        "_reader",
+        "_sse",
+        "_body",
+        "_decoder",
+        "_skim",
+        "capture",
+        "limit",
+        "span",
+        "context",
+    )
 
     def __init__(self, client: Host, endpoint: Endpoint, request: Any) -> None:
         self.client = client
@@ -165,8 +183,9 @@ class LLMCall:
             # Another tracer (the SDK's own, or an @llm function) already has a span for this
             # call: this span, seen on the wire, is the one the session counts.
             parent.set_attribute(semconv.LLM_COUNTED_IN_CHILD, True)
-        self.span = client.tracer.start_span(f"{endpoint.operation} {model}", context=client.span_parent(current_context),
-                                             kind=SpanKind.CLIENT)  # fmt: skip
+        self.span = client.tracer.start_span(
+            f"{endpoint.operation} {model}", context=client.span_parent(current_context), kind=SpanKind.CLIENT
+        )
         set_clean_attributes(self.span, attrs, fresh=True)
         self.context = trace.set_span_in_context(self.span, current_context)
 
@@ -318,7 +337,7 @@ def _stream_classes_for(module: ModuleType) -> tuple[type, type]:
     if found is not None:
         return found
 
-    class SyncProxy(module.SyncByteStream):  # type: ignore[name-defined,misc]
+    class SyncProxy(module.SyncByteStream):  # type: ignore[name-defined]
         def __init__(self, inner: Any, call: LLMCall) -> None:
             self._inner = inner
             self._call = call
@@ -343,7 +362,7 @@ def _stream_classes_for(module: ModuleType) -> tuple[type, type]:
             finally:
                 self._call.finish(None, False)
 
-    class AsyncProxy(module.AsyncByteStream):  # type: ignore[name-defined,misc]
+    class AsyncProxy(module.AsyncByteStream):  # type: ignore[name-defined]
         def __init__(self, inner: Any, call: LLMCall) -> None:
             self._inner = inner
             self._call = call
@@ -399,9 +418,13 @@ def _payloads(endpoint: Endpoint) -> ModuleType:
     found = _payload_modules.get(endpoint.is_anthropic)
     if found is None:
         if endpoint.is_anthropic:
-            from ._payloads import anthropic as found
+            from ._payloads import anthropic
+
+            found = anthropic
         else:
-            from ._payloads import openai as found  # type: ignore[no-redef]
+            from ._payloads import openai
+
+            found = openai
         _payload_modules[endpoint.is_anthropic] = found
     return found
 

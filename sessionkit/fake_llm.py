@@ -162,22 +162,54 @@ class FakeLLMServer:
             else:
                 self._json(handler, self._openai_chat(model, "".join(words), tokens_in, tokens_out))
         elif path.endswith("/completions"):
-            self._json(handler, {"id": "cmpl-" + uuid.uuid4().hex[:12], "object": "text_completion", "model": model,
-                                 "choices": [{"index": 0, "text": "".join(words), "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                                           "total_tokens": tokens_in + tokens_out}})  # fmt: skip
+            self._json(
+                handler,
+                {
+                    "id": "cmpl-" + uuid.uuid4().hex[:12],
+                    "object": "text_completion",
+                    "model": model,
+                    "choices": [{"index": 0, "text": "".join(words), "finish_reason": "stop"}],
+                    "usage": {
+                        "prompt_tokens": tokens_in,
+                        "completion_tokens": tokens_out,
+                        "total_tokens": tokens_in + tokens_out,
+                    },
+                },
+            )
         elif path.endswith("/responses"):
-            response = {"id": "resp_" + uuid.uuid4().hex[:12], "object": "response", "model": model,
-                        "status": "completed",
-                        "output": [{"type": "message", "role": "assistant",
-                                    "content": [{"type": "output_text", "text": "".join(words)}]}],
-                        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out,
-                                  "total_tokens": tokens_in + tokens_out,
-                                  "input_tokens_details": {"cached_tokens": 0},
-                                  "output_tokens_details": {"reasoning_tokens": 0}}}  # fmt: skip
+            response = {
+                "id": "resp_" + uuid.uuid4().hex[:12],
+                "object": "response",
+                "model": model,
+                "status": "completed",
+                "output": [
+                    {
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": "".join(words)}],
+                    }
+                ],
+                "usage": {
+                    "input_tokens": tokens_in,
+                    "output_tokens": tokens_out,
+                    "total_tokens": tokens_in + tokens_out,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                },
+            }
             if stream:
-                events = [("response.created", {"type": "response.created", "response": {**response, "status": "in_progress", "usage": None, "output": []}})]
-                events += [("response.output_text.delta", {"type": "response.output_text.delta", "delta": w}) for w in words]
+                events = [
+                    (
+                        "response.created",
+                        {
+                            "type": "response.created",
+                            "response": {**response, "status": "in_progress", "usage": None, "output": []},
+                        },
+                    )
+                ]
+                events += [
+                    ("response.output_text.delta", {"type": "response.output_text.delta", "delta": w}) for w in words
+                ]
                 events.append(("response.completed", {"type": "response.completed", "response": response}))
                 self._sse(handler, events, model)
             else:
@@ -185,39 +217,81 @@ class FakeLLMServer:
         elif path.endswith("/embeddings"):
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) else 1
-            self._json(handler, {"object": "list", "model": model,
-                                 "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(count)],
-                                 "usage": {"prompt_tokens": tokens_in, "total_tokens": tokens_in}})  # fmt: skip
+            self._json(
+                handler,
+                {
+                    "object": "list",
+                    "model": model,
+                    "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(count)],
+                    "usage": {"prompt_tokens": tokens_in, "total_tokens": tokens_in},
+                },
+            )
         elif path.endswith("/messages"):
             if stream:
                 self._stream_anthropic(handler, model, words, tokens_in)
             else:
-                self._json(handler, {"id": "msg_" + uuid.uuid4().hex[:12], "type": "message", "role": "assistant",
-                                     "model": model, "content": [{"type": "text", "text": "".join(words)}],
-                                     "stop_reason": "end_turn", "stop_sequence": None,
-                                     "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out,
-                                               "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}})  # fmt: skip
+                self._json(
+                    handler,
+                    {
+                        "id": "msg_" + uuid.uuid4().hex[:12],
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [{"type": "text", "text": "".join(words)}],
+                        "stop_reason": "end_turn",
+                        "stop_sequence": None,
+                        "usage": {
+                            "input_tokens": tokens_in,
+                            "output_tokens": tokens_out,
+                            "cache_read_input_tokens": 0,
+                            "cache_creation_input_tokens": 0,
+                        },
+                    },
+                )
         else:
             self._json(handler, {"error": {"message": f"unknown path {path}"}}, 404)
 
     @staticmethod
     def _openai_chat(model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
         return {
-            "id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion", "created": int(time.time()),
-            "model": model, "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
-                         "logprobs": None}],
-            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
-        }  # fmt: skip
+            "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            },
+        }
 
-    def _stream_openai_chat(self, handler: Any, model: str, words: list[str], tokens_in: int, body: dict[str, Any]) -> None:
+    def _stream_openai_chat(
+        self, handler: Any, model: str, words: list[str], tokens_in: int, body: dict[str, Any]
+    ) -> None:
         chat_id = "chatcmpl-" + uuid.uuid4().hex[:12]
         created = int(time.time())
 
         def chunk(delta: dict[str, Any], finish: Optional[str] = None, usage: Any = None) -> tuple[str, dict[str, Any]]:
-            choices = [] if usage is not None else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
-            payload = {"id": chat_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "system_fingerprint": "fp_fake", "choices": choices}  # fmt: skip
+            choices = (
+                [] if usage is not None else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+            )
+            payload = {
+                "id": chat_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": choices,
+            }
             if usage is not None:
                 payload["usage"] = usage
             return ("", payload)
@@ -226,29 +300,67 @@ class FakeLLMServer:
         events += [chunk({"content": w}) for w in words]
         events.append(chunk({}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append(chunk({}, usage={"prompt_tokens": tokens_in, "completion_tokens": len(words),
-                                           "total_tokens": tokens_in + len(words)}))  # fmt: skip
+            events.append(
+                chunk(
+                    {},
+                    usage={
+                        "prompt_tokens": tokens_in,
+                        "completion_tokens": len(words),
+                        "total_tokens": tokens_in + len(words),
+                    },
+                )
+            )
         self._sse(handler, events, model, done=True)
 
     def _stream_anthropic(self, handler: Any, model: str, words: list[str], tokens_in: int) -> None:
         msg_id = "msg_" + uuid.uuid4().hex[:12]
         events: list[tuple[str, dict[str, Any]]] = [
-            ("message_start", {"type": "message_start", "message": {
-                "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": tokens_in, "output_tokens": 1, "cache_read_input_tokens": 0,
-                          "cache_creation_input_tokens": 0}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": msg_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {
+                            "input_tokens": tokens_in,
+                            "output_tokens": 1,
+                            "cache_read_input_tokens": 0,
+                            "cache_creation_input_tokens": 0,
+                        },
+                    },
+                },
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
             ("ping", {"type": "ping"}),
-        ]  # fmt: skip
-        events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                            "delta": {"type": "text_delta", "text": w}}) for w in words]  # fmt: skip
+        ]
+        events += [
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+            )
+            for w in words
+        ]
         events += [
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                               "usage": {"output_tokens": len(words)}}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": len(words)},
+                },
+            ),
             ("message_stop", {"type": "message_stop"}),
-        ]  # fmt: skip
+        ]
         self._sse(handler, events, model)
 
     # -- the wire -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ._wire import patch_all, registry, unpatch_all
 __all__ = ["LLMHttpInstrumentor"]
 
 
-class LLMHttpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class LLMHttpInstrumentor(BaseInstrumentor):
     """Patches ``send`` of httpx and httpx2 clients so LLM calls become spans.
 
     Spans go to the sessionkit client of the current session, else the default client. Used

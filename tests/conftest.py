@@ -7,14 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import sessionkit
 import sessionkit.api
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from otlp_receiver import OtlpReceiver  # noqa: E402
-
 
 # Variables that steer the test suite itself, not sessionkit.
 TEST_CONTROLS = {"SESSIONKIT_PHOENIX_VENV", "SESSIONKIT_UPDATE_SCREENSHOTS"}

@@ -33,11 +33,15 @@ def phoenix_python() -> Path:
     """The Python of a virtualenv with arize-phoenix, creating it if needed."""
     venv = Path(os.environ.get("SESSIONKIT_PHOENIX_VENV", ROOT / ".venv-phoenix"))
     python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([python, "-c", "import phoenix.server.main"], capture_output=True).returncode == 0:
+    if (
+        python.exists()
+        and subprocess.run([python, "-c", "import phoenix.server.main"], capture_output=True).returncode == 0
+    ):
         return python
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "arize-phoenix"],
-                   check=True, timeout=1200)  # fmt: skip
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "arize-phoenix"], check=True, timeout=1200
+    )
     return python
 
 
@@ -54,16 +58,19 @@ class Phoenix:
     def start(self, timeout: float = 180) -> Phoenix:
         python = phoenix_python()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
-        env.update({
-            "PHOENIX_WORKING_DIR": self._workdir.name,
-            "PHOENIX_HOST": "127.0.0.1",
-            "PHOENIX_PORT": str(self.http_port),
-            "PHOENIX_GRPC_PORT": str(self.grpc_port),
-            "PHOENIX_TELEMETRY_ENABLED": "false",
-        })  # fmt: skip
+        env.update(
+            {
+                "PHOENIX_WORKING_DIR": self._workdir.name,
+                "PHOENIX_HOST": "127.0.0.1",
+                "PHOENIX_PORT": str(self.http_port),
+                "PHOENIX_GRPC_PORT": str(self.grpc_port),
+                "PHOENIX_TELEMETRY_ENABLED": "false",
+            }
+        )
         with open(self.log, "wb") as log:
-            self._process = subprocess.Popen([python, str(LAUNCHER)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                             start_new_session=True)  # fmt: skip
+            self._process = subprocess.Popen(
+                [python, str(LAUNCHER)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -120,7 +127,7 @@ class Phoenix:
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
         found = []
-        for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for table, _width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
             for line in Path(table).read_text().splitlines()[1:]:
                 fields = line.split()
                 local, state, inode = fields[1], fields[3], fields[9]

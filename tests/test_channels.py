@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
-from helpers import root_of, spans_of
-from opentelemetry.trace import StatusCode
-
 import sessionkit
+from opentelemetry.trace import StatusCode
 from sessionkit import ChannelError
+
+from helpers import root_of, spans_of
 
 
 def channel_spans(client, name="channel discord"):
@@ -136,8 +136,10 @@ def test_open_channels_across_sessions_and_the_open_metric(client):
     b.open_channel("slack", "b2")
     listing = client.open_channels()
     assert [(c.platform, c.channel_id, c.session_id) for c in listing] == [
-        ("discord", "a1", a.id), ("discord", "b1", b.id), ("slack", "b2", b.id),
-    ]  # fmt: skip
+        ("discord", "a1", a.id),
+        ("discord", "b1", b.id),
+        ("slack", "b2", b.id),
+    ]
     assert all(c.age_seconds >= 0 for c in listing)
     assert open_gauge(client) == {"discord": 2, "slack": 1}
     client.close_channel("discord", "b1", reason="cleanup job")  # the proxy's "delete all" job
@@ -215,6 +217,10 @@ def test_channels_from_concurrent_sessions_stay_in_their_sessions(client):
     assert len(spans) == 16 * 20
     for span in spans:
         channel_id = span.attributes["sessionkit.channel.id"]
-        owner = f"aconv-{channel_id[1:].split('-')[0]}" if channel_id.startswith("a") else f"conv-{channel_id.split('-')[0]}"
+        owner = (
+            f"aconv-{channel_id[1:].split('-')[0]}"
+            if channel_id.startswith("a")
+            else f"conv-{channel_id.split('-')[0]}"
+        )
         assert span.attributes["session.id"] == ids[owner]
     assert client.open_channels() == []

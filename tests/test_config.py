@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 import sessionkit
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sessionkit import Config, ConfigError
 
 

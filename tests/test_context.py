@@ -7,9 +7,9 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers import spans_of
-
 import sessionkit
+
+from helpers import spans_of
 
 WORKERS = 16
 SPANS_EACH = 200

@@ -11,10 +11,10 @@ import uuid
 from collections import Counter
 
 import pytest
-from phoenix_server import ROOT, Phoenix
-
 import sessionkit
 from sessionkit import _demo as demo
+
+from phoenix_server import ROOT, Phoenix
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +109,27 @@ def chromium() -> str:
     if found:
         return found
     subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, timeout=1200,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium"],
+        check=True,
+        timeout=1200,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     return shutil.which("chromium") or "/usr/bin/chromium"
 
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1400,900", "--virtual-time-budget=10000",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,900",
+    "--virtual-time-budget=10000",
+]
 
 
 def test_phoenix_sessions_view_screenshot(phoenix, tmp_path):
@@ -129,14 +140,22 @@ def test_phoenix_sessions_view_screenshot(phoenix, tmp_path):
     page = f"{phoenix.url}/projects/{project_id}/sessions"
     browser = chromium()
     profile = tmp_path / "profile"
-    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
-                         capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    dom = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     for summary in result.summaries:
         assert summary.session_id[:8] in dom, "the sessions view does not list a session"
         assert summary.user_id in dom
     shot = tmp_path / "phoenix-sessions.png"
-    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}", page],
-                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}", page],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("SESSIONKIT_UPDATE_SCREENSHOTS"):
         target = ROOT / "docs" / "images" / "phoenix-sessions.png"

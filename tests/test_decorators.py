@@ -8,12 +8,12 @@ import threading
 import warnings
 
 import pytest
-from helpers import root_of, spans_of
+import sessionkit
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-
-import sessionkit
 from sessionkit import EndState
+
+from helpers import root_of, spans_of
 
 
 @pytest.fixture
@@ -201,7 +201,7 @@ def test_generator_span_covers_the_whole_iteration_and_not_the_consumer(default_
         return "done"
 
     with default_client.session("s"):
-        for item in stream(3):
+        for _item in stream(3):
             seen_in_consumer.append(trace.get_current_span().name)
     span = named(default_client, "stream")
     assert seen_in_consumer == ["s"] * 3  # the consumer is in the session root, not the generator span

@@ -12,8 +12,11 @@ def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONKIT_", "OTEL_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "sessionkit", "demo", "--users", "4", "--turns", "4", "--dir", str(store)],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "4 sessions in" in out

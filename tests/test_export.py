@@ -10,12 +10,12 @@ import textwrap
 import time
 
 import pytest
+import sessionkit
+from sessionkit._export.reader import read_sessions
+
 from grpc_receiver import GrpcOtlpReceiver
 from helpers import run_python
 from otlp_receiver import OtlpReceiver
-
-import sessionkit
-from sessionkit._export.reader import read_sessions
 
 
 def test_spans_arrive_over_otlp_http_with_session_identity_and_resource(receiver):
@@ -113,8 +113,13 @@ def test_flush_and_shutdown_return_within_their_timeouts_when_the_collector_hang
 
 def test_queue_is_bounded_and_drops_are_counted_and_logged_once(caplog):
     with OtlpReceiver(mode="hang") as hanging:
-        c = sessionkit.Client(endpoint=hanging.endpoint, max_queue_size=50, max_export_batch_size=10,
-                              export_timeout=30, export_interval=0.05)  # fmt: skip
+        c = sessionkit.Client(
+            endpoint=hanging.endpoint,
+            max_queue_size=50,
+            max_export_batch_size=10,
+            export_timeout=30,
+            export_interval=0.05,
+        )
         try:
             with caplog.at_level(logging.WARNING, logger="sessionkit"):
                 with c.session("flood"):
@@ -192,9 +197,14 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
     store = tmp_path / "store"
     c = sessionkit.init()  # no endpoint: the embedded file exporter
     with c.session("checkout", thread_id="conv-1", user_id="u-9") as s:
-        with c.tracer.start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat",
-                                                                   "gen_ai.usage.input_tokens": 30,
-                                                                   "gen_ai.usage.output_tokens": 7}):  # fmt: skip
+        with c.tracer.start_as_current_span(
+            "chat m",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": 30,
+                "gen_ai.usage.output_tokens": 7,
+            },
+        ):
             pass
         with c.tracer.start_as_current_span("tool"):
             pass
@@ -207,18 +217,38 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
     stored = {x.id: x for x in read_sessions(store)}
     assert set(stored) == {s.id, failing.id}
     checkout = stored[s.id]
-    assert (checkout.name, checkout.thread_id, checkout.user_id, checkout.state) == ("checkout", "conv-1", "u-9", "success")
-    assert (len(checkout.work_spans), len(checkout.llm_spans), checkout.input_tokens, checkout.output_tokens) == (2, 1, 30, 7)
+    assert (checkout.name, checkout.thread_id, checkout.user_id, checkout.state) == (
+        "checkout",
+        "conv-1",
+        "u-9",
+        "success",
+    )
+    assert (len(checkout.work_spans), len(checkout.llm_spans), checkout.input_tokens, checkout.output_tokens) == (
+        2,
+        1,
+        30,
+        7,
+    )
 
     env = {"SESSIONKIT_FILE_DIR": str(store)}
-    listing = subprocess.run([sys.executable, "-m", "sessionkit", "sessions"], capture_output=True, text=True,
-                             env={**os.environ, **env}, check=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "sessions"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    ).stdout
     line = next(row for row in listing.splitlines() if row.startswith(s.id[:8]))
     assert line.split()[1:10] == ["checkout", "conv-1", "u-9", "success", line.split()[5], "2", "1", "30/7", "0"]
     assert "fail" in next(row for row in listing.splitlines() if row.startswith(failing.id[:8]))
 
-    tree = subprocess.run([sys.executable, "-m", "sessionkit", "show", s.id[:8]], capture_output=True, text=True,
-                          env={**os.environ, **env}, check=True).stdout  # fmt: skip
+    tree = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "show", s.id[:8]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    ).stdout
     lines = tree.splitlines()
     assert lines[0].startswith(f"session {s.id}")
     assert lines[1].startswith("checkout")
@@ -227,23 +257,32 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
 
 
 def test_show_unknown_session_fails_clearly(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sessionkit", "show", "nope", "--dir", str(tmp_path)],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "show", "nope", "--dir", str(tmp_path)], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "No single session" in proc.stderr
 
 
 def test_doctor_masks_secrets_and_checks_the_collector(receiver, dead_port):
     env = {**os.environ, "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20sk-live-abc123,x-team=core"}
-    ok = subprocess.run([sys.executable, "-m", "sessionkit", "doctor", "--endpoint", receiver.endpoint],
-                        capture_output=True, text=True, env=env)  # fmt: skip
+    ok = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "doctor", "--endpoint", receiver.endpoint],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "sk-live-abc123" not in ok.stdout + ok.stderr
     assert "authorization" in ok.stdout and "***" in ok.stdout
     assert "accepted an empty OTLP request" in ok.stdout
     assert receiver.headers[-1]["authorization"] == "Bearer sk-live-abc123"  # used, though never shown
     assert receiver.spans == []  # the check sends no spans
-    bad = subprocess.run([sys.executable, "-m", "sessionkit", "doctor", "--endpoint", f"http://127.0.0.1:{dead_port}"],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "doctor", "--endpoint", f"http://127.0.0.1:{dead_port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert bad.returncode == 1 and "not reachable" in bad.stdout
 
 
@@ -265,7 +304,9 @@ def test_init_defers_the_exporter_stack_and_pydantic_until_they_are_needed(recei
     code_, out, err, _ = run_python(code)
     assert code_ == 0, err
     assert "after init: []" in out
-    assert "after export: ['google.protobuf', 'opentelemetry.exporter.otlp.proto.http.trace_exporter', 'requests']" in out
+    assert (
+        "after export: ['google.protobuf', 'opentelemetry.exporter.otlp.proto.http.trace_exporter', 'requests']" in out
+    )
     assert "exporter: OTLPSpanExporter 1" in out
     assert receiver.wait_for(lambda spans: [x.name for x in spans] == ["s"])
 

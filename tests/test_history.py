@@ -4,10 +4,10 @@ import asyncio
 import threading
 
 import pytest
-from helpers import spans_of
+import sessionkit
 from opentelemetry.trace import StatusCode
 
-import sessionkit
+from helpers import spans_of
 
 
 def loads_of(client):
@@ -83,6 +83,7 @@ def test_growth_of_load_time_per_turn_is_reported(client, monkeypatch):
 
 def test_history_loader_decorator_on_sync_and_async_loaders():
     client = sessionkit.init(exporter="memory")  # the module-level decorator records on the default client
+
     @client.history_loader(source="redis")
     def load_history(conversation_id, turn=None):
         return [{"role": "user"}] * (turn or 1)
@@ -156,10 +157,16 @@ def test_loads_from_concurrent_sessions_stay_in_their_sessions(client):
         t.start()
     for t in threads:
         t.join()
-    for n, s in results.items():
+    for _n, s in results.items():
         summary = s.summary()
-        assert (summary.history_loads, summary.history_messages_loaded, summary.history_messages_redundant) == (5, 20, 12)
+        assert (summary.history_loads, summary.history_messages_loaded, summary.history_messages_redundant) == (
+            5,
+            20,
+            12,
+        )
     by_session = {}
     for span in loads_of(client):
-        by_session.setdefault(span.attributes["session.id"], set()).add(span.attributes["sessionkit.history.conversation_id"])
+        by_session.setdefault(span.attributes["session.id"], set()).add(
+            span.attributes["sessionkit.history.conversation_id"]
+        )
     assert all(len(v) == 1 for v in by_session.values()) and len(by_session) == 12

@@ -4,7 +4,6 @@ httpx / httpx2, against the fake LLM server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import socket
 import time
@@ -14,12 +13,12 @@ import httpx
 import httpx2
 import openai
 import pytest
-from helpers import root_of, spans_of
-from opentelemetry.trace import SpanKind, StatusCode
-
 import sessionkit
-from sessionkit.fake_llm import FakeLLMServer
+from opentelemetry.trace import SpanKind, StatusCode
 from sessionkit import _wire as patch
+from sessionkit.fake_llm import FakeLLMServer
+
+from helpers import root_of, spans_of
 
 API_KEY = "sk-test-SECRET-0123456789"
 ANTHROPIC_KEY = "sk-ant-SECRET-9876543210"
@@ -39,12 +38,15 @@ def llm_client(server):
 
 
 def oai(server, **kwargs):
-    return openai.OpenAI(base_url=server.openai_base_url, api_key=API_KEY, max_retries=kwargs.pop("max_retries", 0), **kwargs)
+    return openai.OpenAI(
+        base_url=server.openai_base_url, api_key=API_KEY, max_retries=kwargs.pop("max_retries", 0), **kwargs
+    )
 
 
 def ant(server, **kwargs):
-    return anthropic.Anthropic(base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY,
-                               max_retries=kwargs.pop("max_retries", 0), **kwargs)  # fmt: skip
+    return anthropic.Anthropic(
+        base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=kwargs.pop("max_retries", 0), **kwargs
+    )
 
 
 def llm_spans(client):
@@ -65,9 +67,12 @@ def metric_points(client, name):
 def test_openai_chat_becomes_a_client_span_with_genai_attributes(server, llm_client):
     with llm_client.session("s") as s:
         response = oai(server).chat.completions.create(
-            model="gpt-4.1-mini", messages=[{"role": "user", "content": "where is my order"}],
-            temperature=0.2, max_tokens=64, top_p=0.9,
-        )  # fmt: skip
+            model="gpt-4.1-mini",
+            messages=[{"role": "user", "content": "where is my order"}],
+            temperature=0.2,
+            max_tokens=64,
+            top_p=0.9,
+        )
     (span,) = llm_spans(llm_client)
     reported = server.reported[-1]
     assert span.name == "chat gpt-4.1-mini" and span.kind is SpanKind.CLIENT
@@ -75,19 +80,30 @@ def test_openai_chat_becomes_a_client_span_with_genai_attributes(server, llm_cli
     assert a["gen_ai.operation.name"] == "chat"
     assert a["gen_ai.provider.name"] == "openai"
     assert a["gen_ai.request.model"] == "gpt-4.1-mini"
-    assert (a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"], a["gen_ai.request.top_p"]) == (0.2, 64, 0.9)
+    assert (a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"], a["gen_ai.request.top_p"]) == (
+        0.2,
+        64,
+        0.9,
+    )
     assert a["gen_ai.request.stream"] is False
     assert a["gen_ai.response.model"] == "gpt-4.1-mini"
     assert a["gen_ai.response.id"] == response.id
     assert list(a["gen_ai.response.finish_reasons"]) == ["stop"]
-    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (reported.input_tokens, reported.output_tokens)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (
+        reported.input_tokens,
+        reported.output_tokens,
+    )
     assert a["llm.token_count.total"] == reported.input_tokens + reported.output_tokens
     assert a["llm.model_name"] == "gpt-4.1-mini"
     assert (a["server.address"], a["server.port"]) == ("127.0.0.1", server.port)
     assert a["session.id"] == s.id
     assert span.parent.span_id == root_of(llm_client, s).context.span_id
     summary = s.summary()
-    assert (summary.llm_calls, summary.input_tokens, summary.output_tokens) == (1, reported.input_tokens, reported.output_tokens)
+    assert (summary.llm_calls, summary.input_tokens, summary.output_tokens) == (
+        1,
+        reported.input_tokens,
+        reported.output_tokens,
+    )
 
 
 def test_the_caller_gets_the_same_response_object_and_bytes(server, llm_client):
@@ -103,8 +119,12 @@ def test_the_caller_gets_the_same_response_object_and_bytes(server, llm_client):
 
 
 def test_streamed_chunks_reach_the_caller_unchanged_and_as_they_arrive(server, llm_client):
-    body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": "hi"}],
-            "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": "slow",
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream_options": {"include_usage": True},
+    }
     for instrumented in (True, False):
         if not instrumented:
             llm_client.uninstrument()
@@ -125,9 +145,11 @@ def test_streamed_chunks_reach_the_caller_unchanged_and_as_they_arrive(server, l
 def test_openai_stream_reads_usage_from_the_final_chunk_and_sets_ttfc(server, llm_client):
     with llm_client.session("s") as s:
         stream = oai(server).chat.completions.create(
-            model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi there"}], stream=True,
+            model="gpt-4.1-mini",
+            messages=[{"role": "user", "content": "hi there"}],
+            stream=True,
             stream_options={"include_usage": True},
-        )  # fmt: skip
+        )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "".join(server.reply.split()[i % 5] + " " for i in range(server.chunks))
     (span,) = llm_spans(llm_client)
@@ -145,10 +167,15 @@ def test_openai_stream_reads_usage_from_the_final_chunk_and_sets_ttfc(server, ll
 def test_anthropic_messages_json_and_stream(server, llm_client):
     client = ant(server)
     with llm_client.session("s") as s:
-        message = client.messages.create(model="claude-test", max_tokens=100, system="be brief",
-                                         messages=[{"role": "user", "content": "hello there"}])  # fmt: skip
-        with client.messages.stream(model="claude-test", max_tokens=100,
-                                    messages=[{"role": "user", "content": "hello"}]) as stream:  # fmt: skip
+        message = client.messages.create(
+            model="claude-test",
+            max_tokens=100,
+            system="be brief",
+            messages=[{"role": "user", "content": "hello there"}],
+        )
+        with client.messages.stream(
+            model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "hello"}]
+        ) as stream:
             text = "".join(stream.text_stream)
     assert message.content[0].text and text
     plain, streamed = llm_spans(llm_client)
@@ -210,9 +237,9 @@ def test_server_errors_and_connection_errors_set_error_type(server, llm_client):
                 oai(server).chat.completions.create(model="error-500", messages=[])
         with dead_client.session("d"):
             with pytest.raises(openai.APIConnectionError):
-                openai.OpenAI(base_url=f"http://127.0.0.1:{dead}/v1", api_key="k", max_retries=0).chat.completions.create(
-                    model="m", messages=[]
-                )
+                openai.OpenAI(
+                    base_url=f"http://127.0.0.1:{dead}/v1", api_key="k", max_retries=0
+                ).chat.completions.create(model="m", messages=[])
         (failed,) = llm_spans(llm_client)
         assert failed.attributes["error.type"] == "500"
         (refused,) = llm_spans(dead_client)
@@ -274,8 +301,9 @@ def test_async_openai_and_anthropic(server, llm_client):
         an = anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=0)
         async with llm_client.session("a") as s:
             await oa.chat.completions.create(model="gpt-a", messages=[{"role": "user", "content": "x"}])
-            stream = await oa.chat.completions.create(model="gpt-a", messages=[], stream=True,
-                                                      stream_options={"include_usage": True})  # fmt: skip
+            stream = await oa.chat.completions.create(
+                model="gpt-a", messages=[], stream=True, stream_options={"include_usage": True}
+            )
             async for _ in stream:
                 pass
             async with an.messages.stream(model="claude-a", max_tokens=10, messages=[]) as st:
@@ -328,13 +356,17 @@ def test_unknown_hosts_are_not_llm_calls_unless_configured(server):
 
 def test_content_is_captured_only_when_asked_and_secrets_never(server):
     for capture in (False, True):
-        c = sessionkit.Client(exporter="memory", llm_base_urls={server.url: "local-vllm"}, capture_content=capture,
-                              max_content_length=200)  # fmt: skip
+        c = sessionkit.Client(
+            exporter="memory", llm_base_urls={server.url: "local-vllm"}, capture_content=capture, max_content_length=200
+        )
         try:
             with c.session("s"):
-                oai(server).chat.completions.create(model="m", messages=[{"role": "user", "content": "my secret question"}])
-                ant(server).messages.create(model="c", max_tokens=5, system="sys prompt",
-                                            messages=[{"role": "user", "content": "x" * 1000}])  # fmt: skip
+                oai(server).chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "my secret question"}]
+                )
+                ant(server).messages.create(
+                    model="c", max_tokens=5, system="sys prompt", messages=[{"role": "user", "content": "x" * 1000}]
+                )
             spans = llm_spans(c)
             everything = repr([dict(x.attributes) for x in spans_of(c)])
             assert API_KEY not in everything and ANTHROPIC_KEY not in everything
@@ -346,14 +378,22 @@ def test_content_is_captured_only_when_asked_and_secrets_never(server):
                 assert len(spans[1].attributes["gen_ai.input.messages"]) <= 200
             else:
                 assert "my secret question" not in everything
-                assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "input.", "output.")) for x in spans for k in x.attributes)
+                assert not any(
+                    k.startswith(("gen_ai.input", "gen_ai.output", "input.", "output."))
+                    for x in spans
+                    for k in x.attributes
+                )
         finally:
             c.shutdown(timeout=1)
 
 
 def test_tokens_are_not_counted_twice_when_the_sdk_makes_its_own_span(server, llm_client):
-    client = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0,
-                                 open_telemetry={"tracer_provider": llm_client.tracer_provider})  # fmt: skip
+    client = anthropic.Anthropic(
+        base_url=server.anthropic_base_url,
+        api_key="k",
+        max_retries=0,
+        open_telemetry={"tracer_provider": llm_client.tracer_provider},
+    )
     with llm_client.session("s") as s:
         client.messages.create(model="claude-d", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     own = [x for x in spans_of(llm_client) if x.instrumentation_scope.name != "sessionkit"]
@@ -361,7 +401,11 @@ def test_tokens_are_not_counted_twice_when_the_sdk_makes_its_own_span(server, ll
     assert own[0].attributes.get("sessionkit.llm.counted_in_child") is True
     reported = server.reported[-1]
     summary = s.summary()
-    assert (summary.llm_calls, summary.input_tokens, summary.output_tokens) == (1, reported.input_tokens, reported.output_tokens)
+    assert (summary.llm_calls, summary.input_tokens, summary.output_tokens) == (
+        1,
+        reported.input_tokens,
+        reported.output_tokens,
+    )
 
 
 def test_llm_decorator_around_a_real_sdk_call_is_not_counted_twice(server, llm_client):
@@ -406,9 +450,14 @@ def test_metrics_come_from_every_llm_span_whether_exported_or_dropped(server):
 
     reader = InMemoryMetricReader()
     exporter = Stuck()
-    c = sessionkit.Client(exporter=exporter, meter_provider=MeterProvider(metric_readers=[reader]),
-                          llm_base_urls=[server.url], max_queue_size=1, max_export_batch_size=1,
-                          export_interval=0.01)  # fmt: skip
+    c = sessionkit.Client(
+        exporter=exporter,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+        llm_base_urls=[server.url],
+        max_queue_size=1,
+        max_export_batch_size=1,
+        export_interval=0.01,
+    )
     try:
         with c.session("s"):
             for _ in range(6):
@@ -418,8 +467,14 @@ def test_metrics_come_from_every_llm_span_whether_exported_or_dropped(server):
         assert c.flush(timeout=10)
         stats = c.stats()
         assert stats.dropped_spans > 0 and exporter.exported > 0  # both paths ran
-        points = [p for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
-                  for m in sm.metrics if m.name == "gen_ai.client.operation.duration" for p in m.data.data_points]  # fmt: skip
+        points = [
+            p
+            for rm in reader.get_metrics_data().resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            if m.name == "gen_ai.client.operation.duration"
+            for p in m.data.data_points
+        ]
         assert sum(p.count for p in points) == 6
         assert points[0].attributes["gen_ai.request.model"] == "m"
     finally:
@@ -451,7 +506,6 @@ def test_instrumentor_follows_the_opentelemetry_conventions(server):
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     from sessionkit.instrumentation import LLMHttpInstrumentor
 
     patch.unpatch_all()

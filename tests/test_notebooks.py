@@ -8,7 +8,6 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
-
 from sessionkit._export.reader import read_sessions
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -18,15 +17,17 @@ def run_notebook(name: str, tmp_path: Path) -> tuple[nbformat.NotebookNode, list
     """Execute the notebook as a user would, running each init cell twice. Returns the executed
     notebook and the output of a check cell appended at its end."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nb.cells.append(new_code_cell(
-        "import sessionkit as _sk\n"
-        "_c = _sk.get_client()\n"
-        "_before = _c.stats().spans_started\n"
-        "with _c.tracer.start_as_current_span('probe'):\n"
-        "    pass\n"
-        "print(_c.stats().spans_started - _before, _c.stats().sessions_started)\n"
-        "_c.flush(timeout=10)"
-    ))  # fmt: skip
+    nb.cells.append(
+        new_code_cell(
+            "import sessionkit as _sk\n"
+            "_c = _sk.get_client()\n"
+            "_before = _c.stats().spans_started\n"
+            "with _c.tracer.start_as_current_span('probe'):\n"
+            "    pass\n"
+            "print(_c.stats().spans_started - _before, _c.stats().sessions_started)\n"
+            "_c.flush(timeout=10)"
+        )
+    )
     client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
@@ -40,8 +41,13 @@ def run_notebook(name: str, tmp_path: Path) -> tuple[nbformat.NotebookNode, list
 
 
 def html_outputs(nb: nbformat.NotebookNode) -> list[str]:
-    return [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "data" in o and "text/html" in o["data"]]  # fmt: skip
+    return [
+        o["data"]["text/html"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "data" in o and "text/html" in o["data"]
+    ]
 
 
 def test_quickstart_notebook_in_a_real_kernel(tmp_path):
@@ -55,7 +61,9 @@ def test_quickstart_notebook_in_a_real_kernel(tmp_path):
         session = stored[name]
         names = Counter(span.name for span in session.work_spans)
         # one span per operation: nothing doubled by the second init
-        assert names == Counter({"invoke_agent support_agent": 1, "execute_tool lookup_order": 1, "chat gpt-4.1-mini": 1})
+        assert names == Counter(
+            {"invoke_agent support_agent": 1, "execute_tool lookup_order": 1, "chat gpt-4.1-mini": 1}
+        )
         assert all(span.attributes["session.id"] == session.id for span in session.spans)
         assert len(session.llm_spans) == 1 and session.input_tokens > 0
     # the session started in one cell and ended in another ended cleanly

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from sessionkit._payloads import anthropic as ap
 from sessionkit._payloads import openai as op
 from sessionkit._payloads.llm import LLMResult, match, normalize_base_urls
@@ -15,7 +14,7 @@ ANTHROPIC_STREAM = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"claude-x",'
     b'"usage":{"input_tokens":20,"cache_read_input_tokens":5,"cache_creation_input_tokens":2,"output_tokens":1}}}\n\n'
     b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
-    b"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    b'event: ping\ndata: {"type": "ping"}\n\n'
     b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"H\xc3\xa9llo"}}\n\n'
     b'event: some_future_event\ndata: {"type":"some_future_event","x":1}\n\n'
     b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}\n\n'
@@ -57,14 +56,22 @@ def test_anthropic_stream_usage_counts_cached_input_and_final_output():
 
 def test_openai_stream_final_usage_chunk():
     result = read(op.StreamReader, "openai.chat", OPENAI_STREAM)
-    assert (result.input_tokens, result.output_tokens, result.cache_read_tokens, result.reasoning_tokens) == (12, 3, 4, 1)
+    assert (result.input_tokens, result.output_tokens, result.cache_read_tokens, result.reasoning_tokens) == (
+        12,
+        3,
+        4,
+        1,
+    )
     assert result.finish_reasons == ["stop"] and "".join(result.output_text) == "Hi" and result.ended
 
 
-@pytest.mark.parametrize(("reader", "api", "data"), [
-    (ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM),
-    (op.StreamReader, "openai.chat", OPENAI_STREAM),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("reader", "api", "data"),
+    [
+        (ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM),
+        (op.StreamReader, "openai.chat", OPENAI_STREAM),
+    ],
+)
 def test_events_split_at_every_byte_boundary_read_the_same(reader, api, data):
     whole = read(reader, api, data)
     for split in range(len(data) + 1):
@@ -72,17 +79,31 @@ def test_events_split_at_every_byte_boundary_read_the_same(reader, api, data):
 
 
 def test_truncated_and_garbage_streams_keep_what_could_be_read():
-    cut = ANTHROPIC_STREAM[: ANTHROPIC_STREAM.index(b"event: message_delta")] + b'event: message_delta\ndata: {"type":"mess'
+    cut = (
+        ANTHROPIC_STREAM[: ANTHROPIC_STREAM.index(b"event: message_delta")]
+        + b'event: message_delta\ndata: {"type":"mess'
+    )
     result = read(ap.StreamReader, "anthropic.messages", cut)
     assert result.input_tokens == 27 and result.output_tokens == 1 and not result.ended  # as of message_start
-    garbage = b"data: not json\n\ndata: {\"choices\": \"nope\", \"usage\": [1,2]}\n\n\xff\xfe\n\ndata: 42\n\n"
+    garbage = b'data: not json\n\ndata: {"choices": "nope", "usage": [1,2]}\n\n\xff\xfe\n\ndata: 42\n\n'
     result = read(op.StreamReader, "openai.chat", garbage)
     assert result.input_tokens is None and result.output_text == []
 
 
-@pytest.mark.parametrize("body", [None, 42, "text", [], {"choices": None}, {"choices": [None, 3, {"message": 5}]},
-                                  {"usage": {"prompt_tokens": "12", "completion_tokens": -3}}, {"output": [{"type": "message", "content": "x"}]},
-                                  {"error": {"type": "rate_limit"}}])  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        42,
+        "text",
+        [],
+        {"choices": None},
+        {"choices": [None, 3, {"message": 5}]},
+        {"usage": {"prompt_tokens": "12", "completion_tokens": -3}},
+        {"output": [{"type": "message", "content": "x"}]},
+        {"error": {"type": "rate_limit"}},
+    ],
+)
 @pytest.mark.parametrize("api", ["openai.chat", "openai.completions", "openai.responses", "openai.embeddings"])
 def test_odd_openai_bodies_never_raise(api, body):
     result = LLMResult()
@@ -91,8 +112,17 @@ def test_odd_openai_bodies_never_raise(api, body):
     assert result.input_tokens is None  # a string or negative count is not a count
 
 
-@pytest.mark.parametrize("body", [None, [], {"content": "x", "usage": None}, {"content": [None, {"type": "tool_use", "name": "t"}]},
-                                  {"type": "error", "error": {"type": "overloaded_error"}}, {"system": [{"type": "text", "text": "s"}]}])  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {"content": "x", "usage": None},
+        {"content": [None, {"type": "tool_use", "name": "t"}]},
+        {"type": "error", "error": {"type": "overloaded_error"}},
+        {"system": [{"type": "text", "text": "s"}]},
+    ],
+)
 def test_odd_anthropic_bodies_never_raise(body):
     result = LLMResult()
     ap.parse_response("anthropic.messages", body, result)
@@ -104,13 +134,18 @@ def test_odd_anthropic_bodies_never_raise(body):
 
 
 def test_request_parameters_and_messages():
-    body = json.loads('{"model":"gpt","temperature":0.5,"max_completion_tokens":9,"stop":"END","stream":true,'
-                      '"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"},'
-                      '{"type":"image_url","image_url":{"url":"data:..."}}]}]}')  # fmt: skip
+    body = json.loads(
+        '{"model":"gpt","temperature":0.5,"max_completion_tokens":9,"stop":"END","stream":true,'
+        '"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"},'
+        '{"type":"image_url","image_url":{"url":"data:..."}}]}]}'
+    )
     request = op.parse_request("openai.chat", body)
     assert request.model == "gpt" and request.stream is True
-    assert request.params == {"gen_ai.request.temperature": 0.5, "gen_ai.request.max_tokens": 9,
-                              "gen_ai.request.stop_sequences": ("END",)}  # fmt: skip
+    assert request.params == {
+        "gen_ai.request.temperature": 0.5,
+        "gen_ai.request.max_tokens": 9,
+        "gen_ai.request.stop_sequences": ("END",),
+    }
     assert request.input_messages == [
         {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
         {"role": "user", "parts": [{"type": "text", "content": "hi"}, {"type": "image_url"}]},
@@ -150,37 +185,50 @@ def test_the_stream_fast_path_counts_exactly_the_chunks_it_may_skip():
     assert reader.result.events == 2
 
 
-@pytest.mark.parametrize(("url", "provider", "api"), [
-    ("https://api.openai.com/v1/chat/completions", "openai", "openai.chat"),
-    ("https://api.openai.com/v1/responses", "openai", "openai.responses"),
-    ("https://api.openai.com/v1/embeddings", "openai", "openai.embeddings"),
-    ("https://api.openai.com/v1/completions", "openai", "openai.completions"),
-    ("https://api.anthropic.com/v1/messages", "anthropic", "anthropic.messages"),
-    ("https://my-res.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-10-21", "azure.ai.openai", "openai.chat"),
-    ("http://127.0.0.1:8000/v1/chat/completions", "vllm", "openai.chat"),
-    ("http://127.0.0.1:8000/v1/messages", "vllm", "anthropic.messages"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "provider", "api"),
+    [
+        ("https://api.openai.com/v1/chat/completions", "openai", "openai.chat"),
+        ("https://api.openai.com/v1/responses", "openai", "openai.responses"),
+        ("https://api.openai.com/v1/embeddings", "openai", "openai.embeddings"),
+        ("https://api.openai.com/v1/completions", "openai", "openai.completions"),
+        ("https://api.anthropic.com/v1/messages", "anthropic", "anthropic.messages"),
+        (
+            "https://my-res.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-10-21",
+            "azure.ai.openai",
+            "openai.chat",
+        ),
+        ("http://127.0.0.1:8000/v1/chat/completions", "vllm", "openai.chat"),
+        ("http://127.0.0.1:8000/v1/messages", "vllm", "anthropic.messages"),
+    ],
+)
 def test_endpoint_recognition(url, provider, api):
     endpoint = match("POST", url, normalize_base_urls({"http://127.0.0.1:8000": "vllm"}))
     assert endpoint is not None and (endpoint.provider, endpoint.api) == (provider, api)
 
 
-@pytest.mark.parametrize(("method", "url"), [
-    ("GET", "https://api.openai.com/v1/chat/completions"),
-    ("POST", "https://api.openai.com/v1/files"),
-    ("POST", "https://api.anthropic.com/v1/messages/count_tokens"),
-    ("POST", "https://api.anthropic.com/v1/messages/batches"),
-    ("POST", "https://example.com/v1/chat/completions"),
-    ("POST", "http://127.0.0.1:9999/v1/chat/completions"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "https://api.openai.com/v1/chat/completions"),
+        ("POST", "https://api.openai.com/v1/files"),
+        ("POST", "https://api.anthropic.com/v1/messages/count_tokens"),
+        ("POST", "https://api.anthropic.com/v1/messages/batches"),
+        ("POST", "https://example.com/v1/chat/completions"),
+        ("POST", "http://127.0.0.1:9999/v1/chat/completions"),
+    ],
+)
 def test_not_llm_calls(method, url):
     assert match(method, url, normalize_base_urls(["http://127.0.0.1:8000"])) is None
 
 
-@pytest.mark.parametrize(("reader", "api", "data"), [
-    (ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM),
-    (op.StreamReader, "openai.chat", OPENAI_STREAM),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("reader", "api", "data"),
+    [
+        (ap.StreamReader, "anthropic.messages", ANTHROPIC_STREAM),
+        (op.StreamReader, "openai.chat", OPENAI_STREAM),
+    ],
+)
 def test_skipping_text_deltas_keeps_every_figure(reader, api, data):
     def run(keep_text):
         r = reader(api, keep_text=keep_text)
@@ -191,6 +239,15 @@ def test_skipping_text_deltas_keeps_every_figure(reader, api, data):
 
     full, lean = run(True), run(False)
     assert lean.output_text in ([], [""]) and full.output_text
-    for field in ("response_id", "response_model", "finish_reasons", "input_tokens", "output_tokens",
-                  "cache_read_tokens", "reasoning_tokens", "ended", "events"):  # fmt: skip
+    for field in (
+        "response_id",
+        "response_model",
+        "finish_reasons",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "reasoning_tokens",
+        "ended",
+        "events",
+    ):
         assert getattr(lean, field) == getattr(full, field), field

@@ -5,22 +5,27 @@ from __future__ import annotations
 import json
 import math
 
+import sessionkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import sessionkit
-from sessionkit._values import to_attribute, to_attributes, to_tags, to_text
 from sessionkit._payloads import anthropic as ap
 from sessionkit._payloads import openai as op
 from sessionkit._payloads.llm import LLMResult
 from sessionkit._payloads.sse import SSEParser
+from sessionkit._values import to_attribute, to_attributes, to_tags, to_text
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63, max_value=2**70), st.floats(allow_nan=True),
-    st.text(max_size=50), st.binary(max_size=50), st.just(float("inf")),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**63, max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=50),
+    st.binary(max_size=50),
+    st.just(float("inf")),
+)
 anything = st.recursive(
     scalars,
     lambda children: st.one_of(
@@ -30,7 +35,7 @@ anything = st.recursive(
         st.sets(st.integers(), max_size=5),
     ),
     max_leaves=20,
-)  # fmt: skip
+)
 
 
 def cyclic() -> dict:
@@ -65,8 +70,13 @@ def test_cyclic_and_hostile_values():
 
 
 @SETTINGS
-@given(name=anything, tags=anything, metadata=anything, attrs=st.dictionaries(st.text(min_size=1, max_size=8), anything, max_size=4),
-       event=anything)  # fmt: skip
+@given(
+    name=anything,
+    tags=anything,
+    metadata=anything,
+    attrs=st.dictionaries(st.text(min_size=1, max_size=8), anything, max_size=4),
+    event=anything,
+)
 def test_sessions_take_any_name_tags_metadata_and_attributes(client, name, tags, metadata, attrs, event):
     s = client.start_session(name, thread_id=name, user_id=metadata, tags=tags, metadata=metadata)
     s.add_tags(tags)
@@ -100,14 +110,36 @@ def test_decorators_capture_any_input_and_output(args, result):
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=25,
-)  # fmt: skip
-keys = st.sampled_from(["id", "model", "usage", "choices", "delta", "message", "content", "type", "output", "error",
-                        "prompt_tokens", "input_tokens", "output_tokens", "stop_reason", "finish_reason", "text"])  # fmt: skip
+)
+keys = st.sampled_from(
+    [
+        "id",
+        "model",
+        "usage",
+        "choices",
+        "delta",
+        "message",
+        "content",
+        "type",
+        "output",
+        "error",
+        "prompt_tokens",
+        "input_tokens",
+        "output_tokens",
+        "stop_reason",
+        "finish_reason",
+        "text",
+    ]
+)
 shaped = st.recursive(
-    json_values, lambda children: st.dictionaries(keys, children, max_size=6) | st.lists(children, max_size=3), max_leaves=30
-)  # fmt: skip
+    json_values,
+    lambda children: st.dictionaries(keys, children, max_size=6) | st.lists(children, max_size=3),
+    max_leaves=30,
+)
 
 
 @SETTINGS
@@ -123,7 +155,9 @@ def test_openai_payloads_of_any_shape_never_raise(body, api):
 
 
 @SETTINGS
-@given(body=shaped, name=st.sampled_from(["message_start", "content_block_delta", "message_delta", "error", "x", "ping"]))
+@given(
+    body=shaped, name=st.sampled_from(["message_start", "content_block_delta", "message_delta", "error", "x", "ping"])
+)
 def test_anthropic_payloads_of_any_shape_never_raise(body, name):
     ap.parse_request("anthropic.messages", body)
     ap.parse_response("anthropic.messages", body, LLMResult())

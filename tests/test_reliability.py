@@ -13,27 +13,38 @@ import threading
 import time
 
 import pytest
-from helpers import run_python
-from otlp_receiver import OtlpReceiver
-
 import sessionkit
 from sessionkit._export.reader import read_sessions
+
+from helpers import run_python
+from otlp_receiver import OtlpReceiver
 
 FAULTS = ["refused", "hang", "slow:3", "status:500", "status:503", "status:429", "reset", "garbage"]
 
 
 def accounted(stats) -> int:
     """Every ended span is exported, failed, dropped, queued or in flight: none vanish."""
-    return (stats.spans_exported + stats.spans_failed_export + stats.dropped_spans + stats.queue_size
-            + stats.spans_in_flight)  # fmt: skip
+    return (
+        stats.spans_exported
+        + stats.spans_failed_export
+        + stats.dropped_spans
+        + stats.queue_size
+        + stats.spans_in_flight
+    )
 
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_misbehaving_collector_never_raises_and_every_span_is_accounted_for(fault, dead_port):
     receiver = None if fault == "refused" else OtlpReceiver(mode=fault).start()
     endpoint = f"http://127.0.0.1:{dead_port}" if receiver is None else receiver.endpoint
-    c = sessionkit.Client(endpoint=endpoint, export_timeout=1, shutdown_timeout=1, export_interval=0.05,
-                          max_queue_size=200, max_export_batch_size=50)  # fmt: skip
+    c = sessionkit.Client(
+        endpoint=endpoint,
+        export_timeout=1,
+        shutdown_timeout=1,
+        export_interval=0.05,
+        max_queue_size=200,
+        max_export_batch_size=50,
+    )
     try:
 
         @c.tool(name="work")
@@ -111,8 +122,13 @@ def test_sigterm_ends_open_sessions_and_flushes(tmp_path):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(30)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SESSIONKIT_FILE_DIR": str(store)})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SESSIONKIT_FILE_DIR": str(store)},
+    )
     assert proc.returncode == -signal.SIGTERM, proc.stderr
     stored = {x.name: x for x in read_sessions(store)}
     assert set(stored) == {"default", "imperative", "in-thread"}
@@ -171,13 +187,15 @@ def test_an_unhandled_exception_in_a_thread_fails_its_session_only(client):
 
 def test_load_64_threads_and_64_tasks_lose_no_span_and_mix_none(receiver):
     per_worker = 1000
-    c = sessionkit.Client(endpoint=receiver.endpoint, service_name="load", max_queue_size=200_000)  # the bound is above the load
+    c = sessionkit.Client(
+        endpoint=receiver.endpoint, service_name="load", max_queue_size=200_000
+    )  # the bound is above the load
     ids: dict[str, str] = {}
 
     def thread_worker(n: int) -> None:
         with c.session(f"t{n}") as s:
             ids[f"t{n}"] = s.id
-            for i in range(per_worker):
+            for _i in range(per_worker):
                 with c.tracer.start_as_current_span("op", attributes={"w": f"t{n}"}):
                     pass
 

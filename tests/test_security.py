@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 import sessionkit
-from sessionkit.fake_llm import FakeLLMServer
 from sessionkit._redact import Redactor
+from sessionkit.fake_llm import FakeLLMServer
 
 SECRETS = {
     "authorization": "Bearer sk-live-AUTHHEADER0123456789",
@@ -26,8 +25,12 @@ def test_headers_and_query_secrets_appear_in_no_exported_byte(receiver, tmp_path
         try:
             for client in (c, files):
                 with client.session("secrets"):
-                    response = httpx.post(server.openai_base_url + "/chat/completions", params=QUERY, headers=SECRETS,
-                                          json={"model": "m", "messages": [{"role": "user", "content": "hello"}]})  # fmt: skip
+                    response = httpx.post(
+                        server.openai_base_url + "/chat/completions",
+                        params=QUERY,
+                        headers=SECRETS,
+                        json={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+                    )
                     assert response.status_code == 200
                 client.flush(timeout=10)
             assert receiver.wait_for(lambda spans: any(s.name == "chat m" for s in spans))

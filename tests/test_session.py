@@ -6,15 +6,15 @@ import importlib
 import logging
 
 import pytest
-from helpers import run_python, spans_of
+import sessionkit
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-
-import sessionkit
 from sessionkit import EndState, SessionStateError
+
+from helpers import run_python, spans_of
 
 
 def by_name(spans, name):
@@ -23,7 +23,13 @@ def by_name(spans, name):
 
 def test_session_exposes_its_identity_and_ends_once(client):
     s = client.start_session("triage", thread_id="conv-42", user_id="u-7", tags=["beta"], metadata={"tier": "pro"})
-    assert (s.name, s.thread_id, s.user_id, s.tags, s.metadata) == ("triage", "conv-42", "u-7", ["beta"], {"tier": "pro"})
+    assert (s.name, s.thread_id, s.user_id, s.tags, s.metadata) == (
+        "triage",
+        "conv-42",
+        "u-7",
+        ["beta"],
+        {"tier": "pro"},
+    )
     assert len(s.trace_id) == 32 and int(s.trace_id, 16) != 0
     assert s.is_active and s.end_state is None and s.started_at is not None
     s.add_tags("vip", "beta")
@@ -77,9 +83,14 @@ def test_async_context_manager_session(client):
 def test_summary_counts_spans_llm_calls_tokens_and_errors(client):
     with client.session("s") as s:
         tracer = client.tracer
-        with tracer.start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat",
-                                                                 "gen_ai.usage.input_tokens": 12,
-                                                                 "gen_ai.usage.output_tokens": 5}):  # fmt: skip
+        with tracer.start_as_current_span(
+            "chat m",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": 12,
+                "gen_ai.usage.output_tokens": 5,
+            },
+        ):
             pass
         with pytest.raises(RuntimeError):
             with tracer.start_as_current_span("tool"):
@@ -88,8 +99,12 @@ def test_summary_counts_spans_llm_calls_tokens_and_errors(client):
     summary = s.summary()
     assert isinstance(summary, sessionkit.SessionSummary)
     assert (summary.span_count, summary.llm_calls, summary.input_tokens, summary.output_tokens, summary.errors) == (
-        2, 1, 12, 5, 1,
-    )  # fmt: skip
+        2,
+        1,
+        12,
+        5,
+        1,
+    )
     assert summary.duration_seconds > 0
     root = by_name(spans_of(client), "s")[0]
     assert [e.name for e in root.events] == ["checkpoint"]
@@ -162,8 +177,9 @@ def test_auto_session_collects_spans_outside_any_session_and_survives_reinit(cap
     c = sessionkit.init(exporter="memory", auto_start_session=True, auto_session_name="notebook")
     auto = c.current_session()
     assert auto is not None and auto.name == "notebook"
-    sessionkit.init(exporter="memory", auto_start_session=True, auto_session_name="notebook", strict=False,
-                    capture_content=True)  # fmt: skip
+    sessionkit.init(
+        exporter="memory", auto_start_session=True, auto_session_name="notebook", strict=False, capture_content=True
+    )
     assert c.current_session() is auto and auto.is_active
     with c.tracer.start_as_current_span("loose"):
         pass

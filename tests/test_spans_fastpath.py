@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from helpers import spans_of
-from opentelemetry.trace import Status, StatusCode
-
 import sessionkit
 import sessionkit._spans as fast
+from opentelemetry.trace import Status, StatusCode
+
+from helpers import spans_of
 
 
 def record(client: sessionkit.Client) -> list[tuple]:
@@ -39,8 +39,13 @@ def test_fast_path_matches_the_public_api(monkeypatch):
     def public_ok(span):
         span.set_status(Status(StatusCode.OK))
 
-    for module in ("sessionkit._spans", "sessionkit._processor", "sessionkit._decorators", "sessionkit._session",
-                   "sessionkit._wire"):  # fmt: skip
+    for module in (
+        "sessionkit._spans",
+        "sessionkit._processor",
+        "sessionkit._decorators",
+        "sessionkit._session",
+        "sessionkit._wire",
+    ):
         monkeypatch.setattr(f"{module}.set_clean_attributes", public, raising=False)
         monkeypatch.setattr(f"{module}.set_ok_status", public_ok, raising=False)
     slow_client = sessionkit.Client(exporter="memory")

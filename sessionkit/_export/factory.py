@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -137,11 +137,18 @@ def build_metric_reader(config: Config) -> Any:
     if config.exporter == "otlp-grpc" or config.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 
-        exporter: Any = GrpcMetricExporter(endpoint=url, insecure=url.startswith("http://"),
-                                           headers=dict(config.headers) or None, timeout=config.export_timeout)  # fmt: skip
+        exporter: Any = GrpcMetricExporter(
+            endpoint=url,
+            insecure=url.startswith("http://"),
+            headers=dict(config.headers) or None,
+            timeout=config.export_timeout,
+        )
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-        exporter = OTLPMetricExporter(endpoint=url.removesuffix("/v1/traces") + "/v1/metrics",
-                                      headers=dict(config.headers) or None, timeout=config.export_timeout)  # fmt: skip
+        exporter = OTLPMetricExporter(
+            endpoint=url.removesuffix("/v1/traces") + "/v1/metrics",
+            headers=dict(config.headers) or None,
+            timeout=config.export_timeout,
+        )
     return PeriodicExportingMetricReader(exporter, export_interval_millis=max(config.export_interval, 1.0) * 1000)

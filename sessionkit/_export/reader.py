@@ -93,11 +93,7 @@ class StoredSession:
 
     @property
     def llm_spans(self) -> list[StoredSpan]:
-        return [
-            s
-            for s in self.work_spans
-            if counts_as_llm_call(s.attributes)
-        ]
+        return [s for s in self.work_spans if counts_as_llm_call(s.attributes)]
 
     @property
     def input_tokens(self) -> int:

@@ -93,9 +93,14 @@ class StreamReader:
             return False
         text = chunk.decode("latin-1")  # str search is much cheaper than bytes search (see openai.py)
         if (
-            (text.startswith("event: content_block_delta\n") and not self.keep_text)
-            or text.startswith("event: ping\n")
-        ) and text.count("\n") == 3 and text.endswith("\n\n") and "\r" not in text:
+            (
+                (text.startswith("event: content_block_delta\n") and not self.keep_text)
+                or text.startswith("event: ping\n")
+            )
+            and text.count("\n") == 3
+            and text.endswith("\n\n")
+            and "\r" not in text
+        ):
             self.result.events += 1
             return True
         return False

@@ -38,7 +38,9 @@ def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
         ]
     elif api == "openai.completions":
         prompt = body.get("prompt")
-        request.input_messages = [{"role": "user", "parts": text_parts(prompt if isinstance(prompt, (str, list)) else "")}]
+        request.input_messages = [
+            {"role": "user", "parts": text_parts(prompt if isinstance(prompt, (str, list)) else "")}
+        ]
     elif api == "openai.responses":
         items = body.get("input")
         if isinstance(items, str):

@@ -1,0 +1,172 @@
+"""The house rules that tools can check: no module uses another module's private names, the
+package facade only re-exports, and every public name is documented.
+
+The import layers themselves are checked by import-linter (the contract in pyproject.toml);
+ruff and mypy run in CI before the tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+import sessionkit
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "sessionkit"
+DOCS = ROOT / "docs"
+
+# Private names of other projects that sessionkit reads on purpose, each in one place:
+# the OpenTelemetry SDK's span internals (all in _spans.py, with a public-API fallback), and
+# wrapt's wrapper attribute (the patch's marker).
+EXTERNAL = {
+    "sessionkit/_spans.py": {"_attributes", "_dict", "_lock", "_immutable", "_status", "_end_time"},
+    "sessionkit/_wire.py": {"_self_wrapper"},
+}
+# Standard-library internals the tests read: the exit hooks registered, a crash without atexit.
+TESTS_EXTERNAL = {"_ncallbacks", "_exit"}
+
+
+def own_private_names(tree: ast.AST) -> set[str]:
+    """The private names a module defines: functions, classes, assigned names and attributes,
+    and members of the protocols it declares."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[-1])
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("_"):
+            names.add(node.value)  # __slots__ entries
+    return names
+
+
+def private_reaches(path: Path, allowed: set[str]) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    own = own_private_names(tree) | allowed
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            name = node.attr
+            if not name.startswith("_") or name.startswith("__"):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if name not in own:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{name}")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.lstrip(".").startswith(
+            ("sessionkit", "_")
+        ):
+            for alias in node.names:
+                if alias.name.startswith("_") and not _is_module(node, alias.name, path):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {alias.name}")
+    return found
+
+
+def _is_module(node: ast.ImportFrom, name: str, path: Path) -> bool:
+    """``from X import _name`` is fine when ``_name`` is a (private) module of the package."""
+    base = PACKAGE if node.level == 0 else path.parent
+    for _ in range(max(node.level - 1, 0)):
+        base = base.parent
+    parts = [p for p in (node.module or "").split(".") if p and p != "sessionkit"]
+    where = base.joinpath(*parts) if parts else base
+    return (where / f"{name}.py").exists() or (where / name / "__init__.py").exists()
+
+
+def test_no_module_reads_another_modules_private_names():
+    found: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found += private_reaches(path, EXTERNAL.get(str(path.relative_to(ROOT)), set()))
+    assert found == []
+
+
+def test_no_test_reads_private_names_of_sessionkit():
+    found: list[str] = []
+    for path in sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py")):
+        found += private_reaches(path, TESTS_EXTERNAL)
+    assert found == []
+
+
+def test_the_checker_finds_a_private_reach(tmp_path):
+    # The scan above can fail: a module that reads another object's private attribute is caught.
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(session):\n    return session._root\n")
+    assert [line.split()[-1] for line in private_reaches_outside(bad)] == ["._root"]
+
+
+def private_reaches_outside(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    own = own_private_names(tree)
+    return [
+        f"x .{n.attr}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and n.attr.startswith("_") and not n.attr.startswith("__") and n.attr not in own
+    ]
+
+
+def test_the_package_facade_only_re_exports():
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    functions = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert functions == ["__getattr__"]  # the lazy loader of the records; no logic of its own
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert all(a.name != "sessionkit" for a in node.names), f"{path} imports the facade"
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None:
+                assert all((path.parent / f"{a.name}.py").exists() or (path.parent / a.name).is_dir() for a in node.names), (
+                    f"{path} imports names from the facade"
+                )
+
+
+def test_implementation_modules_are_private():
+    def dotted(path: Path) -> str:
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        return ".".join(["sessionkit", *(parts[:-1] if parts[-1] == "__init__" else parts)])
+
+    public = sorted(
+        d for d in map(dotted, PACKAGE.rglob("*.py")) if not any(p.startswith("_") for p in d.split(".")[1:])
+    )
+    assert public == [
+        "sessionkit",
+        "sessionkit.api",
+        "sessionkit.fake_llm",
+        "sessionkit.instrumentation",
+        "sessionkit.semconv",
+    ]
+
+
+def test_sessionkit_session_is_the_helper_and_no_submodule_shadows_it():
+    import sessionkit.api
+
+    assert sessionkit.session is sessionkit.api.session
+    assert not (PACKAGE / "session.py").exists()
+    assert importlib.import_module("sessionkit.api").session is sessionkit.session
+
+
+@pytest.mark.parametrize("name", sessionkit.__all__)
+def test_every_public_name_is_documented_in_the_api_reference(name):
+    api = (DOCS / "api.md").read_text()
+    assert f"`{name}" in api or f"sessionkit.{name}" in api or f"{name}(" in api, name
+
+
+def test_every_public_name_has_a_docstring():
+    missing = []
+    for name in sessionkit.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(sessionkit, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+            missing.append(name)
+    assert missing == []

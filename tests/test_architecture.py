@@ -13,7 +13,6 @@ import inspect
 from pathlib import Path
 
 import pytest
-
 import sessionkit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +26,10 @@ EXTERNAL = {
     "sessionkit/_spans.py": {"_attributes", "_dict", "_lock", "_immutable", "_status", "_end_time"},
     "sessionkit/_wire.py": {"_self_wrapper"},
 }
+# Protocols of other projects whose names start with an underscore: IPython's rich display.
+PROTOCOLS = {"_repr_html_"}
 # Standard-library internals the tests read: the exit hooks registered, a crash without atexit.
-TESTS_EXTERNAL = {"_ncallbacks", "_exit"}
+TESTS_EXTERNAL = {"_ncallbacks", "_exit"} | PROTOCOLS
 
 
 def own_private_names(tree: ast.AST) -> set[str]:
@@ -53,7 +54,7 @@ def own_private_names(tree: ast.AST) -> set[str]:
 
 def private_reaches(path: Path, allowed: set[str]) -> list[str]:
     tree = ast.parse(path.read_text(), str(path))
-    own = own_private_names(tree) | allowed
+    own = own_private_names(tree) | allowed | PROTOCOLS
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
@@ -64,8 +65,8 @@ def private_reaches(path: Path, allowed: set[str]) -> list[str]:
                 continue
             if name not in own:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{name}")
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.lstrip(".").startswith(
-            ("sessionkit", "_")
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.lstrip(".").startswith(("sessionkit", "_"))
         ):
             for alias in node.names:
                 if alias.name.startswith("_") and not _is_module(node, alias.name, path):
@@ -125,9 +126,9 @@ def test_the_package_facade_only_re_exports():
             if isinstance(node, ast.Import):
                 assert all(a.name != "sessionkit" for a in node.names), f"{path} imports the facade"
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None:
-                assert all((path.parent / f"{a.name}.py").exists() or (path.parent / a.name).is_dir() for a in node.names), (
-                    f"{path} imports names from the facade"
-                )
+                assert all(
+                    (path.parent / f"{a.name}.py").exists() or (path.parent / a.name).is_dir() for a in node.names
+                ), f"{path} imports names from the facade"
 
 
 def test_implementation_modules_are_private():

@@ -1,0 +1,195 @@
+"""Channels, history loads, decorators and the wire-level hook on a fake ``Host``: each part
+is tested with only what it declares it needs, no Client behind it."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+from sessionkit import ChannelError
+from sessionkit import _wire as wire
+from sessionkit._channels import Channel, ChannelRegistry, attempt, leak
+from sessionkit._decorators import SpanDecorator
+from sessionkit._history import HistoryLoad, HistoryTracker, history_loader
+from sessionkit.fake_llm import FakeLLMServer
+
+from fakes import FakeHost
+
+
+class FakeOwner:
+    """A session as channels and history loads see it (ChannelOwner, HistoryOwner)."""
+
+    def __init__(self, host: FakeHost, thread_id: Optional[str] = None) -> None:
+        self.id = "fake-session"
+        self.thread_id = thread_id
+        self.host = host
+        self.registry = ChannelRegistry(host)
+        self.tracker = HistoryTracker(host)
+        self.closed: list[Channel] = []
+        self.attempts: list[tuple[str, bool]] = []
+        self.loads: list[tuple[HistoryLoad, Optional[int]]] = []
+
+    @property
+    def client(self) -> FakeHost:
+        return self.host
+
+    def _span_parent(self) -> Any:
+        return None
+
+    def _channel_closed(self, channel: Channel) -> None:
+        self.registry.forget(channel)
+        self.closed.append(channel)
+
+    def _channel_attempt(self, platform: str, ok: bool) -> None:
+        self.attempts.append((platform, ok))
+        self.registry.attempt_finished(platform, ok)
+
+    def open_channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel:
+        channel = Channel(self, platform, str(channel_id), purpose, attributes)
+        self.registry.add(channel)
+        return channel
+
+    def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
+        redundant = self.tracker.repeated(load)
+        self.loads.append((load, redundant))
+        return redundant
+
+
+@pytest.fixture
+def host() -> FakeHost:
+    return FakeHost()
+
+
+# -- channels ---------------------------------------------------------------------------------------------
+def test_a_channel_reports_its_close_to_its_owner_and_leaves_the_registry(host):
+    owner = FakeOwner(host)
+    channel = owner.open_channel("discord", 7, purpose="reply")
+    assert [c.channel_id for c in owner.registry.listing()] == ["7"]
+    with pytest.raises(ChannelError, match="already open"):
+        owner.open_channel("discord", 7)
+    channel.close("done")
+    assert owner.closed == [channel] and owner.registry.listing() == []
+    (span,) = [s for s in host.spans() if s.name == "channel discord"]
+    assert span.attributes["sessionkit.channel.close_reason"] == "done"
+    assert span.attributes["sessionkit.channel.leaked"] is False
+
+
+def test_a_leaked_channel_is_an_error_span_and_a_warning(host, caplog):
+    owner = FakeOwner(host)
+    channel = owner.open_channel("slack", "c-1")
+    with caplog.at_level("WARNING", logger="sessionkit"):
+        leak(channel, "still open when its session ended")
+    (span,) = [s for s in host.spans() if s.name == "channel slack"]
+    assert span.status.status_code is StatusCode.ERROR and span.attributes["sessionkit.channel.leaked"] is True
+    assert "leaked" in caplog.text and channel.leaked
+
+
+def test_a_failed_attempt_is_reported_to_the_owner_with_its_platform(host):
+    owner = FakeOwner(host)
+    with pytest.raises(ConnectionError):
+        with attempt(owner, "discord", None, 1):
+            raise ConnectionError("reset")
+    with attempt(owner, "discord", None, 2) as second:
+        second.opened("c-9")
+    assert owner.attempts == [("discord", False), ("discord", True)]
+    tries = [s for s in host.spans() if s.name == "channel.create discord"]
+    assert [s.attributes["sessionkit.channel.attempt.ok"] for s in tries] == [False, True]
+    assert tries[0].attributes["error.type"] == "ConnectionError"
+
+
+def test_the_channel_limit_warns_at_80_percent_and_at_the_limit(caplog):
+    host = FakeHost(channel_limits={"discord": 5})
+    owner = FakeOwner(host)
+    with caplog.at_level("WARNING", logger="sessionkit"):
+        for i in range(5):
+            owner.open_channel("discord", i)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("80%" in m for m in messages) and any("limit of 5 is reached" in m for m in messages)
+
+
+# -- history loads ----------------------------------------------------------------------------------------
+def test_history_loads_count_what_earlier_loads_of_the_conversation_loaded(host):
+    owner = FakeOwner(host, thread_id="conv-1")
+    for turn, messages in enumerate([2, 4, 6], start=1):
+        with HistoryLoad(owner, "postgres", None, turn) as load:
+            load.record(messages=messages, cache_hit=False)
+    assert [redundant for _, redundant in owner.loads] == [0, 2, 4]
+    spans = [s for s in host.spans() if s.name == "history.load"]
+    assert [s.attributes["sessionkit.history.messages_redundant"] for s in spans] == [0, 2, 4]
+    assert all(s.attributes["sessionkit.history.conversation_id"] == "conv-1" for s in spans)
+
+
+def test_the_history_loader_decorator_asks_the_host_for_the_current_session(host):
+    loader = history_loader(lambda: host)
+
+    @loader(source="redis")
+    def load(conversation_id: str, turn: int = 0) -> list[str]:
+        return ["m"] * turn
+
+    assert load("conv-2", turn=3) == ["m", "m", "m"]  # no current session: runs untraced
+    assert host.spans() == []
+    host.session = FakeOwner(host)
+    load("conv-2", turn=3)
+    ((recorded, _),) = host.session.loads
+    assert (recorded.source, recorded.conversation_id, recorded.turn, recorded.messages) == ("redis", "conv-2", 3, 3)
+
+
+# -- decorators -------------------------------------------------------------------------------------------
+def test_a_span_decorator_uses_the_hosts_tracer_parent_and_redaction():
+    host = FakeHost(capture_content=True)
+    root = host.tracer.start_span("session-root")
+    host.parent = trace.set_span_in_context(root)
+    tool = SpanDecorator("tool", lambda: host)
+
+    @tool(name="lookup")
+    def lookup(order: str) -> str:
+        return f"secret for {order}"
+
+    assert lookup("o-1") == "secret for o-1"
+    root.end()
+    (span,) = [s for s in host.spans() if s.name == "execute_tool lookup"]
+    assert span.parent.span_id == root.get_span_context().span_id  # the host's span_parent
+    assert span.attributes["gen_ai.tool.call.result"] == "[redacted] for o-1"  # the host's redact
+
+
+def test_a_span_decorator_on_a_host_that_does_not_record_just_calls():
+    host = FakeHost()
+    host.recording = False
+    agent = SpanDecorator("agent", lambda: host)
+
+    @agent
+    def plan() -> int:
+        return 3
+
+    assert plan() == 3 and host.spans() == []
+
+
+# -- the wire-level hook ----------------------------------------------------------------------------------
+def test_the_wire_hook_records_an_llm_call_on_the_host_it_was_attached_for():
+    with FakeLLMServer() as server:
+        host = FakeHost(llm_base_urls=[server.url])
+        wire.attach(host)
+        try:
+            response = httpx.post(server.openai_base_url + "/chat/completions", json={"model": "m", "messages": []})
+            assert response.status_code == 200
+            httpx.get(server.url + "/health")  # not an LLM call: passes untouched
+        finally:
+            wire.detach(host)
+        assert not wire.is_patched(httpx.Client)  # the last host leaving restores httpx
+    (span,) = host.spans()
+    assert span.name == "chat m" and span.attributes["gen_ai.usage.output_tokens"] == server.reported[-1].output_tokens
+
+
+def test_the_wire_hook_skips_a_host_that_is_closed():
+    with FakeLLMServer() as server:
+        host = FakeHost(llm_base_urls=[server.url])
+        host.closed = True
+        wire.attach(host)
+        try:
+            httpx.post(server.openai_base_url + "/chat/completions", json={"model": "m", "messages": []})
+        finally:
+            wire.detach(host)
+    assert host.spans() == []

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from ._config import Config
+from ._export.factory import probe_collector
 from ._export.reader import find_session, read_sessions
 from ._render import SESSION_HEADER, format_table, session_rows, span_tree
 
@@ -46,28 +47,8 @@ def check_destination(config: Config, timeout: float = 3.0) -> tuple[bool, str]:
     """Can spans get where the config sends them? Sends an empty OTLP request, never spans."""
     exporter = config.exporter
     if exporter in ("otlp", "otlp-grpc"):
-        url = config.traces_url()
-        if exporter == "otlp-grpc" or config.protocol == "grpc":
-            import socket
-            from urllib.parse import urlsplit
-
-            parts = urlsplit(url)
-            try:
-                with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4317), timeout=timeout):
-                    return True, f"gRPC collector at {url} accepts connections"
-            except OSError as exc:
-                return False, f"gRPC collector at {url} is not reachable: {exc}"
-        import httpx
-
-        try:
-            response = httpx.post(
-                url, content=b"", headers={**config.headers, "Content-Type": "application/x-protobuf"}, timeout=timeout
-            )
-        except httpx.HTTPError as exc:
-            return False, f"collector at {url} is not reachable: {type(exc).__name__}: {exc}"
-        if response.status_code < 300:
-            return True, f"collector at {url} accepted an empty OTLP request (HTTP {response.status_code})"
-        return False, f"collector at {url} answered HTTP {response.status_code}"
+        status, message = probe_collector(config, timeout)
+        return status is not None and status < 300, message
     if exporter == "file":
         folder = Path(config.file_dir)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import select
 import signal
 import threading
 import weakref
@@ -38,6 +39,7 @@ from ._session import Session, current
 from ._sessions import SessionRegistry, SessionScope
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields
+from ._values import checked_timeout
 
 if TYPE_CHECKING:
     from ._models import ClientStats, OpenChannel
@@ -243,7 +245,7 @@ class Client:
     # -- export control ---------------------------------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:
         """Export what is queued, waiting at most ``timeout`` seconds. True if all went out."""
-        return self._telemetry.flush(timeout)
+        return self._telemetry.flush(checked_timeout(timeout))
 
     def shutdown(self, timeout: Optional[float] = None) -> bool:
         """End the sessions still open (as ``indeterminate``), export what is left within
@@ -251,7 +253,7 @@ class Client:
         return self._shutdown(timeout, "the client shut down before the session ended")
 
     def _shutdown(self, timeout: Optional[float], reason: str) -> bool:
-        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        timeout = self.config.shutdown_timeout if timeout is None else checked_timeout(timeout)
         with self._lock:
             if self.closed:
                 return True
@@ -282,10 +284,15 @@ class Client:
         )
 
     def _at_exit(self) -> None:
+        interrupted = _unhandled_keyboard_interrupt()
         try:
             self._shutdown(None, "the process exited before the session ended")
         except Exception:
             logger.exception("sessionkit: error during exit")
+        if interrupted is not None and interrupted.value == 0:
+            # Building the exporter here imports protobuf's C extension, which clears CPython's
+            # "ended by Ctrl-C" flag; put it back so the process still exits as interrupted (130).
+            interrupted.value = 1
 
     def _repr_html_(self) -> str:
         from ._render import client_html
@@ -299,6 +306,18 @@ class Client:
         return f"<sessionkit.Client service={self.config.service_name!r} exporter={name} sessions={active}>"
 
 
+def _unhandled_keyboard_interrupt() -> Any:
+    """CPython's flag that the program ended by an unhandled KeyboardInterrupt, when it is set
+    (a ``ctypes.c_int`` to restore it with), else None. Other interpreters: None."""
+    try:
+        import ctypes
+
+        flag = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
+        return flag if flag.value else None
+    except Exception:
+        return None
+
+
 def _differs(new: Any, old: Any) -> bool:
     if isinstance(new, (str, int, float, dict, type(None))) or hasattr(new, "__fspath__"):
         return bool(new != old)
@@ -309,25 +328,94 @@ def _differs(new: Any, old: Any) -> bool:
 # Python's default SIGTERM ends the process without running atexit: open sessions would never
 # end and queued spans never leave. Where nobody else handles SIGTERM, sessionkit does: it ends
 # open sessions, flushes within shutdown_timeout, then dies of SIGTERM as the process would have.
+#
+# A signal handler runs in the main thread between two bytecodes of whatever it interrupted,
+# which may hold any lock (a session's, the export queue's, the SDK's). So the handler takes no
+# lock at all: it wakes a watcher thread through a pipe (a system call), and waits for the
+# watcher's answer on a second pipe with select(), bounded by the clients' shutdown_timeout. The
+# watcher does the shutdown in its own thread; if the interrupted code holds a lock it needs,
+# the wait ends at the bound and the process exits all the same: it never hangs.
 _live_clients: weakref.WeakSet[Client] = globals().get("_live_clients") or weakref.WeakSet()
 
 
+class _SigtermWatcher:
+    """The thread that shuts the clients down on SIGTERM (see above). One per process."""
+
+    def __init__(self) -> None:
+        self.wake_read, self.wake_write = os.pipe()
+        self.done_read, self.done_write = os.pipe()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._run, name="sessionkit-sigterm", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                os.read(self.wake_read, 1)
+            except OSError:
+                return
+            for client in list(_live_clients):
+                try:
+                    client._shutdown(None, "the process received SIGTERM")
+                except Exception:
+                    logger.exception("sessionkit: error while shutting down on SIGTERM")
+            os.write(self.done_write, b"x")
+
+
+_watcher: Optional[_SigtermWatcher] = globals().get("_watcher")
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
-    for client in list(_live_clients):
-        try:
-            client._shutdown(None, "the process received SIGTERM")
-        except Exception:
-            logger.exception("sessionkit: error while shutting down on SIGTERM")
+    watcher = _watcher
+    bound = max((c.config.shutdown_timeout for c in list(_live_clients)), default=0.0) + 1.0
+    try:
+        if watcher is not None and watcher.pid == os.getpid() and watcher.thread.is_alive():
+            os.write(watcher.wake_write, b"x")
+            select.select([watcher.done_read], [], [], bound)
+    except Exception:  # never let the handler itself keep the process alive
+        pass
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _install_sigterm_handler() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
+    global _watcher
     try:
         handler = signal.getsignal(signal.SIGTERM)
-        if handler is signal.SIG_DFL or getattr(handler, "__qualname__", None) == "_on_sigterm":
-            signal.signal(signal.SIGTERM, _on_sigterm)  # (again after a reload: this module's own)
+    except (ValueError, OSError):
+        return
+    ours = handler is signal.SIG_DFL or getattr(handler, "__qualname__", None) == "_on_sigterm"
+    if threading.current_thread() is not threading.main_thread():
+        if handler is signal.SIG_DFL and not _warned_thread[0]:
+            _warned_thread[0] = True
+            logger.warning(
+                "sessionkit: init() ran outside the main thread, where Python allows no signal handler: on "
+                "SIGTERM, open sessions end unexported. Call sessionkit.init() once on the main thread, or call "
+                "client.shutdown() from your own SIGTERM handler (handle_sigterm=False silences this)."
+            )
+        return
+    if not ours:
+        return  # someone else handles SIGTERM: theirs to decide
+    if _watcher is None or _watcher.pid != os.getpid() or not _watcher.thread.is_alive():
+        _watcher = _SigtermWatcher()  # (again in a forked child: threads do not survive fork)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)  # (again after a reload: this module's own)
     except (ValueError, OSError):
         logger.debug("sessionkit: could not install the SIGTERM handler", exc_info=True)
+
+
+_warned_thread = [False]
+
+
+def _restart_watcher_in_child() -> None:
+    global _watcher
+    if _watcher is not None:  # the handler was inherited; its watcher thread was not
+        try:
+            _watcher = _SigtermWatcher()
+        except Exception:
+            _watcher = None
+
+
+if hasattr(os, "register_at_fork") and "_fork_hook_registered" not in globals():
+    os.register_at_fork(after_in_child=_restart_watcher_in_child)
+    _fork_hook_registered = True

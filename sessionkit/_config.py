@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from opentelemetry.sdk.trace.export import SpanExporter
 from pydantic_core import SchemaValidator, ValidationError
@@ -252,8 +252,24 @@ def _check_limits(value: dict[str, int]) -> dict[str, int]:
 
 
 def _check_endpoint(value: Optional[str]) -> Optional[str]:
-    if value is not None and "://" not in value:
-        raise ValueError("accepted: a URL with a scheme, such as 'http://127.0.0.1:4318'")
+    if value is None:
+        return value
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # a bad port raises here
+    except ValueError as exc:
+        raise ValueError(f"accepted: a URL such as 'http://127.0.0.1:4318' ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "accepted: a URL with a scheme (http:// or https://) and a host, such as 'http://127.0.0.1:4318'"
+        )
+    del port
+    return value.strip()
+
+
+def _check_meter_provider(value: Any) -> Any:
+    if value is not None and not callable(getattr(value, "get_meter", None)):
+        raise ValueError("accepted: an OpenTelemetry MeterProvider (an object with get_meter()), or None")
     return value
 
 
@@ -274,7 +290,7 @@ def _validator() -> SchemaValidator:
         "endpoint": cs.no_info_after_validator_function(_check_endpoint, cs.nullable_schema(cs.str_schema())),
         "headers": str_dict,
         "protocol": cs.literal_schema(list(PROTOCOLS)),
-        "export_timeout": cs.float_schema(gt=0),
+        "export_timeout": cs.float_schema(gt=0, allow_inf_nan=False),
         "resource_attributes": cs.dict_schema(cs.str_schema(), cs.any_schema()),
         "file_dir": cs.no_info_plain_validator_function(_to_path),
         "auto_start_session": cs.bool_schema(),
@@ -290,18 +306,18 @@ def _validator() -> SchemaValidator:
         "tracer_provider": cs.no_info_plain_validator_function(_check_provider),
         "max_queue_size": cs.int_schema(ge=1),
         "max_export_batch_size": cs.int_schema(ge=1),
-        "export_interval": cs.float_schema(gt=0),
-        "shutdown_timeout": cs.float_schema(ge=0),
+        "export_interval": cs.float_schema(gt=0, allow_inf_nan=False),
+        "shutdown_timeout": cs.float_schema(ge=0, allow_inf_nan=False),
         "export_metrics": cs.bool_schema(),
-        "meter_provider": cs.any_schema(),
+        "meter_provider": cs.no_info_plain_validator_function(_check_meter_provider),
         "instrument_llm_calls": cs.bool_schema(),
         "llm_base_urls": cs.union_schema([cs.list_schema(cs.str_schema()), str_dict]),
         "channel_limits": cs.no_info_after_validator_function(
             _check_limits, cs.dict_schema(cs.str_schema(), cs.int_schema())
         ),
-        "channel_ttl": cs.nullable_schema(cs.float_schema(gt=0)),
+        "channel_ttl": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
         "channel_attempt_rate": cs.int_schema(ge=1),
-        "channel_attempt_window": cs.float_schema(gt=0),
+        "channel_attempt_window": cs.float_schema(gt=0, allow_inf_nan=False),
     }
     missing = set(Config.names()) ^ set(settings)
     assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
@@ -357,13 +373,30 @@ def _from_environment() -> dict[str, tuple[Any, str]]:
                 value = value.lower() in ("true", "1", "yes", "on")
             found[field] = (value, f"environment variable {name}")
             break
-    bsp_delay = os.environ.get("OTEL_BSP_SCHEDULE_DELAY")
-    if "export_interval" not in found and bsp_delay:
-        try:
-            found["export_interval"] = (float(bsp_delay) / 1000.0, "environment variable OTEL_BSP_SCHEDULE_DELAY")
-        except ValueError:
-            found["export_interval"] = (bsp_delay, "environment variable OTEL_BSP_SCHEDULE_DELAY")
+    for field, name in (("export_interval", "OTEL_BSP_SCHEDULE_DELAY"), ("export_timeout", "OTEL_BSP_EXPORT_TIMEOUT")):
+        millis = os.environ.get(name, "").strip()
+        if field not in found and millis:  # milliseconds, as the SDK reads them
+            try:
+                found[field] = (float(millis) / 1000.0, f"environment variable {name}")
+            except ValueError:
+                found[field] = (millis, f"environment variable {name}")
+    traces_exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if "exporter" not in found and traces_exporter:
+        found["exporter"] = (_otel_exporter(traces_exporter), "environment variable OTEL_TRACES_EXPORTER")
+    if "enabled" not in found and os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        found["enabled"] = (False, "environment variable OTEL_SDK_DISABLED")
     return found
+
+
+def _otel_exporter(value: str) -> str:
+    """``OTEL_TRACES_EXPORTER`` as a sessionkit exporter name (the first one listed is used)."""
+    first = value.split(",")[0].strip()
+    if first == "otlp":
+        protocol = (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
+        )
+        return "otlp-grpc" if protocol.strip().lower() == "grpc" else "otlp"
+    return first  # none, console; anything else is refused by the exporter check, naming the choices
 
 
 def parse_headers(raw: str) -> dict[str, str]:

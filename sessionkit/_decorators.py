@@ -22,7 +22,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from . import semconv
 from ._payloads.llm import usage_attributes
-from ._spans import attributes_of, record_error, set_clean_attributes
+from ._spans import attributes_of, is_clean_exit, record_error, set_clean_attributes
 from ._types import Host
 from ._values import to_attributes, to_text
 
@@ -203,7 +203,8 @@ class _SpanRun(CurrentSpanRun):
         span = self.span
         try:
             if exc is not None:
-                record_error(span, exc)
+                if not is_clean_exit(exc):  # sys.exit(0) passing through is no error
+                    record_error(span, exc)
             else:
                 if self.capture:
                     text = self.client.redact(to_text(result, self.client.config.max_content_length))

@@ -28,10 +28,10 @@ from ._channels import attempt as channel_attempt
 from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
 from ._payloads.llm import counts_as_llm_call
-from ._spans import SESSION_ROOT_PARENT, attributes_of, set_clean_attributes, set_ok_status
+from ._spans import SESSION_ROOT_PARENT, attributes_of, is_clean_exit, set_clean_attributes, set_ok_status
 from ._tally import Tally
 from ._types import EndState, Host
-from ._values import as_count, to_attributes, to_tags, to_text
+from ._values import as_count, to_attributes, to_id, to_json, to_tags, to_text
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -112,8 +112,8 @@ class Session:
         self._owner = owner
         self.id: str = _new_id()
         self.name: str = to_text(name, 256) if name is not None else "session"
-        self.thread_id: Optional[str] = None if thread_id is None else to_text(thread_id, 256)
-        self.user_id: Optional[str] = None if user_id is None else to_text(user_id, 256)
+        self.thread_id: Optional[str] = None if thread_id is None else to_id(thread_id, "thread_id")
+        self.user_id: Optional[str] = None if user_id is None else to_id(user_id, "user_id")
         self.tags: list[str] = to_tags(tags)
         if metadata is None:
             self.metadata: dict[str, Any] = {}
@@ -192,7 +192,7 @@ class Session:
         attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_SESSION
         attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
         if self.metadata:
-            attrs[semconv.METADATA] = to_text(self.metadata)
+            attrs[semconv.METADATA] = to_json(self.metadata)
         return attrs
 
     # -- changing it -------------------------------------------------------------------------
@@ -212,7 +212,7 @@ class Session:
                 raise TypeError("set_metadata() takes a mapping or keyword arguments, e.g. set_metadata(tier='pro')")
             self.metadata.update(metadata)
         self.metadata.update(values)
-        self._root.set_attribute(semconv.METADATA, to_text(self.metadata))
+        self._root.set_attribute(semconv.METADATA, to_json(self.metadata))
 
     def _span_parent(self) -> Optional[otel_context.Context]:
         """Parent for a new span of this session: the current span if it is in this session's
@@ -332,9 +332,8 @@ class Session:
         """``with session.history_load("postgres", conversation_id="c-1", turn=7) as load:``
         ... ``load.record(messages=len(rows), bytes=size, cache_hit=False)``. The conversation
         defaults to the session's ``thread_id``."""
-        return HistoryLoad(
-            self, to_text(source, 128), None if conversation_id is None else to_text(conversation_id, 256), turn
-        )
+        conversation = None if conversation_id is None else to_id(conversation_id, "conversation_id")
+        return HistoryLoad(self, to_text(source, 128), conversation, turn)
 
     def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
         tracker = self._owner.history
@@ -355,6 +354,10 @@ class Session:
             raise ValueError(
                 f"sessionkit: unknown end state {state!r}; use 'success', 'fail' or 'indeterminate'"
             ) from None
+        if self._pid != pid():
+            # A forked child inherited this session: the parent ends (and exports) it.
+            logger.debug("sessionkit: session %s belongs to the parent process; not ended here", self.id)
+            return
         with self._lock:
             if self.end_state is not None:
                 return
@@ -368,11 +371,19 @@ class Session:
         self._owner._session_ended(self)
         if current.get() is self and self._previous_otel is not None:
             # Ending an imperatively started session where it was started: restore what was
-            # current before it. (Context-manager sessions restore in __exit__.)
-            previous = self._previous
-            current.set(previous if previous is not None and previous.is_active else None)
-            if trace.get_current_span() is self._root:
-                otel_context.attach(self._previous_otel)
+            # current before it, skipping sessions that ended meanwhile (A, then B, A ended
+            # first: ending B restores what was current before A, never A's ended root).
+            # (Context-manager sessions restore in __exit__.)
+            previous: Optional[Session] = self._previous
+            outer: Optional[otel_context.Context] = self._previous_otel
+            while previous is not None and not previous.is_active and previous._previous_otel is not None:
+                outer = previous._previous_otel
+                previous = previous._previous
+            if previous is not None and not previous.is_active:
+                previous = None  # an ended session started in a block: its block restores the rest
+            current.set(previous)
+            if trace.get_current_span() is self._root and outer is not None:
+                otel_context.attach(outer)
         self._finish_root()
 
     def _finish_root(self) -> None:
@@ -398,8 +409,8 @@ class Session:
         # parent under its root's context, but the ended root and its contexts are let go.
         self._root = NonRecordingSpan(root.get_span_context())
         self._root_context = None  # made again by _context() if ever needed
-        self._previous = None
-        self._previous_otel = None
+        # (_previous and _previous_otel stay: a session started after this one, while this one
+        # was current, restores past it through them when it ends.)
 
     # -- figures -----------------------------------------------------------------------------
     def _count_span(self, span: ReadableSpan) -> None:
@@ -479,7 +490,7 @@ class Session:
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         try:
-            if exc is not None:
+            if exc is not None and not is_clean_exit(exc):
                 self.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
             else:
                 self.end(EndState.SUCCESS)

@@ -35,6 +35,7 @@ from ._session import (
     start_here,
     started_in_this_process,
 )
+from ._spans import is_clean_exit
 from ._tally import Tally
 from ._types import EndState, Host, SessionFields, check_fields
 
@@ -60,7 +61,8 @@ class SessionRegistry:
         self.history = history
         self._lock = threading.Lock()
         self._active: dict[str, Session] = {}
-        self._ambient: list[Session] = []  # started imperatively on the main thread
+        # Started imperatively on the main thread, oldest first; an ended one leaves at once (O(1)).
+        self._ambient: dict[str, Session] = {}
         self.auto: Optional[Session] = None
         self.started = Tally()
         # The index the span processor reads per span: live sessions and recently ended ones.
@@ -93,7 +95,7 @@ class SessionRegistry:
         start_here(session)
         if threading.current_thread() is threading.main_thread():
             with self._lock:
-                self._ambient.append(session)
+                self._ambient[session.id] = session
         return session
 
     def start_auto(self) -> None:
@@ -120,9 +122,16 @@ class SessionRegistry:
         session = current.get()
         if session is not None and session.client is self.host and session.end_state is None:
             return session
-        for candidate in reversed(self._ambient):
-            if candidate.end_state is None:
-                return candidate
+        if self._ambient:
+            try:
+                for candidate in reversed(self._ambient.values()):  # the newest first
+                    if candidate.end_state is None:
+                        return candidate
+            except RuntimeError:  # changed by another thread while read: read it again, locked
+                with self._lock:
+                    for candidate in reversed(self._ambient.values()):
+                        if candidate.end_state is None:
+                            return candidate
         auto = self.auto
         return auto if auto is not None and auto.end_state is None else None
 
@@ -165,10 +174,9 @@ class SessionRegistry:
     def _session_ended(self, session: Session) -> None:
         self._announcer.discard(session)
         self._active.pop(session.id, None)
-        if self._ambient:  # sessions started imperatively: rare, and a list, so under the lock
+        if self._ambient:
             with self._lock:
-                if session in self._ambient:
-                    self._ambient.remove(session)
+                self._ambient.pop(session.id, None)
 
     def close(self, reason: str) -> None:
         """End every session this process started (``indeterminate``), and stop announcing."""
@@ -224,7 +232,7 @@ class _SessionRun:
         detach(token)
 
     def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
-        if exc is not None:
+        if exc is not None and not is_clean_exit(exc):
             self.session.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
         elif completed is False:
             self.session.end(EndState.INDETERMINATE, "the generator was closed before it finished")

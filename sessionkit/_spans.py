@@ -97,3 +97,8 @@ def record_error(span: Span, exc: BaseException) -> None:
         span.record_exception(exc)
     except Exception:
         logger.debug("sessionkit: could not record an exception on a span", exc_info=True)
+
+
+def is_clean_exit(exc: BaseException) -> bool:
+    """``sys.exit()`` / ``sys.exit(0)``: the program ending on purpose, not a failure."""
+    return isinstance(exc, SystemExit) and exc.code in (0, None)

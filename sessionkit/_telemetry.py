@@ -23,7 +23,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from . import semconv
 from ._config import Config
-from ._export.factory import build_exporter, build_metric_reader, resolve
+from ._export.factory import build_exporter, build_metric_reader, is_local, pipeline_probe, resolve
 from ._export.pipeline import ExportPipeline, run_bounded
 from ._processor import SessionSpanProcessor
 
@@ -138,6 +138,8 @@ class Telemetry:
             export_interval=config.export_interval,
             synchronous=config.exporter == "memory",
             observe=self._observe,
+            local=is_local(config),
+            probe=pipeline_probe(config),
         )
 
     def _swap_pipeline(self, pipeline: Optional[ExportPipeline]) -> None:

@@ -104,3 +104,98 @@ def to_tags(tags: Union[None, str, Iterable[Any]]) -> list[str]:
 def as_count(value: Any) -> Optional[int]:
     """``value`` if it is a non-negative int (not a bool), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def checked_timeout(value: Any, name: str = "timeout") -> float:
+    """``value`` as seconds to wait: a finite number >= 0. A clear error, naming ``name``, else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"sessionkit: {name} must be a number of seconds, such as {name}=5.0; got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"sessionkit: {name} must be a finite number of seconds >= 0 (every wait is bounded); got {value!r}"
+        )
+    return float(value)
+
+
+MAX_ID = 256
+
+
+def to_id(value: Any, name: str) -> str:
+    """An identifier (thread, user, conversation) as a string that keeps its identity: two
+    different ids never become the same text. str, int, UUID and UTF-8 bytes are taken as they
+    are; anything else, an empty id or one over ``MAX_ID`` characters is a clear error."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (bytes, bytearray)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TypeError(f"sessionkit: {name} given as bytes must be UTF-8 text; decode it or pass a str") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif type(value).__name__ == "UUID":
+        text = str(value)
+    else:
+        raise TypeError(f"sessionkit: {name} must be a string (or an int, UUID or UTF-8 bytes); got {value!r}")
+    if not text:
+        raise ValueError(f"sessionkit: {name} must not be empty; pass None for no {name}")
+    if len(text) > MAX_ID:
+        raise ValueError(
+            f"sessionkit: {name} is {len(text)} characters; at most {MAX_ID} keep ids distinct on every backend "
+            f"(pass a hash of a longer key)"
+        )
+    return text
+
+
+def jsonable(value: Any, depth: int = 0, seen: Optional[set[int]] = None) -> Any:
+    """``value`` as plain JSON data: string keys, lists for tuples and sets, text for anything
+    else (bytes as their size, objects as their repr), NaN and infinities as text, cycles and
+    nesting beyond 32 levels cut. Never raises."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= 32:
+        return "..."
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return "<cycle>"
+    if isinstance(value, Mapping):
+        seen.add(id(value))
+        try:
+            return {
+                (k if isinstance(k, str) else to_text(k, 256)): jsonable(v, depth + 1, seen) for k, v in value.items()
+            }
+        except Exception:
+            return _safe_repr(value)
+        finally:
+            seen.discard(id(value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        seen.add(id(value))
+        try:
+            return [jsonable(v, depth + 1, seen) for v in value]
+        finally:
+            seen.discard(id(value))
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        try:
+            return jsonable(model_dump(), depth + 1, seen)
+        except Exception:
+            return _safe_repr(value)
+    return _safe_repr(value)
+
+
+def to_json(value: Any, limit: int = MAX_STRING) -> str:
+    """``value`` as JSON text of at most ``limit`` characters that is always valid JSON: when the
+    whole does not fit, a JSON string holding its cut text."""
+    text = json.dumps(jsonable(value), ensure_ascii=False)
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 2, 0)
+    while True:
+        cut = json.dumps(truncate(text, keep), ensure_ascii=False)
+        if len(cut) <= limit or keep == 0:
+            return cut
+        keep = max(keep - (len(cut) - limit), 0)

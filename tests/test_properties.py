@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import sessionkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,7 @@ from sessionkit._payloads import anthropic as ap
 from sessionkit._payloads import openai as op
 from sessionkit._payloads.llm import LLMResult
 from sessionkit._payloads.sse import SSEParser
-from sessionkit._values import to_attribute, to_attributes, to_tags, to_text
+from sessionkit._values import to_attribute, to_attributes, to_id, to_tags, to_text
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -64,7 +65,8 @@ def test_cyclic_and_hostile_values():
 
     for value in (cyclic(), Hostile(), [Hostile()], {Hostile(): 1}, "x" * 10**6, float("nan")):
         assert isinstance(to_text(value), str)
-        to_attribute(value)
+        converted = to_attribute(value)
+        assert isinstance(converted, str) and len(converted) <= 8192  # JSON, else a safe repr; capped
     assert to_attributes({1: float("nan"), None: "x", "ok": None}) == {"1": "nan", "null": "x"}
     assert len(to_text("x" * 10**6, 1000)) <= 1000
 
@@ -72,21 +74,57 @@ def test_cyclic_and_hostile_values():
 @SETTINGS
 @given(
     name=anything,
+    thread=anything,
     tags=anything,
     metadata=anything,
     attrs=st.dictionaries(st.text(min_size=1, max_size=8), anything, max_size=4),
     event=anything,
 )
-def test_sessions_take_any_name_tags_metadata_and_attributes(client, name, tags, metadata, attrs, event):
-    s = client.start_session(name, thread_id=name, user_id=metadata, tags=tags, metadata=metadata)
+def test_sessions_take_any_name_tags_metadata_and_attributes(client, name, thread, tags, metadata, attrs, event):
+    try:
+        expected = None if thread is None else to_id(thread, "thread_id")
+    except (TypeError, ValueError) as exc:
+        # An id that cannot keep its identity is refused at the call, naming the setting.
+        with pytest.raises(type(exc), match="thread_id"):
+            client.start_session(name, thread_id=thread)
+        expected = None
+        thread = None
+    s = client.start_session(name, thread_id=thread, tags=tags, metadata=metadata)
     s.add_tags(tags)
     if isinstance(metadata, dict):
         s.set_metadata(metadata)
-    with s.span(to_text(name, 50) or "span", **attrs):
+    with s.span(to_text(name, 50) or "span", **attrs) as span:
         s.record_event(to_text(event, 20) or "event", **attrs)
     s.end("fail", reason=event)
-    assert s.end_state is sessionkit.EndState.FAIL
+    assert s.end_state is sessionkit.EndState.FAIL and s.thread_id == expected
     assert all(isinstance(t, str) for t in s.tags)
+    attributes = span.attributes
+    assert attributes["session.id"] == s.id and attributes["sessionkit.session.name"] == s.name
+    assert attributes.get("gen_ai.conversation.id") == expected  # the id as given, or none at all
+    root = next(
+        x
+        for x in client.exporter.get_finished_spans()
+        if x.attributes.get("sessionkit.span.type") == "session" and x.attributes["session.id"] == s.id
+    )
+    json.loads(root.attributes.get("metadata", "{}"))  # the root's metadata is always valid JSON
+
+
+@SETTINGS
+@given(
+    a=st.one_of(st.text(min_size=1, max_size=300), st.binary(min_size=1, max_size=300), st.integers()),
+    b=st.one_of(st.text(min_size=1, max_size=300), st.binary(min_size=1, max_size=300), st.integers()),
+)
+def test_two_different_ids_never_become_the_same_text(a, b):
+    def as_id(value):
+        try:
+            return to_id(value, "thread_id")
+        except (TypeError, ValueError):
+            return None
+
+    x, y = as_id(a), as_id(b)
+    if x is not None and y is not None and x == y:
+        norm = lambda v: v.decode() if isinstance(v, bytes) else str(v)  # noqa: E731
+        assert norm(a) == norm(b)
 
 
 @SETTINGS
@@ -159,9 +197,14 @@ def test_openai_payloads_of_any_shape_never_raise(body, api):
     body=shaped, name=st.sampled_from(["message_start", "content_block_delta", "message_delta", "error", "x", "ping"])
 )
 def test_anthropic_payloads_of_any_shape_never_raise(body, name):
-    ap.parse_request("anthropic.messages", body)
-    ap.parse_response("anthropic.messages", body, LLMResult())
-    ap.StreamReader("anthropic.messages").event(name, json.dumps(body))
+    request = ap.parse_request("anthropic.messages", body)
+    assert request.model is None or isinstance(request.model, str)
+    result = LLMResult()
+    ap.parse_response("anthropic.messages", body, result)
+    reader = ap.StreamReader("anthropic.messages")
+    reader.event(name, json.dumps(body))
+    for tokens in (result.input_tokens, result.output_tokens, reader.result.input_tokens, reader.result.output_tokens):
+        assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
 
 
 @SETTINGS

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -152,3 +154,72 @@ def build_metric_reader(config: Config) -> Any:
             timeout=config.export_timeout,
         )
     return PeriodicExportingMetricReader(exporter, export_interval_millis=max(config.export_interval, 1.0) * 1000)
+
+
+def probe_collector(config: Config, timeout: float) -> tuple[Optional[int], str]:
+    """Is the collector ``config`` exports to there? An empty OTLP/HTTP request (a valid no-op
+    that carries no span), or for gRPC and https a TCP connection. Returns the HTTP status (0: a
+    port took the connection; None: nobody answered within ``timeout``) and what happened.
+
+    Written on a plain socket, with everything it needs imported at this module's import: the
+    probe runs in a background thread, and a module half-imported by a thread when the program
+    forks stays broken in the child."""
+    url = config.traces_url()
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    grpc = _uses_grpc(config)
+    port = parts.port or (4317 if grpc else 443 if parts.scheme == "https" else 80)
+    where = f"gRPC collector at {url}" if grpc else f"collector at {url}"
+    try:
+        # The host as bytes: a str host makes getaddrinfo import the idna codec, in this thread.
+        address = host.encode("ascii")
+    except UnicodeEncodeError:
+        return 0, f"{where}: not probed (a non-ASCII host name)"
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            if grpc or parts.scheme == "https":
+                return 0, f"{where} accepts connections"
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            headers = "".join(f"{k}: {v}\r\n" for k, v in config.headers.items())
+            conn.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/x-protobuf\r\n"
+                f"Content-Length: 0\r\n{headers}Connection: close\r\n\r\n".encode("latin-1")
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer and len(answer) < 65536:  # the status line and headers
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            status_line = answer.split(b"\r\n", 1)[0].split()
+    except (OSError, UnicodeEncodeError) as exc:
+        return None, f"{where} is not reachable: {type(exc).__name__}: {exc}"
+    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
+        return None, f"{where} did not answer as an HTTP server"
+    status = int(status_line[1])
+    if status < 300:
+        return status, f"{where} accepted an empty OTLP request (HTTP {status})"
+    return status, f"{where} answered HTTP {status}"
+
+
+# Seconds the background probe of a new pipeline waits for the collector: a collector on this
+# machine answers an empty request in milliseconds; one across a network gets longer.
+PROBE_TIMEOUT_LOOPBACK = 0.5
+PROBE_TIMEOUT = 2.0
+
+
+def pipeline_probe(config: Config) -> Optional[Callable[[], bool]]:
+    """For a new export pipeline: a check, run in the background, that someone answers at the
+    collector (None for local exporters, and for exporter instances, which nothing can probe)."""
+    if config.exporter not in ("otlp", "otlp-grpc"):
+        return None
+    host = urlsplit(config.traces_url()).hostname or ""
+    loopback = host == "localhost" or host.startswith("127.") or host == "::1"
+    timeout = min(config.export_timeout, PROBE_TIMEOUT_LOOPBACK if loopback else PROBE_TIMEOUT)
+    return lambda: probe_collector(config, timeout)[0] is not None
+
+
+def is_local(config: Config) -> bool:
+    """Whether the exporter writes on this machine (the file store, memory, the console): it is
+    never "a dead collector", so a full queue always waits for it."""
+    return config.exporter in ("file", "memory", "console")

@@ -5,11 +5,14 @@ queue bound itself, so that every dropped span is counted (the SDK drops silentl
 internal metrics are switched on), and runs flush and shutdown in helper threads so that a
 hanging collector can never hold the caller longer than the timeout it asked for.
 
-When the queue is full while the collector is taking spans, a program producing spans faster
-than they can be encoded and sent (a tight loop) waits briefly for the exporter to take the
-next batch instead of losing spans: backpressure, at most ``BACKPRESSURE_WAIT`` at a time.
-When exports fail or stall (collector down, hanging), spans are dropped and counted at once,
-so a dead collector never slows the program.
+When the queue is full, a program producing spans faster than they can be encoded and sent (a
+tight loop, a burst right after ``init``) waits for the exporter to drain it instead of losing
+spans: backpressure, at most ``BACKPRESSURE_WAIT`` at a time. That holds from the first span:
+a new process's first export (which builds the exporter) is waited for too. A dead collector
+must not slow the program, so the pipeline learns early whether one is there: a probe in the
+background (``probe``: an empty OTLP request) answers within a second or two, and when it
+fails, or an export fails or stalls, spans are dropped and counted at once until an export
+succeeds again.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ logger = logging.getLogger("sessionkit")
 
 BACKPRESSURE_WAIT = 1.0  # seconds a full queue may hold a producer while the collector keeps up
 _STALLED_EXPORT = 2.0  # an export running longer than this means the collector is not keeping up
+
+# What the pipeline knows of its collector.
+_UNKNOWN = 0  # no export has finished yet (a probe may be under way)
+_KEEPING_UP = 1  # the last export succeeded (or the exporter is local: a file, memory)
+_FAILING = 2  # the last export failed or stalled, or the probe found nobody: drop, don't wait
 
 
 def run_bounded(fn: Callable[[], object], timeout: float, name: str) -> bool:
@@ -66,7 +74,6 @@ class _CountingExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._pipeline._observe(spans)
         self._pipeline._taken(len(spans))
-        self._pipeline._export_began = time.monotonic()
         try:
             result = self.inner.export(spans)
         except Exception:
@@ -101,6 +108,8 @@ class ExportPipeline:
         export_interval: float = 1.0,
         synchronous: bool = False,
         observe: Callable[[Sequence[ReadableSpan]], None] | None = None,
+        local: bool = False,
+        probe: Callable[[], bool] | None = None,
     ) -> None:
         self.exporter = exporter
         self._observer = observe  # sees every ended span once, exported or dropped, off the hot path
@@ -111,7 +120,8 @@ class ExportPipeline:
         self.in_flight = 0  # taken by the exporter, result not known yet
         self._exports_done = 0
         self._export_began = 0.0  # when the export in flight began (0: none)
-        self._keeping_up = False  # the last export succeeded (none yet: no backpressure before the first success)
+        self._state = _KEEPING_UP if local else _UNKNOWN
+        self._probe_answered = probe is None  # no probe: trust a first export that is not stalled
         self.spans_exported = 0
         self.spans_failed = 0
         self.export_errors = 0
@@ -131,6 +141,19 @@ class ExportPipeline:
             )
         self._closed = False
         at_fork_in_child(self._after_fork)  # the SDK empties its queue in a forked child; our count follows
+        if probe is not None:
+            threading.Thread(target=self._probe, args=(probe,), name="sessionkit-probe", daemon=True).start()
+
+    def _probe(self, probe: Callable[[], bool]) -> None:
+        try:
+            answered = bool(probe())
+        except Exception:
+            answered = False
+        with self._room:
+            self._probe_answered = answered
+            if not answered and self._state == _UNKNOWN:
+                self._state = _FAILING  # nobody there: drop (counted) rather than hold the program
+                self._room.notify_all()
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -151,6 +174,7 @@ class ExportPipeline:
         with self._room:
             self._queued = max(self._queued - count, 0)
             self.in_flight += count
+            self._export_began = time.monotonic()
             self._room.notify_all()
 
     def _exported(self, count: int, ok: bool) -> None:
@@ -158,7 +182,7 @@ class ExportPipeline:
             self.in_flight = max(self.in_flight - count, 0)
             self._exports_done += 1
             self._export_began = 0.0
-            self._keeping_up = ok
+            self._state = _KEEPING_UP if ok else _FAILING
             if ok:
                 self.spans_exported += count
             else:
@@ -166,11 +190,14 @@ class ExportPipeline:
                 self.export_errors += 1
 
     def _half_empty(self) -> bool:
-        return self._queued <= self.max_queue_size // 2 or self._closed
+        """What a waiting producer waits for: room (half the queue), or a reason to stop waiting."""
+        return self._queued <= self.max_queue_size // 2 or self._closed or self._state == _FAILING
 
     def _collector_keeps_up(self) -> bool:
+        if self._state == _FAILING:
+            return False
         began = self._export_began
-        return self._keeping_up and (began == 0.0 or time.monotonic() - began < _STALLED_EXPORT)
+        return began == 0.0 or time.monotonic() - began < _STALLED_EXPORT
 
     @property
     def queue_size(self) -> int:
@@ -204,15 +231,19 @@ class ExportPipeline:
         """The queue is full (or closed): wait for room while the collector keeps up, else drop
         and count. Called with the lock held; True if the span may be queued."""
         progressed = False
-        if not self._closed and self._collector_keeps_up():
+        while not self._closed and self._collector_keeps_up():
             # Wait until the queue is half empty, not just for one free slot: the exporter
             # then encodes and sends whole batches while producers sleep, instead of racing
             # every waiting thread for each slot it frees.
             exports_before = self._exports_done
             self._room.wait_for(self._half_empty, BACKPRESSURE_WAIT)
             progressed = self._exports_done > exports_before or self._queued < self.max_queue_size
-            if not progressed:
-                self._keeping_up = False  # no export finished while we waited: drop until one succeeds
+            if progressed or self._closed:
+                break
+            if self._state == _UNKNOWN and self._probe_answered and self._collector_keeps_up():
+                continue  # the collector answered; its first export (and the exporter's build) is on its way
+            self._state = _FAILING  # no export finished while we waited: drop until one succeeds
+            break
         if self._closed or (self._queued >= self.max_queue_size and not progressed):
             self.dropped_spans += 1
             if not self._warned_drop and not self._closed:
@@ -223,9 +254,13 @@ class ExportPipeline:
 
     # -- bounded waits -----------------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
+        """Export what is queued within ``timeout`` seconds. True only if it all went out: an
+        export that failed meanwhile (collector down, an exporter that raised) makes it False."""
         if self._closed:
             return False
-        return run_bounded(lambda: self._processor.force_flush(int(timeout * 1000)), timeout, "flush")
+        errors_before = self.export_errors
+        done = run_bounded(lambda: self._processor.force_flush(int(timeout * 1000)), timeout, "flush")
+        return done and self.export_errors == errors_before
 
     def shutdown(self, timeout: float) -> bool:
         with self._room:

@@ -14,7 +14,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -176,7 +176,7 @@ def probe_collector(config: Config, timeout: float) -> tuple[Optional[int], str]
     except UnicodeEncodeError:
         return 0, f"{where}: not probed (a non-ASCII host name)"
     try:
-        with socket.create_connection((address, port), timeout=timeout) as conn:
+        with socket.create_connection(cast(Any, (address, port)), timeout=timeout) as conn:
             if grpc or parts.scheme == "https":
                 return 0, f"{where} accepts connections"
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

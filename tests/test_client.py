@@ -130,9 +130,13 @@ def test_attach_to_a_provider_the_user_already_has():
         with c.session("attached") as s:
             with provider.get_tracer("user").start_as_current_span("user-span"):
                 pass
+        with c2.session("second") as s2:
+            with provider.get_tracer("user").start_as_current_span("user-span-2"):
+                pass
         span = by_name(exporter.get_finished_spans(), "user-span")[0]
         assert span.attributes["session.id"] == s.id
-        assert s.summary().span_count == 1
+        assert by_name(exporter.get_finished_spans(), "user-span-2")[0].attributes["session.id"] == s2.id
+        assert s.summary().span_count == 1 and s2.summary().span_count == 1  # each counts its own, once
     finally:
         c.shutdown(timeout=1)
         c2.shutdown(timeout=1)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import sessionkit
 
-from helpers import spans_of
+from helpers import run_python, spans_of
 
 WORKERS = 16
 SPANS_EACH = 200
@@ -115,15 +117,22 @@ def test_a_thread_started_outside_any_session_has_none(client):
 
 
 def test_sessions_never_mix_over_real_otlp_export(receiver):
-    c = sessionkit.Client(endpoint=receiver.endpoint, service_name="load", max_queue_size=20000)
-    try:
-        ids = run_mixed_load(c)
-        assert c.flush(timeout=20)
-        expected = 2 * WORKERS * SPANS_EACH
-        assert receiver.wait_for(lambda spans: sum(s.name.endswith("-op") for s in spans) >= expected, 20)
-        assert_no_mixing(receiver.spans, ids)
-        stats = c.stats()
-        assert stats.dropped_spans == 0 and stats.export_errors == 0
-        assert stats.spans_exported == len(receiver.spans)
-    finally:
-        c.shutdown(timeout=2)
+    # Default settings, in a fresh process, against the receiver in this one.
+    out = run_python(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import sessionkit\n"
+        "from test_context import run_mixed_load\n"
+        f"c = sessionkit.init(endpoint={receiver.endpoint!r}, service_name='load')\n"
+        "ids = run_mixed_load(c)\n"
+        "assert c.flush(timeout=30)\n"
+        "s = c.stats()\n"
+        "print(json.dumps({'ids': ids, 'dropped': s.dropped_spans, 'errors': s.export_errors}))\n",
+        timeout=120,
+    )
+    assert out[0] == 0, out[2][-2000:]
+    result = json.loads(out[1])
+    assert result["dropped"] == 0 and result["errors"] == 0
+    expected = 2 * WORKERS * SPANS_EACH
+    assert receiver.wait_for(lambda spans: sum(s.name.endswith("-op") for s in spans) >= expected, 30)
+    assert_no_mixing(receiver.spans, result["ids"])

@@ -113,24 +113,28 @@ def test_odd_openai_bodies_never_raise(api, body):
 
 
 @pytest.mark.parametrize(
-    "body",
+    "body, expected",
     [
-        None,
-        [],
-        {"content": "x", "usage": None},
-        {"content": [None, {"type": "tool_use", "name": "t"}]},
-        {"type": "error", "error": {"type": "overloaded_error"}},
-        {"system": [{"type": "text", "text": "s"}]},
+        (None, {}),
+        ([], {}),
+        ({"content": "x", "usage": None}, {}),  # content that is not a list, usage that is not a dict
+        ({"content": [None, {"type": "tool_use", "name": "t"}]}, {"tool_calls": [{"id": None, "name": "t"}]}),
+        ({"type": "error", "error": {"type": "overloaded_error"}}, {"error_type": "overloaded_error"}),
+        ({"system": [{"type": "text", "text": "s"}]}, {"system": [{"type": "text", "content": "s"}]}),
     ],
 )
-def test_odd_anthropic_bodies_never_raise(body):
+def test_odd_anthropic_bodies_never_raise(body, expected):
     result = LLMResult()
     ap.parse_response("anthropic.messages", body, result)
     request = ap.parse_request("anthropic.messages", body)
-    if isinstance(body, dict) and body.get("type") == "error":
-        assert result.error_type == "overloaded_error"
-    if isinstance(body, dict) and "system" in body:
-        assert request.system_instructions == [{"type": "text", "content": "s"}]
+    found = {
+        "tool_calls": result.tool_calls,
+        "error_type": result.error_type,
+        "system": request.system_instructions,
+    }
+    assert {k: v for k, v in found.items() if v} == expected
+    assert (result.input_tokens, result.output_tokens, result.output_text, request.model) == (None, None, [], None)
+    assert request.input_messages in (None, [])
 
 
 def test_request_parameters_and_messages():

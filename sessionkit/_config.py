@@ -56,6 +56,7 @@ class Options(TypedDict, total=False):
     enabled: bool
     capture_content: bool
     max_content_length: int
+    message_capture: Literal["all", "new"]
     set_global: bool
     tracer_provider: Any
     max_queue_size: int
@@ -106,6 +107,12 @@ class Config:
     capture_content: bool = False
     """Record inputs, outputs, prompts and completions. Off by default."""
     max_content_length: int = 4096
+    """Characters of captured content per attribute at most; longer content is shortened by its
+    structure (the newest messages whole, strings cut), so it stays valid JSON."""
+    message_capture: Literal["all", "new"] = "all"
+    """Which of an LLM request's messages are captured: ``all`` (the newest that fit in
+    ``max_content_length``), or ``new``: only those no earlier call of the conversation
+    captured, so exported bytes grow with the conversation, not with its square."""
     redact: Optional[Callable[[str], str]] = None
     """Runs on captured content before it goes on a span: ``redact(text) -> text``."""
     redact_defaults: bool = True
@@ -299,6 +306,7 @@ def _validator() -> SchemaValidator:
         "enabled": cs.bool_schema(),
         "capture_content": cs.bool_schema(),
         "max_content_length": cs.int_schema(ge=16),
+        "message_capture": cs.literal_schema(["all", "new"]),
         "redact": cs.no_info_plain_validator_function(_check_redact),
         "redact_defaults": cs.bool_schema(),
         "handle_sigterm": cs.bool_schema(),
@@ -344,6 +352,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "enabled": ("SESSIONKIT_ENABLED",),
     "capture_content": ("SESSIONKIT_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
     "max_content_length": ("SESSIONKIT_MAX_CONTENT_LENGTH",),
+    "message_capture": ("SESSIONKIT_MESSAGE_CAPTURE",),
     "max_queue_size": ("SESSIONKIT_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"),
     "max_export_batch_size": ("SESSIONKIT_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
     "export_interval": ("SESSIONKIT_EXPORT_INTERVAL",),

@@ -21,10 +21,11 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from . import semconv
+from ._payloads.body import captured
 from ._payloads.llm import usage_attributes
 from ._spans import attributes_of, is_clean_exit, record_error, set_clean_attributes
 from ._types import Host
-from ._values import to_attributes, to_text
+from ._values import to_attributes
 
 logger = logging.getLogger("sessionkit")
 
@@ -185,7 +186,7 @@ class _SpanRun(CurrentSpanRun):
         if capture:
             attributes = dict(attributes)
             arguments = bound_arguments(spec.signature, instance, args, kwargs)
-            text = client.redact(to_text(arguments, client.config.max_content_length))
+            text = captured(arguments, client.config.max_content_length, client.redact)
             attributes[semconv.INPUT_VALUE] = text
             if spec.kind is _TOOL:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
@@ -207,7 +208,7 @@ class _SpanRun(CurrentSpanRun):
                     record_error(span, exc)
             else:
                 if self.capture:
-                    text = self.client.redact(to_text(result, self.client.config.max_content_length))
+                    text = captured(result, self.client.config.max_content_length, self.client.redact)
                     span.set_attribute(semconv.OUTPUT_VALUE, text)
                     if self.spec.kind is _TOOL:
                         span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 import zlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
 from typing import Any, Optional
@@ -29,6 +30,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import semconv
+from ._payloads.body import fit_json, fit_messages, redacted_json, split_body
 from ._payloads.llm import Endpoint, LLMRequest, LLMResult, is_llm_span, match, normalize_base_urls, usage_attributes
 from ._session import current
 from ._spans import attributes_of, set_clean_attributes
@@ -147,10 +149,7 @@ class LLMCall:
         self.capture = config.capture_content
         self.limit = config.max_content_length
 
-        body = _json_body(request)
-        parsed: LLMRequest = (
-            self.payloads.parse_request(endpoint.api, body, messages=self.capture) if body is not None else LLMRequest()
-        )
+        parsed, history = read_request(self.payloads, endpoint.api, request, self.capture, config.message_capture)
         model = parsed.model or "unknown"
         attrs: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: endpoint.operation,
@@ -171,12 +170,18 @@ class LLMCall:
             attrs[semconv.HTTP_RESEND_COUNT] = retries
         if self.capture:
             redact = client.redact
-            if parsed.input_messages is not None:
-                attrs[semconv.GEN_AI_INPUT_MESSAGES] = redact(to_text(parsed.input_messages, self.limit))
+            if history is not None:
+                texts, omitted = history
+                fitted, left_out = fit_messages(texts, self.limit)
+                messages = redacted_json(redact, fitted, self.limit)
+                attrs[semconv.GEN_AI_INPUT_MESSAGES] = messages
+                attrs[semconv.INPUT_VALUE] = messages
+                attrs[semconv.INPUT_MIME_TYPE] = "application/json"
+                if omitted + left_out:
+                    attrs[semconv.LLM_INPUT_MESSAGES_OMITTED] = omitted + left_out
             if parsed.system_instructions:
-                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = redact(to_text(parsed.system_instructions, self.limit))
-            if body is not None:
-                attrs[semconv.INPUT_VALUE] = redact(to_text(body, self.limit))
+                system = fit_json(parsed.system_instructions, self.limit)
+                attrs[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = redacted_json(redact, system, self.limit)
         current_context = otel_context.get_current()  # looked up once
         parent = trace.get_current_span(current_context)
         if parent.is_recording() and is_llm_span(attributes_of(parent)):
@@ -293,7 +298,8 @@ class LLMCall:
                 attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
         if self.capture and (result.output_text or result.tool_calls):
             redact = self.client.redact
-            attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = redact(to_text(result.output_messages(), self.limit))
+            output = fit_json(result.output_messages(), self.limit)
+            attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = redacted_json(redact, output, self.limit)
             attrs[semconv.OUTPUT_VALUE] = redact(to_text("".join(result.output_text), self.limit))
         error_type: Optional[str] = None
         if exc is not None:
@@ -309,15 +315,95 @@ class LLMCall:
         set_clean_attributes(span, attrs)  # the GenAI metrics are derived from these (see metrics.py)
 
 
-def _json_body(request: Any) -> Any:
+# -- reading the request --------------------------------------------------------------------------
+SPLIT_MIN = 16 << 10  # bodies this large are read by their new messages only (smaller: decoded whole)
+
+
+class _Histories:
+    """What was read of each conversation's message array: its bytes so far, its message count
+    and the newest messages' JSON. A conversation is the current session's thread (or the
+    session), else the first bytes of the body. Bounded in entries and in bytes."""
+
+    MAX_ENTRIES = 256
+    MAX_BYTES = 32 << 20
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Any, tuple[bytes, int, list[str]]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: Any) -> Optional[tuple[bytes, int, list[str]]]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: Any, prefix: bytes, count: int, texts: list[str]) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[0])
+            self._entries[key] = (prefix, count, texts)
+            self._bytes += len(prefix)
+            while self._entries and (len(self._entries) > self.MAX_ENTRIES or self._bytes > self.MAX_BYTES):
+                _, (dropped, _, _) = self._entries.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
+_histories = _Histories()
+_KEPT_CHARS = 256 << 10  # the newest messages' JSON kept per conversation, for the next call's capture
+
+
+def read_request(
+    payloads: ModuleType, api: str, request: Any, capture: bool, mode: str
+) -> tuple[LLMRequest, Optional[tuple[list[str], int]]]:
+    """The request's model and parameters and, when content is captured, its messages as JSON
+    texts (oldest first) with the count of older ones not among them. A large body whose
+    conversation was read before is read by its new messages only; ``mode="new"`` gives only
+    those (the ones not captured before in the conversation)."""
     try:
-        content = request.content
+        raw = request.content
     except Exception:  # a streaming request body that was not read: nothing to parse
-        return None
+        return LLMRequest(), None
+    if not raw:
+        return LLMRequest(), None
+    field = payloads.ARRAY_FIELDS.get(api)
+    if field is not None and (len(raw) >= SPLIT_MIN or (capture and mode == "new")):
+        session = current.get()
+        key = (api, session.thread_id or session.id) if session is not None else (api, bytes(raw[:256]))
+        entry = _histories.get(key)
+        split = split_body(raw, field, (entry[0], entry[1]) if entry is not None else None)
+        if split is not None:
+            parsed = payloads.parse_request(api, split.fields, messages=capture)
+            texts: list[str] = []
+            history: Optional[tuple[list[str], int]] = None
+            if capture:
+                new = [json.dumps(m, ensure_ascii=False) for m in payloads.convert_messages(api, split.new)]
+                known = entry[2] if entry is not None and split.first else []
+                texts = _newest(known + new, _KEPT_CHARS)
+                captured = new if mode == "new" else texts
+                history = (captured, split.count - len(captured))
+            _histories.put(key, split.prefix, split.count, texts)
+            return parsed, history
     try:
-        return json.loads(content) if content else None
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return None
+        return LLMRequest(), None
+    parsed = payloads.parse_request(api, body, messages=capture)
+    if not capture or parsed.input_messages is None:
+        return parsed, None
+    return parsed, ([json.dumps(m, ensure_ascii=False) for m in parsed.input_messages], 0)
+
+
+def _newest(texts: list[str], budget: int) -> list[str]:
+    """The newest of ``texts`` whose lengths add up to ``budget`` (at least one)."""
+    size = 0
+    for index in range(len(texts) - 1, -1, -1):
+        size += len(texts[index])
+        if size > budget:
+            return texts[index + 1 :] or texts[-1:]
+    return texts
 
 
 def _retry_count(request: Any) -> int:

@@ -135,10 +135,14 @@ STREAM_COMPLETED = "sessionkit.stream.completed"
 GENERATOR_COMPLETED = "sessionkit.generator.completed"
 """On a decorated generator's span: whether it ran to the end (False: closed or abandoned early)."""
 STREAM_EVENTS = "sessionkit.stream.events"
+LLM_INPUT_MESSAGES_OMITTED = "sessionkit.llm.input_messages.omitted"
+"""Older messages of the request left out of ``gen_ai.input.messages`` (by the size limit, or
+with ``message_capture="new"`` because an earlier call captured them)."""
 
 # -- OpenInference ----------------------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 INPUT_VALUE = "input.value"
+INPUT_MIME_TYPE = "input.mime_type"
 OUTPUT_VALUE = "output.value"
 LLM_MODEL_NAME = "llm.model_name"
 LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"

@@ -16,16 +16,25 @@ _PARAMS = {
 }
 
 
+ARRAY_FIELDS = {"anthropic.messages": "messages"}
+"""The field that holds the conversation, the part of a request that grows every turn."""
+
+
+def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
+    """Messages API messages as GenAI semconv messages."""
+    return [
+        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
+        for m in items
+        if isinstance(m, dict)
+    ]
+
+
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
     """The request's model and parameters; with ``messages``, its input and system prompt too."""
     body, request = request_basics(body, _PARAMS, "stop_sequences")
     if not messages:
         return request
-    request.input_messages = [
-        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-        for m in as_list(body.get("messages"))
-        if isinstance(m, dict)
-    ]
+    request.input_messages = convert_messages(api, as_list(body.get("messages")))
     system = body.get("system")
     if system:
         request.system_instructions = text_parts(system)

@@ -24,6 +24,19 @@ _PARAMS = {
 }
 
 
+ARRAY_FIELDS = {"openai.chat": "messages", "openai.responses": "input"}
+"""The field that holds each API's conversation, the part of a request that grows every turn."""
+
+
+def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
+    """Chat messages or Responses input items as GenAI semconv messages."""
+    return [
+        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
+        for m in items
+        if isinstance(m, dict)
+    ]
+
+
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
     """The request's model and parameters; with ``messages``, its input too (only needed when
     content is captured: building it walks the whole conversation history on every call)."""
@@ -31,11 +44,7 @@ def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
     if not messages:
         return request
     if api == "openai.chat":
-        request.input_messages = [
-            {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-            for m in as_list(body.get("messages"))
-            if isinstance(m, dict)
-        ]
+        request.input_messages = convert_messages(api, as_list(body.get("messages")))
     elif api == "openai.completions":
         prompt = body.get("prompt")
         request.input_messages = [
@@ -46,11 +55,7 @@ def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
         if isinstance(items, str):
             request.input_messages = [{"role": "user", "parts": text_parts(items)}]
         elif isinstance(items, list):
-            request.input_messages = [
-                {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-                for m in items
-                if isinstance(m, dict)
-            ]
+            request.input_messages = convert_messages(api, items)
         if isinstance(body.get("instructions"), str):
             request.system_instructions = [{"type": "text", "content": body["instructions"]}]
     return request

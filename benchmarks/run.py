@@ -268,6 +268,32 @@ def bench_sessions(calls: int, repeats: int) -> None:
     print(row("one raw OTel span (start + end)", s["raw"], None))
     print(row("with client.session(...): pass", s["session"], s["raw"]))
     client.shutdown(timeout=2)
+    bench_session_end_order()
+
+
+def bench_session_end_order(open_sessions: int = 100_000) -> None:
+    """Ending imperative sessions (start_session on the main thread) in reverse order of start,
+    with many open, against ending one with one open: the end must not grow with the count."""
+    client = sessionkit.Client(exporter=Discard(), instrument_llm_calls=False)
+    one: list[float] = []
+    for _ in range(2000):
+        s = client.start_session("one")
+        t = time.perf_counter_ns()
+        s.end()
+        one.append((time.perf_counter_ns() - t) / 1000)
+    sessions = [client.start_session(f"s{i}") for i in range(open_sessions)]
+    many: list[float] = []
+    for s in reversed(sessions[-2000:]):
+        t = time.perf_counter_ns()
+        s.end()
+        many.append((time.perf_counter_ns() - t) / 1000)
+    for s in sessions[:-2000]:
+        s.end()
+    client.shutdown(timeout=2)
+    ratio = statistics.median(many) / statistics.median(one)
+    print(f"  {'end, 1 open':<50} {statistics.median(one):9.2f} us")
+    print(f"  {f'end in reverse order, {open_sessions:,} open [target <= 2x]':<50} "
+          f"{statistics.median(many):9.2f} us  {ratio:6.2f}x")  # fmt: skip
 
 
 # -- 4. LLM calls -----------------------------------------------------------------------------------------
@@ -340,9 +366,122 @@ def bench_llm(calls: int, repeats: int) -> None:
     print(f"  {'added per chunk (the target)':<50} {per_chunk:9.2f} us  (min {min(added):.2f}, max {max(added):.2f})")
     if measured_raw_wrapper_us:
         print(f"  {'  scaled to the reference machine':<50} {scaled_to_reference(per_chunk):9.2f} us")
+    on, off = bench_chunk_cost(repeats, kind="tool")
+    added = [a - b for a, b in zip(on, off)]
+    print(row("per tool-call chunk, uninstrumented", off, None))
+    print(row("per tool-call chunk, instrumented", on, off))
+    print(
+        f"  {'added per tool-call chunk [target <= 2 us]':<50} {paired_difference(on, off):9.2f} us"
+        f"  (min {min(added):.2f}, max {max(added):.2f})"
+    )
 
 
-def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
+# -- 4b. long conversations -------------------------------------------------------------------------------
+class FakeLLMProcess:
+    """The fake LLM server in a process of its own, as a model server is: its request parsing
+    does not compete with the measured client for the interpreter."""
+
+    def __enter__(self) -> FakeLLMProcess:
+        code = (
+            "import sys\nfrom sessionkit.fake_llm import FakeLLMServer\n"
+            "s = FakeLLMServer().start()\nprint(s.port, flush=True)\nsys.stdin.read()\n"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{port}"
+        self.openai_base_url = self.url + "/v1"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def bench_long_history(repeats: int) -> None:
+    """An LLM call whose body carries the whole conversation (the history is resent every turn),
+    over loopback with plain httpx, against the same call uninstrumented. Each call adds a user
+    message and the answer, as an agent does; capture off and on."""
+    import httpx
+
+    line = "Where is my order o-100? It was supposed to arrive yesterday and it has not. "
+    print("\n4b. LLM call with a long history vs the plain httpx call, loopback "
+          "[targets: 100 messages <= 1.2x off / 1.5x on; 1,000 <= 1.5x / 3x]")  # fmt: skip
+    with FakeLLMProcess() as server:
+        url = server.openai_base_url + "/chat/completions"
+        for size in (100, 1000):
+            for capture in (False, True):
+                client = sessionkit.Client(exporter=Discard(), llm_base_urls=[server.url], capture_content=capture)
+                http = httpx.Client()
+                start = [
+                    {"role": "user" if i % 2 == 0 else "assistant", "content": f"{i}: {line}"} for i in range(size)
+                ]
+                cpu: dict[str, list[float]] = {"plain": [], "sk": []}
+
+                def calls(
+                    on: bool, history: list[dict[str, str]], client: Any = client, http: Any = http, cpu: Any = cpu
+                ) -> Callable[[int], None]:
+                    name = "sk" if on else "plain"
+
+                    def run(n: int) -> None:
+                        (client.instrument if on else client.uninstrument)()
+                        began = time.thread_time()
+                        for _ in range(n):
+                            http.post(url, json={"model": "m", "messages": history})
+                            history.append({"role": "assistant", "content": "It left the warehouse today."})
+                            history.append({"role": "user", "content": line})
+                        cpu[name].append((time.thread_time() - began) / n * 1e6)
+
+                    return run
+
+                # Each variant its own copy of the conversation, growing alike: the same bodies.
+                session = client.start_session("long", thread_id=f"conv-{size}-{capture}")
+                s = interleaved({"plain": calls(False, list(start)), "sk": calls(True, list(start))}, 10, repeats)
+                session.end()
+                client.shutdown(timeout=2)
+                http.close()
+                label = f"{size} messages, capture {'on' if capture else 'off'}"
+                print(row(f"{label}, plain httpx", s["plain"], None))
+                print(row(f"{label}, instrumented", s["sk"], s["plain"]))
+                warm = len(cpu["sk"]) - repeats
+                print(row("    calling thread's CPU time, instrumented", cpu["sk"][warm:], cpu["plain"][warm:]))
+    bench_captured_bytes()
+
+
+def bench_captured_bytes() -> None:
+    """Bytes of gen_ai.input.messages exported over a 200-turn conversation: all messages that
+    fit (the default) against only the new ones (message_capture="new")."""
+    import httpx
+    from sessionkit.fake_llm import FakeLLMServer
+
+    totals = {}
+    with FakeLLMServer() as server:
+        for mode in ("all", "new"):
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+            memory = InMemorySpanExporter()
+            client = sessionkit.Client(
+                exporter=memory, llm_base_urls=[server.url], capture_content=True, message_capture=mode,
+                max_content_length=1_000_000,
+            )  # fmt: skip
+            history: list[dict[str, str]] = []
+            with client.session("conv", thread_id=f"bytes-{mode}"):
+                for turn in range(200):
+                    history.append({"role": "user", "content": f"turn {turn}: where is my order?"})
+                    httpx.post(server.openai_base_url + "/chat/completions", json={"model": "m", "messages": history})
+                    history.append({"role": "assistant", "content": "It left the warehouse today."})
+            client.flush(5)
+            totals[mode] = sum(len(s.attributes.get("gen_ai.input.messages", "")) for s in memory.get_finished_spans())
+            client.shutdown(timeout=2)
+    print(f"  {'captured message bytes, 200 turns, all (no limit)':<50} {totals['all']:>11,}")
+    print(f"  {'captured message bytes, 200 turns, new only':<50} {totals['new']:>11,}  "
+          f"({totals['all'] / max(totals['new'], 1):.0f}x less)")  # fmt: skip
+
+
+def bench_chunk_cost(repeats: int, kind: str = "text") -> tuple[list[float], list[float]]:
     """What instrumentation adds per streamed chunk, without the network: real httpx streams
     of recorded OpenAI chat chunks from an in-process transport, read with ``iter_raw``, the
     full path (stream proxy, SSE parser, stream reader; content capture off). Streams of two
@@ -352,13 +491,22 @@ def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
 
     import httpx
 
-    def sse(delta: str, usage: bool = False) -> bytes:
+    def sse(delta: str, usage: bool = False, call: str = "") -> bytes:
+        if kind == "tool" and not usage:  # a tool call's arguments arriving piece by piece
+            function: dict[str, Any] = {"arguments": delta}
+            tool: dict[str, Any] = {"index": 0, "function": function}
+            if call:
+                tool.update(id=call, type="function")
+                function["name"] = "lookup_order"
+            content: dict[str, Any] = {"tool_calls": [tool]}
+        else:
+            content = {"content": delta}
         chunk: dict[str, Any] = {
             "id": "chatcmpl-1",
             "object": "chat.completion.chunk",
             "created": 1,
             "model": "m",
-            "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}],
+            "choices": [{"index": 0, "delta": content, "finish_reason": None}],
         }
         if usage:
             chunk["choices"][0]["finish_reason"] = "stop"
@@ -366,7 +514,9 @@ def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
         return ("data: " + json.dumps(chunk) + "\n\n").encode()
 
     def body(n: int) -> list[bytes]:
-        return [sse("word ") for _ in range(n)] + [sse("", usage=True), b"data: [DONE]\n\n"]
+        piece = '{\\"order' if kind == "tool" else "word "
+        first = sse("", call="call_1") if kind == "tool" else sse("word ")
+        return [first] + [sse(piece) for _ in range(n - 1)] + [sse("", usage=True), b"data: [DONE]\n\n"]
 
     bodies = {n: body(n) for n in (20, 220)}
 
@@ -374,7 +524,7 @@ def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
         n = int(request.url.params["n"])
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=iter(bodies[n]))
 
-    client = sessionkit.Client(exporter=Discard(), llm_base_urls=["http://llm.test/v1"], max_queue_size=100_000)
+    client = sessionkit.Client(exporter=Discard(), llm_base_urls=["http://llm.test/v1"])
     http = httpx.Client(transport=httpx.MockTransport(handler))
     payload = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -399,6 +549,47 @@ def bench_chunk_cost(repeats: int) -> tuple[list[float], list[float]]:
         for long, short in zip(s[f"220-{on}"], s[f"20-{on}"]):
             per_chunk[on].append((long - short) / 200)
     return per_chunk[True], per_chunk[False]
+
+
+# -- 4c. bursts in a fresh process, default settings -----------------------------------------------------
+BURST = """
+import asyncio, sessionkit
+client = sessionkit.init(**({{"endpoint": {endpoint!r}}} if {endpoint!r} else {{"file_dir": {store!r}}}))
+if {tasks}:
+    async def one(k):
+        async with client.session(f"t{{k}}"):
+            for _ in range(40):
+                with client.tracer.start_as_current_span("op"):
+                    await asyncio.sleep(0)
+    async def main():
+        await asyncio.gather(*(one(k) for k in range(200)))
+    asyncio.run(main())
+else:
+    with client.session("burst"):
+        for _ in range({n}):
+            with client.tracer.start_as_current_span("op"):
+                pass
+client.flush(timeout=60)
+s = client.stats()
+print(s.spans_ended, s.dropped_spans)
+"""
+
+
+def bench_bursts() -> None:
+    import tempfile
+
+    print("\n4c. Bursts right after init, fresh process, default settings [target: 0 dropped]")
+    runs = [("5,001 spans, OTLP", 5000, True, False), ("20,001 spans, OTLP", 20000, True, False),
+            ("100,002 spans, OTLP", 100000, True, False), ("100,002 spans, local store", 100000, False, False),
+            ("200 tasks x 41 spans, OTLP", 0, True, True)]  # fmt: skip
+    sink = OtlpSink()  # the collector, in this process: the agent runs in a fresh one
+    for label, n, otlp, tasks in runs:
+        with tempfile.TemporaryDirectory() as store:
+            endpoint = sink.url if otlp else ""
+            out, seconds = python(BURST.format(endpoint=endpoint, store=store, tasks=tasks, n=n), timeout=300)
+        ended, dropped = out.split()[-2:]
+        print(f"  {label:<50} {int(dropped):>7,} dropped of {int(ended):,}  ({seconds:.1f}s)")
+    sink.stop()
 
 
 # -- 5. tight loop: dropped spans ---------------------------------------------------------------------
@@ -661,6 +852,8 @@ def main() -> int:
     bench_decorators(calls, repeats)
     bench_sessions(calls, repeats)
     bench_llm(calls, repeats)
+    bench_long_history(max(repeats // 3, 3))
+    bench_bursts()
     bench_tight_loop(20_000 if args.quick else 100_000)
     bench_memory(50_000 if args.quick else 200_000)
     bench_reinit_and_exit()

@@ -316,7 +316,7 @@ class LLMCall:
 
 
 # -- reading the request --------------------------------------------------------------------------
-SPLIT_MIN = 16 << 10  # bodies this large are read by their new messages only (smaller: decoded whole)
+SPLIT_MIN = 4 << 10  # bodies this large are read by their new messages only (smaller: decoded whole)
 
 
 class _Histories:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import sessionkit
 import sessionkit.api
+from opentelemetry import context as otel_context
+from sessionkit._session import current as sessionkit_current
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -26,8 +28,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
         if name.startswith(("SESSIONKIT_", "OTEL_")) and name not in TEST_CONTROLS:
             monkeypatch.delenv(name)
     monkeypatch.setenv("SESSIONKIT_FILE_DIR", str(tmp_path / "store"))
+    # Each test starts outside any span and session, whatever an earlier one left current
+    # (an imperative session never ended keeps its root attached on the main thread).
+    otel_token = otel_context.attach(otel_context.Context())
+    session_token = sessionkit_current.set(None)
     yield
     sessionkit.api.reset_default_client(timeout=2.0)
+    sessionkit_current.reset(session_token)
+    otel_context.detach(otel_token)
 
 
 @pytest.fixture

@@ -179,7 +179,9 @@ def test_the_stream_fast_path_counts_exactly_the_chunks_it_may_skip():
     for other in (
         b'data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',  # a finish reason
         b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":1}}\n\n',  # usage
-        b'data: {"id":"c1","choices":[{"delta":{"tool_calls":[]},"finish_reason":null}]}\n\n',  # a tool call
+        # a tool call's first chunk: its id and name are read
+        b'data: {"id":"c1","choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function",'
+        b'"function":{"name":"f","arguments":""}}]},"finish_reason":null}]}\n\n',
         plain + plain,  # two events in one chunk
         plain[:-1],  # an unfinished event
         plain.replace(b"\n\n", b"\r\n\r\n"),  # CRLF line ends
@@ -187,6 +189,9 @@ def test_the_stream_fast_path_counts_exactly_the_chunks_it_may_skip():
         assert not reader.skim(other), other
     assert op.StreamReader("openai.chat", keep_text=True).skim(plain) is False  # text is kept: parse it
     assert reader.result.events == 2
+    # More of a call's arguments (the id and name came before): counted, like a text delta.
+    arguments = b'data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"id\\": 1"}}]},"finish_reason":null}]}\n\n'
+    assert reader.skim(arguments) and reader.result.events == 3
 
 
 @pytest.mark.parametrize(

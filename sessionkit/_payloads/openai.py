@@ -121,16 +121,19 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
         result.error_type = str(error.get("type") or error.get("code") or "error")
 
 
-def _plain_delta(data: str) -> bool:
-    """A chat chunk that only carries more text: no usage, no finish reason, no tool call, no
-    error. Reading it needs no JSON decoding unless the text itself is kept."""
-    return (
-        ('"finish_reason":null' in data or '"finish_reason": null' in data)
-        and '"usage":{' not in data
-        and '"usage": {' not in data
-        and "tool_calls" not in data
-        and '"error"' not in data
-    )
+def _count_only(data: str) -> bool:
+    """A chat chunk that only carries more text, or more of a tool call's arguments (the call's
+    id and name came in an earlier chunk): no usage, no finish reason, no error. Reading it
+    needs no JSON decoding unless content is kept."""
+    if '"finish_reason":null' not in data and '"finish_reason": null' not in data:
+        return False
+    if '"usage":{' in data or '"usage": {' in data or '"error"' in data:
+        return False
+    at = data.find('"tool_calls"')
+    if at < 0:
+        return True
+    calls = data[at:]
+    return '"id"' not in calls and '"name"' not in calls
 
 
 class StreamReader:
@@ -161,7 +164,7 @@ class StreamReader:
             and text.find("\n") == len(text) - 2  # one line, then the blank line ending the event
             and text.endswith("\n\n")
             and "\r" not in text
-            and _plain_delta(text)
+            and _count_only(text)
         ):
             self.result.events += 1
             return True
@@ -172,10 +175,12 @@ class StreamReader:
             self.result.ended = True
             return
         if not self.keep_text and self.result.response_id is not None:
-            if self.api == "openai.chat" and _plain_delta(data):
+            if self.api == "openai.chat" and _count_only(data):
                 self.result.events += 1
                 return
-            if self.api == "openai.responses" and '"response.output_text.delta"' in data:
+            if self.api == "openai.responses" and (
+                '"response.output_text.delta"' in data or '"response.function_call_arguments.delta"' in data
+            ):
                 self.result.events += 1
                 return
         try:

@@ -290,7 +290,36 @@ def _client_for(spec: Spec, get_client: ClientGetter) -> Optional[Host]:
     return client
 
 
+def _wrap_span_function(spec: _SpanSpec, get_client: ClientGetter) -> Callable[..., Any]:
+    """``_wrap_function`` for a span decorator on a plain function, the hottest path there is:
+    the run made and made current directly, without the generic run protocol's calls."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        client = get_client()
+        if client is None or not client.recording:
+            return wrapped(*args, **kwargs)
+        try:
+            run = _SpanRun(spec, client, instance, args, kwargs)
+        except Exception:
+            logger.exception("sessionkit: could not start a span for %s (the call goes on untraced)", spec)
+            return wrapped(*args, **kwargs)
+        token = otel_context.attach(run.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            run.end(exc)
+            raise
+        otel_context.detach(token)
+        run.end(None, result)
+        return result
+
+    return wrapper
+
+
 def _wrap_function(spec: Spec, get_client: ClientGetter) -> Callable[..., Any]:
+    if type(spec) is _SpanSpec:
+        return _wrap_span_function(spec, get_client)
     span_only = spec.needs_recording
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:

@@ -418,7 +418,10 @@ class Session:
         attrs = attributes_of(span)
         if attrs.get(semconv.SPAN_TYPE) is not None:
             return  # the root and the start marker are the session itself
-        llm = counts_as_llm_call(attrs)
+        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, its common case inlined)
+        llm = (
+            operation in semconv.LLM_OPERATIONS if operation is not None else counts_as_llm_call(attrs)
+        ) and not attrs.get(semconv.LLM_COUNTED_IN_CHILD)
         tally = self._span_tally
         if tally is None:
             with self._lock:  # once per session: two spans ending at once must share one tally

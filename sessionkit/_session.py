@@ -27,11 +27,12 @@ from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, Cha
 from ._channels import attempt as channel_attempt
 from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
+from ._payloads.body import fit_json
 from ._payloads.llm import counts_as_llm_call
 from ._spans import SESSION_ROOT_PARENT, attributes_of, is_clean_exit, set_clean_attributes, set_ok_status
 from ._tally import Tally
 from ._types import EndState, Host
-from ._values import as_count, to_attributes, to_id, to_json, to_tags, to_text
+from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_text
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -192,7 +193,7 @@ class Session:
         attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_SESSION
         attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
         if self.metadata:
-            attrs[semconv.METADATA] = to_json(self.metadata)
+            attrs[semconv.METADATA] = fit_json(self.metadata, MAX_STRING)
         return attrs
 
     # -- changing it -------------------------------------------------------------------------
@@ -212,7 +213,7 @@ class Session:
                 raise TypeError("set_metadata() takes a mapping or keyword arguments, e.g. set_metadata(tier='pro')")
             self.metadata.update(metadata)
         self.metadata.update(values)
-        self._root.set_attribute(semconv.METADATA, to_json(self.metadata))
+        self._root.set_attribute(semconv.METADATA, fit_json(self.metadata, MAX_STRING))
 
     def _span_parent(self) -> Optional[otel_context.Context]:
         """Parent for a new span of this session: the current span if it is in this session's

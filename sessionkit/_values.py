@@ -185,17 +185,3 @@ def jsonable(value: Any, depth: int = 0, seen: Optional[set[int]] = None) -> Any
         except Exception:
             return _safe_repr(value)
     return _safe_repr(value)
-
-
-def to_json(value: Any, limit: int = MAX_STRING) -> str:
-    """``value`` as JSON text of at most ``limit`` characters that is always valid JSON: when the
-    whole does not fit, a JSON string holding its cut text."""
-    text = json.dumps(jsonable(value), ensure_ascii=False)
-    if len(text) <= limit:
-        return text
-    keep = max(limit - 2, 0)
-    while True:
-        cut = json.dumps(truncate(text, keep), ensure_ascii=False)
-        if len(cut) <= limit or keep == 0:
-            return cut
-        keep = max(keep - (len(cut) - limit), 0)

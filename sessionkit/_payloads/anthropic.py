@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .. import semconv
-from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, text_parts
+from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, role_messages, text_parts
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -22,11 +22,7 @@ ARRAY_FIELDS = {"anthropic.messages": "messages"}
 
 def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
     """Messages API messages as GenAI semconv messages."""
-    return [
-        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-        for m in items
-        if isinstance(m, dict)
-    ]
+    return role_messages(items)
 
 
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:

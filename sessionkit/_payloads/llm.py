@@ -172,6 +172,16 @@ def request_basics(body: Any, params: Mapping[str, str], stop_key: str) -> tuple
     return body, request
 
 
+def role_messages(items: list[Any]) -> list[dict[str, Any]]:
+    """Messages of the ``{"role": ..., "content": ...}`` shape (OpenAI chat and Responses input,
+    Anthropic messages) as GenAI semconv messages."""
+    return [
+        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
+        for m in items
+        if isinstance(m, dict)
+    ]
+
+
 def text_parts(content: Any) -> list[dict[str, Any]]:
     """Message content (a string, or a list of typed parts) as GenAI semconv parts."""
     if isinstance(content, str):

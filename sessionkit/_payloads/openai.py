@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from .. import semconv
-from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, text_parts
+from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, role_messages, text_parts
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -30,11 +30,7 @@ ARRAY_FIELDS = {"openai.chat": "messages", "openai.responses": "input"}
 
 def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
     """Chat messages or Responses input items as GenAI semconv messages."""
-    return [
-        {"role": str(m.get("role", "user")), "parts": text_parts(m.get("content"))}
-        for m in items
-        if isinstance(m, dict)
-    ]
+    return role_messages(items)
 
 
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:

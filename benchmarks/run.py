@@ -292,8 +292,10 @@ def bench_session_end_order(open_sessions: int = 100_000) -> None:
     client.shutdown(timeout=2)
     ratio = statistics.median(many) / statistics.median(one)
     print(f"  {'end, 1 open':<50} {statistics.median(one):9.2f} us")
-    print(f"  {f'end in reverse order, {open_sessions:,} open [target <= 2x]':<50} "
-          f"{statistics.median(many):9.2f} us  {ratio:6.2f}x")  # fmt: skip
+    print(
+        f"  {f'end in reverse order, {open_sessions:,} open [target <= 2x]':<50} "
+        f"{statistics.median(many):9.2f} us  {ratio:6.2f}x"
+    )
 
 
 # -- 4. LLM calls -----------------------------------------------------------------------------------------
@@ -408,8 +410,10 @@ def bench_long_history(repeats: int) -> None:
     import httpx
 
     line = "Where is my order o-100? It was supposed to arrive yesterday and it has not. "
-    print("\n4b. LLM call with a long history vs the plain httpx call, loopback "
-          "[targets: 100 messages <= 1.2x off / 1.5x on; 1,000 <= 1.5x / 3x]")  # fmt: skip
+    print(
+        "\n4b. LLM call with a long history vs the plain httpx call, loopback "
+        "[targets: 100 messages <= 1.2x off / 1.5x on; 1,000 <= 1.5x / 3x]"
+    )
     with FakeLLMProcess() as server:
         url = server.openai_base_url + "/chat/completions"
         for size in (100, 1000):
@@ -464,9 +468,12 @@ def bench_captured_bytes() -> None:
 
             memory = InMemorySpanExporter()
             client = sessionkit.Client(
-                exporter=memory, llm_base_urls=[server.url], capture_content=True, message_capture=mode,
+                exporter=memory,
+                llm_base_urls=[server.url],
+                capture_content=True,
+                message_capture=mode,
                 max_content_length=1_000_000,
-            )  # fmt: skip
+            )
             history: list[dict[str, str]] = []
             with client.session("conv", thread_id=f"bytes-{mode}"):
                 for turn in range(200):
@@ -477,8 +484,10 @@ def bench_captured_bytes() -> None:
             totals[mode] = sum(len(s.attributes.get("gen_ai.input.messages", "")) for s in memory.get_finished_spans())
             client.shutdown(timeout=2)
     print(f"  {'captured message bytes, 200 turns, all (no limit)':<50} {totals['all']:>11,}")
-    print(f"  {'captured message bytes, 200 turns, new only':<50} {totals['new']:>11,}  "
-          f"({totals['all'] / max(totals['new'], 1):.0f}x less)")  # fmt: skip
+    print(
+        f"  {'captured message bytes, 200 turns, new only':<50} {totals['new']:>11,}  "
+        f"({totals['all'] / max(totals['new'], 1):.0f}x less)"
+    )
 
 
 def bench_chunk_cost(repeats: int, kind: str = "text") -> tuple[list[float], list[float]]:
@@ -579,9 +588,13 @@ def bench_bursts() -> None:
     import tempfile
 
     print("\n4c. Bursts right after init, fresh process, default settings [target: 0 dropped]")
-    runs = [("5,001 spans, OTLP", 5000, True, False), ("20,001 spans, OTLP", 20000, True, False),
-            ("100,002 spans, OTLP", 100000, True, False), ("100,002 spans, local store", 100000, False, False),
-            ("200 tasks x 41 spans, OTLP", 0, True, True)]  # fmt: skip
+    runs = [
+        ("5,001 spans, OTLP", 5000, True, False),
+        ("20,001 spans, OTLP", 20000, True, False),
+        ("100,002 spans, OTLP", 100000, True, False),
+        ("100,002 spans, local store", 100000, False, False),
+        ("200 tasks x 41 spans, OTLP", 0, True, True),
+    ]
     sink = OtlpSink()  # the collector, in this process: the agent runs in a fresh one
     for label, n, otlp, tasks in runs:
         with tempfile.TemporaryDirectory() as store:

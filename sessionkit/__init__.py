@@ -78,25 +78,6 @@ __all__ = [
     "trace",
 ]
 
-# Show the public names as sessionkit's own (in reprs, help() and tracebacks), as httpx does.
-for _name in (
-    "Channel",
-    "ChannelAttempt",
-    "ChannelError",
-    "Client",
-    "Config",
-    "ConfigError",
-    "EndState",
-    "HistoryLoad",
-    "Session",
-    "SessionScope",
-    "SessionStateError",
-    "SessionkitError",
-    "SpanDecorator",
-):
-    globals()[_name].__module__ = "sessionkit"
-del _name
-
 
 def __getattr__(name: str) -> Any:
     # Loaded when first asked for, not at import: the pydantic records (pydantic would otherwise

@@ -30,7 +30,7 @@ from ._channels import ChannelRegistry
 from ._config import Config, Options
 from ._context import install_propagation
 from ._decorators import SpanDecorator
-from ._errors import ChannelError, SessionStateError
+from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError
 from ._genai_metrics import record_llm_metrics
 from ._history import HistoryTracker, history_loader
 from ._processor import SessionSpanProcessor
@@ -49,8 +49,6 @@ __all__ = ["Client"]
 logger = logging.getLogger("sessionkit")
 
 T = TypeVar("T")
-
-_SHUT_DOWN = "sessionkit: this client was shut down; call sessionkit.init() for a new one"
 
 
 class Client:
@@ -148,7 +146,7 @@ class Client:
         new = Config.resolve(**options)
         with self._lock:
             if self.closed:
-                raise SessionStateError(_SHUT_DOWN)
+                raise SessionStateError(CLIENT_SHUT_DOWN)
             old = self.config
             if new.comparable() == old.comparable():
                 return self

@@ -25,7 +25,7 @@ from ._payloads.body import captured
 from ._payloads.llm import usage_attributes
 from ._spans import attributes_of, is_clean_exit, record_error, set_clean_attributes
 from ._types import Host
-from ._values import to_attributes
+from ._values import as_count, to_attributes
 
 logger = logging.getLogger("sessionkit")
 
@@ -151,7 +151,7 @@ def record_llm_usage(
     """Set token usage on the current (or given) LLM span, in both the GenAI and the
     OpenInference names. Use it inside an ``@llm`` function the HTTP layer cannot see."""
     for value, label in ((input_tokens, "input_tokens"), (output_tokens, "output_tokens")):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is not None and as_count(value) is None:
             raise ValueError(f"sessionkit: {label} must be a non-negative int, got {value!r}")
     target = span if span is not None else trace.get_current_span()
     attrs: dict[str, Any] = usage_attributes(input_tokens, output_tokens)

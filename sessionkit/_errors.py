@@ -9,6 +9,10 @@ class SessionkitError(Exception):
     """Base class of every error sessionkit raises on purpose."""
 
 
+CLIENT_SHUT_DOWN = "sessionkit: this client was shut down; call sessionkit.init() for a new one"
+"""What using a shut-down client says (an error on a strict client or at configure, else a warning)."""
+
+
 class ConfigError(SessionkitError, ValueError):
     """A setting has a value sessionkit cannot use. The message names the setting and the fix."""
 

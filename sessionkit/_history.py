@@ -24,7 +24,7 @@ from . import semconv
 from ._decorators import CurrentSpanRun, bound_arguments, signature_of, wrap
 from ._spans import record_error
 from ._types import Host
-from ._values import to_text
+from ._values import as_count, to_text
 
 __all__ = ["HistoryLoad", "HistoryOwner", "HistoryStats", "HistoryTracker", "LoaderHost", "history_loader"]
 
@@ -65,7 +65,7 @@ class LoaderHost(Host, Protocol):
 def _checked_count(name: str, value: Any) -> Optional[int]:
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if as_count(value) is None:
         raise ValueError(f"sessionkit: {name} must be a non-negative int, got {value!r}")
     return value
 

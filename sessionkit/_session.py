@@ -28,7 +28,7 @@ from ._channels import attempt as channel_attempt
 from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
 from ._payloads.body import fit_json
-from ._payloads.llm import counts_as_llm_call
+from ._payloads.llm import is_llm_span
 from ._spans import SESSION_ROOT_PARENT, attributes_of, is_clean_exit, set_clean_attributes, set_ok_status
 from ._tally import Tally
 from ._types import EndState, Host
@@ -419,10 +419,10 @@ class Session:
         attrs = attributes_of(span)
         if attrs.get(semconv.SPAN_TYPE) is not None:
             return  # the root and the start marker are the session itself
-        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, its common case inlined)
-        llm = (
-            operation in semconv.LLM_OPERATIONS if operation is not None else counts_as_llm_call(attrs)
-        ) and not attrs.get(semconv.LLM_COUNTED_IN_CHILD)
+        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, inlined)
+        llm = (operation in semconv.LLM_OPERATIONS if operation is not None else is_llm_span(attrs)) and not attrs.get(
+            semconv.LLM_COUNTED_IN_CHILD
+        )
         tally = self._span_tally
         if tally is None:
             with self._lock:  # once per session: two spans ending at once must share one tally
@@ -563,8 +563,7 @@ def start_here(session: Session) -> None:
 
 def root_context(session: Session) -> otel_context.Context:
     """The context new spans of ``session`` parent under when nothing else is current."""
-    root = session._root_context
-    return root if root is not None else session._context()
+    return session._context()
 
 
 def root_trace_id(session: Session) -> int:

@@ -22,7 +22,7 @@ from typing_extensions import Unpack
 
 from ._channels import ChannelRegistry
 from ._decorators import wrap
-from ._errors import SessionStateError
+from ._errors import CLIENT_SHUT_DOWN, SessionStateError
 from ._history import HistoryTracker
 from ._session import (
     Announcer,
@@ -48,8 +48,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Ended sessions are remembered this long (by count) so that spans ending after their
 # session still count and stamp correctly.
 RECENT_SESSIONS = 1024
-
-_SHUT_DOWN = "sessionkit: this client was shut down; call sessionkit.init() for a new one"
 
 
 class SessionRegistry:
@@ -77,10 +75,8 @@ class SessionRegistry:
         host = self.host
         if host.closed:
             if host.config.strict:
-                raise SessionStateError(_SHUT_DOWN)
-            logger.warning(_SHUT_DOWN)
-        if fields:
-            check_fields(fields)
+                raise SessionStateError(CLIENT_SHUT_DOWN)
+            logger.warning(CLIENT_SHUT_DOWN)
         session = Session(self, name, **fields)
         self._active[session.id] = session  # one dict operation: atomic, no lock needed
         self.started.add()
@@ -91,6 +87,8 @@ class SessionRegistry:
 
     def start(self, name: str, **fields: Unpack[SessionFields]) -> Session:
         """A new session, current in the calling context until it ends (``start_session``)."""
+        if fields:
+            check_fields(fields)
         session = self.open(name, **fields)
         start_here(session)
         if threading.current_thread() is threading.main_thread():
@@ -124,14 +122,12 @@ class SessionRegistry:
             return session
         if self._ambient:
             try:
-                for candidate in reversed(self._ambient.values()):  # the newest first
-                    if candidate.end_state is None:
-                        return candidate
+                ambient = _newest_active(self._ambient)
             except RuntimeError:  # changed by another thread while read: read it again, locked
                 with self._lock:
-                    for candidate in reversed(self._ambient.values()):
-                        if candidate.end_state is None:
-                            return candidate
+                    ambient = _newest_active(self._ambient)
+            if ambient is not None:
+                return ambient
         auto = self.auto
         return auto if auto is not None and auto.end_state is None else None
 
@@ -184,6 +180,10 @@ class SessionRegistry:
         for session in self.active():
             if started_in_this_process(session):  # a forked child leaves its parent's sessions alone
                 session.end(EndState.INDETERMINATE, reason)
+
+
+def _newest_active(sessions: dict[str, Session]) -> Optional[Session]:
+    return next((s for s in reversed(sessions.values()) if s.end_state is None), None)
 
 
 # -- sessions in a block, and per call ------------------------------------------------------------

@@ -171,3 +171,13 @@ def test_every_public_name_has_a_docstring():
         if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
             missing.append(name)
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "name", ["Client", "Config", "Session", "SessionScope", "Channel", "HistoryLoad", "SpanDecorator"]
+)
+def test_the_annotations_of_public_classes_resolve(name):
+    # Frameworks read them (typing.get_type_hints); they resolve in the module that defines them.
+    import typing
+
+    typing.get_type_hints(getattr(sessionkit, name))

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from .. import semconv
-from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, role_messages, text_parts
+from .._values import as_count
+from .llm import LLMRequest, LLMResult, as_dict, as_list, request_basics, role_messages, text_parts
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -41,9 +42,9 @@ def _usage(result: LLMResult, usage: Any) -> None:
     usage = as_dict(usage)
     if not usage:
         return
-    fresh = as_int(usage.get("input_tokens"))
-    cache_read = as_int(usage.get("cache_read_input_tokens"))
-    cache_write = as_int(usage.get("cache_creation_input_tokens"))
+    fresh = as_count(usage.get("input_tokens"))
+    cache_read = as_count(usage.get("cache_read_input_tokens"))
+    cache_write = as_count(usage.get("cache_creation_input_tokens"))
     if cache_read is not None:
         result.cache_read_tokens = cache_read
     if cache_write is not None:
@@ -51,7 +52,7 @@ def _usage(result: LLMResult, usage: Any) -> None:
     if fresh is not None:
         # Anthropic counts cached input apart; the GenAI conventions count all input tokens.
         result.input_tokens = fresh + (cache_read or 0) + (cache_write or 0)
-    output = as_int(usage.get("output_tokens"))
+    output = as_count(usage.get("output_tokens"))
     if output is not None:
         result.output_tokens = output
 
@@ -140,10 +141,10 @@ class StreamReader:
                 result.finish_reasons = [delta["stop_reason"]]
             usage = as_dict(payload.get("usage"))
             # message_delta carries the cumulative output count (and input counts, when sent)
-            output = as_int(usage.get("output_tokens"))
+            output = as_count(usage.get("output_tokens"))
             if output is not None:
                 result.output_tokens = output
-            if as_int(usage.get("input_tokens")) is not None:
+            if as_count(usage.get("input_tokens")) is not None:
                 _usage(result, {k: v for k, v in usage.items() if k != "output_tokens"})
         elif kind == "message_stop":
             result.ended = True

@@ -11,7 +11,6 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .. import semconv
-from .._values import as_count
 
 # (path suffix, api) in match order: the longest suffix that could be confused comes first.
 _OPENAI_PATHS = (
@@ -141,9 +140,6 @@ class LLMResult:
         if self.finish_reasons:
             message["finish_reason"] = self.finish_reasons[0]
         return [message]
-
-
-as_int = as_count  # token counts and the like: a non-negative int, else None
 
 
 def as_list(value: Any) -> list[Any]:

@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from .. import semconv
-from .llm import LLMRequest, LLMResult, as_dict, as_int, as_list, request_basics, role_messages, text_parts
+from .._values import as_count
+from .llm import LLMRequest, LLMResult, as_dict, as_list, request_basics, role_messages, text_parts
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -62,17 +63,17 @@ def _usage(result: LLMResult, usage: Any) -> None:
     if not usage:
         return
     # chat/completions/embeddings say prompt/completion; responses says input/output
-    input_tokens = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
-    output_tokens = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
+    input_tokens = as_count(usage.get("prompt_tokens", usage.get("input_tokens")))
+    output_tokens = as_count(usage.get("completion_tokens", usage.get("output_tokens")))
     if input_tokens is not None:
         result.input_tokens = input_tokens
     if output_tokens is not None:
         result.output_tokens = output_tokens
     details_in = as_dict(usage.get("prompt_tokens_details") or usage.get("input_tokens_details"))
     details_out = as_dict(usage.get("completion_tokens_details") or usage.get("output_tokens_details"))
-    if as_int(details_in.get("cached_tokens")) is not None:
+    if as_count(details_in.get("cached_tokens")) is not None:
         result.cache_read_tokens = details_in["cached_tokens"]
-    if as_int(details_out.get("reasoning_tokens")) is not None:
+    if as_count(details_out.get("reasoning_tokens")) is not None:
         result.reasoning_tokens = details_out["reasoning_tokens"]
 
 
@@ -204,7 +205,7 @@ class StreamReader:
                 if as_dict(call).get("id"):
                     result.tool_calls.append(_tool_call(call))
             if isinstance(choice.get("finish_reason"), str):
-                self._finish[as_int(choice.get("index")) or 0] = choice["finish_reason"]
+                self._finish[as_count(choice.get("index")) or 0] = choice["finish_reason"]
         result.finish_reasons = [self._finish[i] for i in sorted(self._finish)]
         error = as_dict(payload.get("error"))
         if error:

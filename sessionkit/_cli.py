@@ -11,7 +11,7 @@ from typing import Optional
 from ._config import Config
 from ._export.factory import probe_collector
 from ._export.reader import find_session, read_sessions
-from ._render import SESSION_HEADER, format_table, session_rows, span_tree
+from ._render import SESSION_HEADER, format_table, session_rows, session_turns
 
 
 def _folder(arg: Optional[str]) -> Path:
@@ -25,7 +25,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print(f"No sessions in {folder}. Run `sessionkit demo`, or init() with the default file exporter.")
         return 0
     print(format_table(session_rows(sessions[-args.limit :]), SESSION_HEADER))
-    print(f"\n{len(sessions)} sessions in {folder}; `sessionkit show ID` prints one as a tree.")
+    print(f"\n{len(sessions)} sessions in {folder}; `sessionkit show ID` prints one turn by turn.")
     return 0
 
 
@@ -37,9 +37,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 1
     print(
         f"session {session.id}  name={session.name}  thread={session.thread_id or '-'}  "
-        f"user={session.user_id or '-'}  state={session.state}  trace={session.spans[0].trace_id}"
+        f"user={session.user_id or '-'}  state={session.state}"
     )
-    print(span_tree(session))
+    print(session_turns(session))
     return 0
 
 
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--limit", type=int, default=50)
     sessions.set_defaults(func=cmd_sessions)
 
-    show = sub.add_parser("show", help="print one session's spans as a tree")
+    show = sub.add_parser("show", help="print one session turn by turn: figures, messages, spans")
     show.add_argument("session_id", help="a session id or its first characters")
     show.add_argument("--dir", help="folder to read (default: the configured file_dir)")
     show.set_defaults(func=cmd_show)

@@ -15,7 +15,7 @@ import select
 import signal
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
@@ -33,6 +33,7 @@ from ._decorators import SpanDecorator
 from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError
 from ._genai_metrics import record_llm_metrics
 from ._history import HistoryTracker, history_loader
+from ._prices import PriceTable
 from ._processor import SessionSpanProcessor
 from ._redact import Redactor
 from ._session import Session, current
@@ -66,12 +67,15 @@ class Client:
     """Whether spans are recorded (tracing enabled)."""
     closed: bool
     """Whether the client was shut down."""
+    prices: PriceTable
+    """What LLM calls cost: the ``prices`` setting first, then the genai-prices table."""
 
     def __init__(self, **options: Unpack[Options]) -> None:
         self.config = Config.resolve(**options)
         self.closed = False
         self._lock = threading.RLock()
         self._redactor = Redactor(self.config.redact, self.config.redact_defaults)
+        self.prices = PriceTable(self.config.prices)
         self._channels = ChannelRegistry(self)
         self._sessions = SessionRegistry(self, self._channels, HistoryTracker(self))
         self._processor = SessionSpanProcessor(self._sessions, self._derive_metrics)
@@ -137,6 +141,19 @@ class Client:
         (a new meter after re-init makes new ones)."""
         return self._telemetry.instruments(name, build)
 
+    @property
+    def log_exporter(self) -> Any:
+        """The exporter session events go to (built with the first event; None before it, or
+        when ``logs_exporter`` is off). With ``logs_exporter="memory"``, tests read it."""
+        return self._telemetry.events.exporter
+
+    def session_event(self, name: str, attributes: Mapping[str, Any]) -> None:
+        """Emit a session event on the logs signal (see ``logs_exporter``); never raises."""
+        try:
+            self._telemetry.events.emit(name, attributes)
+        except Exception:
+            logger.exception("sessionkit: could not emit the %s event", name)
+
     def redact(self, text: str) -> str:
         """Captured content as it will be recorded: the default patterns, then ``redact``."""
         return self._redactor(text)
@@ -153,6 +170,7 @@ class Client:
             changed = {f for f in Config.names() if _differs(getattr(new, f), getattr(old, f))}
             self.config = new
             self._redactor = Redactor(new.redact, new.redact_defaults)
+            self.prices = PriceTable(new.prices)
             self._telemetry.apply(new, changed)
             self._refresh()
             self._apply_instrumentation()

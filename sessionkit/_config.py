@@ -26,6 +26,9 @@ from ._errors import ConfigError
 ExporterName = Literal["otlp", "otlp-grpc", "file", "console", "memory", "none"]
 EXPORTER_NAMES: tuple[str, ...] = ("otlp", "otlp-grpc", "file", "console", "memory", "none")
 PROTOCOLS: tuple[str, ...] = ("http/protobuf", "grpc")
+LogsExporterName = Literal["otlp", "file", "console", "memory", "none"]
+LOGS_EXPORTER_NAMES: tuple[str, ...] = ("otlp", "file", "console", "memory", "none")
+PRICE_KEYS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write")
 
 
 def default_file_dir() -> Path:
@@ -74,6 +77,9 @@ class Options(TypedDict, total=False):
     channel_ttl: float
     channel_attempt_rate: int
     channel_attempt_window: float
+    trace_per: Literal["turn", "session"]
+    prices: Mapping[str, Mapping[str, float]]
+    logs_exporter: Optional[LogsExporterName]
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,19 @@ class Config:
     channel_attempt_rate: int = 10
     """Channel creation attempts per platform within ``channel_attempt_window`` before a retry-storm warning."""
     channel_attempt_window: float = 10.0
+    trace_per: Literal["turn", "session"] = "turn"
+    """``"turn"``: each turn of a session is a trace of its own, grouped by ``session.id`` (what
+    Phoenix, Langfuse and other session views read). ``"session"``: one trace per session, the
+    turns as children of its root (one tree in Jaeger)."""
+    prices: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    """Prices of your own models in USD per million tokens, by model name:
+    ``{"my-model": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}``. They take precedence
+    over the genai-prices table; a model in neither has no cost."""
+    logs_exporter: Optional[LogsExporterName] = None
+    """Where the ``session.start`` / ``session.end`` events go: ``"otlp"`` (the traces endpoint's
+    ``/v1/logs``), ``"file"`` (the local store, next to the spans), ``"console"``, ``"memory"``,
+    ``"none"``. None: ``OTEL_LOGS_EXPORTER`` if set, else ``"file"`` with the file exporter and
+    ``"none"`` otherwise."""
 
     @property
     def effective_project_name(self) -> str:
@@ -155,6 +174,19 @@ class Config:
     @property
     def tracing_enabled(self) -> bool:
         return self.enabled and self.exporter != "none"
+
+    @property
+    def effective_logs_exporter(self) -> str:
+        """Where session events go, ``logs_exporter`` resolved (see there)."""
+        if self.logs_exporter is not None:
+            return self.logs_exporter if self.enabled else "none"
+        return "file" if self.exporter == "file" and self.enabled else "none"
+
+    def logs_url(self) -> str:
+        """The OTLP/HTTP logs endpoint: the traces endpoint's base with ``/v1/logs``."""
+        base = self.endpoint or "http://127.0.0.1:4318"
+        base = base.rstrip("/")
+        return base[: -len("/v1/traces")] + "/v1/logs" if base.endswith("/v1/traces") else base + "/v1/logs"
 
     def traces_url(self) -> str:
         """The endpoint the OTLP exporter sends to, with the signal path for http/protobuf."""
@@ -258,6 +290,25 @@ def _check_limits(value: dict[str, int]) -> dict[str, int]:
     return value
 
 
+def _check_prices(value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    for model, price in value.items():
+        unknown = set(price) - set(PRICE_KEYS)
+        if unknown:
+            raise ValueError(
+                f"accepted: prices per million tokens under {', '.join(PRICE_KEYS)}; "
+                f"{model!r} has {', '.join(sorted(unknown))}"
+            )
+        if "input" not in price or "output" not in price:
+            raise ValueError(
+                "accepted: at least 'input' and 'output' per model, e.g. "
+                f"{{{model!r}: {{'input': 0.5, 'output': 1.5}}}}"
+            )
+        bad = [k for k, v in price.items() if not (0 <= v < float("inf"))]  # (NaN fails too)
+        if bad:
+            raise ValueError(f"accepted: finite prices of 0 or more; {model!r} has {bad[0]}={price[bad[0]]!r}")
+    return value
+
+
 def _check_endpoint(value: Optional[str]) -> Optional[str]:
     if value is None:
         return value
@@ -326,6 +377,12 @@ def _validator() -> SchemaValidator:
         "channel_ttl": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
         "channel_attempt_rate": cs.int_schema(ge=1),
         "channel_attempt_window": cs.float_schema(gt=0, allow_inf_nan=False),
+        "trace_per": cs.literal_schema(["turn", "session"]),
+        "prices": cs.no_info_after_validator_function(
+            _check_prices,
+            cs.dict_schema(cs.str_schema(min_length=1), cs.dict_schema(cs.str_schema(), cs.float_schema())),
+        ),
+        "logs_exporter": cs.nullable_schema(cs.literal_schema(list(LOGS_EXPORTER_NAMES))),
     }
     missing = set(Config.names()) ^ set(settings)
     assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
@@ -363,6 +420,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "handle_sigterm": ("SESSIONKIT_HANDLE_SIGTERM",),
     "instrument_llm_calls": ("SESSIONKIT_INSTRUMENT_LLM_CALLS",),
     "llm_base_urls": ("SESSIONKIT_LLM_BASE_URLS",),
+    "trace_per": ("SESSIONKIT_TRACE_PER",),
+    "logs_exporter": ("SESSIONKIT_LOGS_EXPORTER",),
 }
 
 
@@ -392,6 +451,9 @@ def _from_environment() -> dict[str, tuple[Any, str]]:
     traces_exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if "exporter" not in found and traces_exporter:
         found["exporter"] = (_otel_exporter(traces_exporter), "environment variable OTEL_TRACES_EXPORTER")
+    logs_exporter = os.environ.get("OTEL_LOGS_EXPORTER", "").strip().lower()
+    if "logs_exporter" not in found and logs_exporter:
+        found["logs_exporter"] = (logs_exporter.split(",")[0].strip(), "environment variable OTEL_LOGS_EXPORTER")
     if "enabled" not in found and os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         found["enabled"] = (False, "environment variable OTEL_SDK_DISABLED")
     return found

@@ -22,7 +22,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from . import semconv
 from ._payloads.body import captured
-from ._payloads.llm import usage_attributes
+from ._payloads.llm import cost_attributes, usage_attributes
 from ._spans import attributes_of, is_clean_exit, record_error, set_clean_attributes
 from ._types import Host
 from ._values import as_count, to_attributes
@@ -200,6 +200,22 @@ class _SpanRun(CurrentSpanRun):
         self.capture = capture
         self.client = client
 
+    def _price(self, span: Span) -> None:
+        """The cost of an ``@llm`` call whose tokens are known (from its result, or
+        ``record_llm_usage``), unless the call seen on the wire inside it carries it."""
+        attrs = attributes_of(span)
+        if attrs.get(semconv.LLM_COUNTED_IN_CHILD) or semconv.LLM_COST_TOTAL in attrs:
+            return
+        tokens_in = as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
+        tokens_out = as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
+        model = attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL)
+        provider = attrs.get(semconv.GEN_AI_PROVIDER_NAME)
+        cost = self.client.prices.cost(
+            str(model) if model else None, str(provider) if provider else None, tokens_in, tokens_out
+        )
+        if cost is not None:
+            span.set_attributes(cost_attributes(cost))
+
     def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
         span = self.span
         try:
@@ -220,6 +236,8 @@ class _SpanRun(CurrentSpanRun):
                     tokens_in, tokens_out = _usage_from(result)
                     if tokens_in is not None or tokens_out is not None:
                         record_llm_usage(tokens_in, tokens_out, span=span)
+            if self.spec.kind is _LLM:
+                self._price(span)
             if completed is not None:
                 span.set_attribute(semconv.GENERATOR_COMPLETED, completed)
         except Exception:

@@ -1,7 +1,8 @@
 """``sessionkit demo``: a small multi-user support agent behind a chat proxy, run offline.
 
 Several users talk to one agent at once, each conversation in its own session with its own
-``thread_id``. For each turn the proxy opens a chat channel (the network drops some creation
+``thread_id``, each user message and the agent's answer a turn of it (content capture is on: the
+demo's data is made up). For each turn the proxy opens a chat channel (the network drops some creation
 attempts, so it retries; one user's reply never finishes, so that channel leaks), the agent
 loads the conversation history (half the users' agent reloads it all from the database each
 turn, the others keep a cache), plans, calls tools and a model. At the end: a summary per
@@ -31,6 +32,13 @@ from ._session import Session
 from .fake_llm import FakeLLMServer, Reported
 
 ORDERS = {"o-100": "shipped", "o-200": "processing", "o-300": "delivered"}
+QUESTIONS = (
+    "Hi, where is my order {order}?",
+    "It said shipped two days ago. When will {order} arrive?",
+    "Can I change the delivery address for {order}?",
+    "Thanks. Can you also check the return policy?",
+    "One more thing: is express shipping available?",
+)
 
 
 class OrderNotFound(LookupError):
@@ -61,7 +69,7 @@ class Model:
     real ``openai`` SDK when it is installed, else through plain httpx. sessionkit sees the
     calls on the wire either way."""
 
-    name = "support-llm"
+    name = "gpt-4o-mini"  # a model genai-prices knows, so the demo's turns have a cost
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -158,21 +166,23 @@ def converse(
     cache: Optional[dict[str, list[str]]] = {} if user % 2 == 0 else None  # even users' agent caches
     with client.session("support-conversation", thread_id=conversation, user_id=f"user-{user}") as session:
         for turn in range(1, turns + 1):
-            message = f"where is my order, turn {turn}"
-            db.append(conversation, message)
-            if cache is not None and conversation in cache:
-                cache[conversation] = cache[conversation] + [message]
-            channel = open_reply_channel(session, rng, user, turn)
-            history = load_history(session, db, conversation, turn, cache)
-            reply = support_agent(model, message, order_id, history)
-            channel.record("message.sent", chars=len(reply))
-            db.append(conversation, reply)
-            if cache is not None:
-                cache[conversation] = cache[conversation] + [reply]
-            if user == 3 and turn == turns:
-                pass  # the stream's end is never detected: this channel stays open and leaks
-            else:
-                channel.close(reason="reply complete")
+            message = QUESTIONS[(user + turn) % len(QUESTIONS)].format(order=order_id)
+            with session.turn(message) as this_turn:
+                db.append(conversation, message)
+                if cache is not None and conversation in cache:
+                    cache[conversation] = cache[conversation] + [message]
+                channel = open_reply_channel(session, rng, user, turn)
+                history = load_history(session, db, conversation, turn, cache)
+                reply = support_agent(model, message, order_id, history)
+                this_turn.set_output(reply)
+                channel.record("message.sent", chars=len(reply))
+                db.append(conversation, reply)
+                if cache is not None:
+                    cache[conversation] = cache[conversation] + [reply]
+                if user == 3 and turn == turns:
+                    pass  # the stream's end is never detected: this channel stays open and leaks
+                else:
+                    channel.close(reason="reply complete")
             _say(
                 progress,
                 f"  user-{user} turn {turn}/{turns}: {'cached' if cache is not None else 'reloaded'} "
@@ -220,6 +230,7 @@ def run(
             "service_name": "sessionkit-demo",
             "channel_limits": {"discord": 500},
             "llm_base_urls": [server.url],
+            "capture_content": True,  # the demo's conversations are made up: show them
         }
         for key, value in (
             ("endpoint", endpoint),

@@ -13,18 +13,43 @@ from pydantic import BaseModel
 
 from ._types import EndState
 
-__all__ = ["ClientStats", "OpenChannel", "SessionSummary"]
+__all__ = ["ClientStats", "OpenChannel", "SessionSummary", "TurnSummary"]
+
+
+class TurnSummary(BaseModel):
+    """One turn's figures, counted from the spans that ended in it."""
+
+    index: int
+    """The turn's number in the session, from 1 (as this process counts them)."""
+    trace_id: str
+    implicit: bool
+    """True for a top-level call that became a turn; False for a ``session.turn()`` block."""
+    active: bool
+    duration_seconds: float
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0
+    time_to_first_token_seconds: Optional[float] = None
+    """From the turn's start to the first chunk of its first streamed LLM answer."""
+    cost_usd: Optional[float] = None
+    """What the turn's LLM calls cost; None when it made none or one had no known price."""
+    cost_incomplete: bool = False
 
 
 class SessionSummary(BaseModel):
     """A session's figures, as counted from the spans that ended in it."""
 
     session_id: str
+    previous_session_id: Optional[str] = None
+    """The user's session before this one (``session.previous_id``), when this process knows it."""
     name: str
+    trace_per: str = "turn"
     thread_id: Optional[str] = None
     user_id: Optional[str] = None
     tags: list[str] = []
     trace_id: str
+    """The trace of the session's record (with ``trace_per="session"``: of the whole session)."""
     end_state: Optional[EndState] = None
     end_reason: Optional[str] = None
     started_at: datetime
@@ -37,6 +62,13 @@ class SessionSummary(BaseModel):
     output_tokens: int = 0
     errors: int = 0
     """Spans that ended with status ERROR."""
+    turn_count: int = 0
+    turns: list[TurnSummary] = []
+    """The turns this process saw, in order (a continued session's other turns are elsewhere)."""
+    cost_usd: Optional[float] = None
+    """What the session's LLM calls cost in USD (genai-prices, or your ``prices``); None when it
+    made none, or when one had no known price (then ``cost_incomplete`` is True)."""
+    cost_incomplete: bool = False
     llm_time_to_first_chunk_seconds: Optional[float] = None
     """Mean time to the first chunk over the session's streamed LLM calls."""
     channels_opened: int = 0

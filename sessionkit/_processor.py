@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, cast
 
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
-from ._spans import SESSION_ROOT_PARENT, attributes_of, set_clean_attributes
+from ._spans import SESSION_ROOT_PARENT, TURN_START_KEY, attributes_of, set_clean_attributes
 from ._tally import Tally
 
 __all__ = ["SessionIndex", "SessionSpanProcessor", "SpanOwner"]
@@ -26,6 +26,11 @@ class SpanOwner(Protocol):
     @property
     def stamp(self) -> Mapping[str, Any]:
         """The identity attributes every span of the session carries."""
+        ...
+
+    def _span_started(self, span: Any, parent_context: Optional[Context], by_trace: bool) -> Mapping[str, Any]:
+        """``span`` starts in this session (found by its trace, or else as the calling code's):
+        the attributes to stamp it with."""
         ...
 
     def _count_span(self, span: ReadableSpan) -> None:
@@ -97,14 +102,24 @@ class SessionSpanProcessor(SpanProcessor):
         self._started.add()
         try:
             if parent_context is SESSION_ROOT_PARENT:
-                return  # a session's root: its attributes follow right after
+                return  # a session's record or a turn's root: its attributes follow right after
             if semconv.SESSION_ID in attributes_of(span):
                 return  # stamped at creation
-            session = self._by_trace.get(span.get_span_context().trace_id)
+            # A span with a parent may be in a known trace; one without starts a new trace.
+            parent = span.parent
+            session = self._by_trace.get(span.get_span_context().trace_id) if parent is not None else None
+            by_trace = session is not None
             if session is None:
-                session = self._sessions.resolve()
+                if parent is None:  # a session's span outside its turns carries the session
+                    carried = (
+                        parent_context.get(TURN_START_KEY) if parent_context is not None else get_value(TURN_START_KEY)
+                    )
+                    session = cast(Optional[SpanOwner], carried)
+                if session is None:
+                    session = self._sessions.resolve()
             if session is not None:
-                set_clean_attributes(span, session.stamp, fresh=True)  # the span is being started
+                # The session's stamp, with the span's turn; a top-level span starts a turn.
+                set_clean_attributes(span, session._span_started(span, parent_context, by_trace), fresh=True)
             else:
                 self._without_session.add()
         except Exception:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import semconv
 from ._export.reader import STATUS_ERROR
@@ -26,6 +26,7 @@ __all__ = [
     "format_table",
     "session_html",
     "session_rows",
+    "session_turns",
     "sessions_html",
     "span_tree",
     "summary_table",
@@ -68,6 +69,8 @@ def summary_rows(summary: SessionSummary) -> list[tuple[str, Any]]:
         ("spans", summary.span_count),
         ("LLM calls", summary.llm_calls),
         ("tokens in / out", f"{summary.input_tokens} / {summary.output_tokens}"),
+        ("cost", cost_text(summary.cost_usd, summary.cost_incomplete, summary.llm_calls)),
+        ("turns", summary.turn_count),
         ("errors", summary.errors),
     ]
     if summary.channels_opened or summary.channel_attempts:
@@ -84,9 +87,40 @@ def summary_rows(summary: SessionSummary) -> list[tuple[str, Any]]:
     return rows
 
 
+def cost_text(cost: Optional[float], incomplete: bool, llm_calls: int) -> str:
+    """A cost for a person: never "$0" for an unknown price."""
+    if incomplete:
+        return "incomplete (a model with no known price)" if cost is None else f"${cost:.6f}+ (incomplete)"
+    if cost is None:
+        return "-" if not llm_calls else "unknown"
+    return f"${cost:.6f}"
+
+
+TURN_HEADER = ["turn", "duration", "llm", "tokens in/out", "ttft", "cost", "errors"]
+
+
+def turn_rows(summary: SessionSummary) -> list[list[str]]:
+    """A session's turns, one row each (its notebook display, under the figures)."""
+    return [
+        [
+            str(t.index) + ("" if t.implicit else " (block)") + (" active" if t.active else ""),
+            f"{t.duration_seconds:.3f}s",
+            str(t.llm_calls),
+            f"{t.input_tokens}/{t.output_tokens}",
+            f"{t.time_to_first_token_seconds * 1000:.0f}ms" if t.time_to_first_token_seconds is not None else "-",
+            cost_text(t.cost_usd, t.cost_incomplete, t.llm_calls),
+            str(t.errors),
+        ]
+        for t in summary.turns
+    ]
+
+
 def session_html(summary: SessionSummary) -> str:
-    """One session's summary as a two-column table."""
-    return html_table(["", "value"], [[k, v] for k, v in summary_rows(summary)])
+    """One session's summary as a two-column table, and its turns as a table under it."""
+    figures = html_table(["", "value"], [[k, v] for k, v in summary_rows(summary)])
+    if not summary.turns:
+        return figures
+    return figures + "<p><b>turns</b></p>" + html_table(TURN_HEADER, turn_rows(summary))
 
 
 def sessions_html(summaries: Sequence[SessionSummary]) -> str:
@@ -106,8 +140,10 @@ SUMMARY_HEADER = [
     "user",
     "state",
     "duration",
+    "turns",
     "llm",
     "tokens in/out",
+    "cost",
     "ttft",
     "errors",
     "channels",
@@ -129,8 +165,10 @@ def summary_table(summaries: Iterable[SessionSummary]) -> str:
                 s.user_id or "-",
                 s.end_state.value if s.end_state else "-",
                 f"{s.duration_seconds:.2f}s",
+                str(s.turn_count),
                 str(s.llm_calls),
                 f"{s.input_tokens}/{s.output_tokens}",
+                cost_text(s.cost_usd, s.cost_incomplete, s.llm_calls),
                 f"{ttft * 1000:.0f}ms" if ttft is not None else "-",
                 str(s.errors),
                 str(s.channels_opened),
@@ -185,7 +223,20 @@ def client_html(config: Config, stats: ClientStats, active: Iterable[tuple[str, 
 
 
 # -- the local store ------------------------------------------------------------------------------------
-SESSION_HEADER = ["id", "name", "thread", "user", "state", "duration", "spans", "llm", "tokens in/out", "errors"]
+SESSION_HEADER = [
+    "id",
+    "name",
+    "thread",
+    "user",
+    "state",
+    "duration",
+    "turns",
+    "spans",
+    "llm",
+    "tokens in/out",
+    "cost",
+    "errors",
+]
 
 
 def session_rows(sessions: Sequence[StoredSession]) -> list[list[str]]:
@@ -198,9 +249,11 @@ def session_rows(sessions: Sequence[StoredSession]) -> list[list[str]]:
             s.user_id or "-",
             s.state,
             f"{s.duration_seconds:.2f}s",
+            str(len(s.turns)),
             str(len(s.work_spans)),
             str(len(s.llm_spans)),
             f"{s.input_tokens}/{s.output_tokens}",
+            stored_cost(s.cost, len(s.llm_spans)),
             str(s.errors),
         ]
         for s in sessions
@@ -227,9 +280,50 @@ def _span_line(span: StoredSpan) -> str:
     return "  ".join(bits)
 
 
-def span_tree(session: StoredSession) -> str:
-    """A stored session's spans as an indented tree, children in start order."""
-    spans = sorted(session.spans, key=lambda s: s.start_ns)
+def stored_cost(cost: Optional[float], llm_calls: int) -> str:
+    if cost is None:
+        return "-" if not llm_calls else "incomplete"
+    return f"${cost:.6f}"
+
+
+def _clip(text: Optional[str], width: int = 160) -> str:
+    if text is None:
+        return "-"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def session_turns(session: StoredSession) -> str:
+    """A stored session turn by turn (``sessionkit show``): each turn's figures, its input and
+    output when they were captured, and its spans as a tree; then the session's totals."""
+    lines: list[str] = []
+    turns = session.turns
+    for turn in turns:
+        ttft = turn.time_to_first_token_seconds
+        lines.append(
+            f"turn {turn.index}  {turn.duration_seconds:.3f}s  llm={len(turn.llm_spans)}  "
+            f"tokens={turn.input_tokens}/{turn.output_tokens}  "
+            f"ttft={f'{ttft * 1000:.0f}ms' if ttft is not None else '-'}  "
+            f"cost={stored_cost(turn.cost, len(turn.llm_spans))}  errors={turn.errors}  trace={turn.root.trace_id}"
+        )
+        if turn.input is not None or turn.output is not None:
+            lines.append(f"  in:  {_clip(turn.input)}")
+            lines.append(f"  out: {_clip(turn.output)}")
+        lines += ["    " + line for line in span_tree(session, turn.spans).splitlines()]
+    others = [s for s in session.work_spans if semconv.TURN_INDEX not in s.attributes]
+    if others:
+        lines.append("outside any turn")
+        lines += ["    " + line for line in span_tree(session, others).splitlines()]
+    lines.append(
+        f"{len(turns)} turns  llm={len(session.llm_spans)}  tokens={session.input_tokens}/{session.output_tokens}  "
+        f"cost={stored_cost(session.cost, len(session.llm_spans))}  errors={session.errors}  state={session.state}"
+    )
+    return "\n".join(lines)
+
+
+def span_tree(session: StoredSession, only: Optional[Sequence[StoredSpan]] = None) -> str:
+    """A stored session's spans (or ``only`` these) as an indented tree, children in start order."""
+    spans = sorted(session.spans if only is None else only, key=lambda s: s.start_ns)
     ids = {s.span_id for s in spans}
     children: dict[str, list[StoredSpan]] = {}
     roots: list[StoredSpan] = []

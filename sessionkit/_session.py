@@ -1,4 +1,10 @@
-"""Session: one run of an agent conversation, exported as one OpenTelemetry trace.
+"""Session: one conversation of an agent, a sequence of turns.
+
+With ``trace_per="turn"`` (the default) each turn is a trace of its own, its spans stamped with
+the session's ``session.id``, and the session's own record (identity, end state and reason,
+totals) is a span of its own trace that carries the id as ``sessionkit.session.id`` (so a
+dashboard grouping traces by ``session.id`` lists the turns only). With ``"session"`` the record
+is the root of one trace holding every turn, as a tree.
 
 Also here: ``current``, the ContextVar that holds the session the running code belongs to
 (asyncio tasks inherit it; ``_context`` carries it into threads and pools), the few functions
@@ -29,8 +35,16 @@ from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
 from ._payloads.body import fit_json
 from ._payloads.llm import is_llm_span
-from ._spans import SESSION_ROOT_PARENT, attributes_of, is_clean_exit, set_clean_attributes, set_ok_status
+from ._spans import (
+    SESSION_ROOT_PARENT,
+    TURN_START_KEY,
+    attributes_of,
+    is_clean_exit,
+    set_clean_attributes,
+    set_ok_status,
+)
 from ._tally import Tally
+from ._turn import Turn, force_finish, root_ended, span_ended, span_started, started_ns
 from ._types import EndState, Host
 from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_text
 
@@ -56,6 +70,14 @@ class SessionOwner(Protocol):
 
     def _session_ended(self, session: Session) -> None:
         """``session`` ended: let it go from the registry's books."""
+        ...
+
+    def _trace_opened(self, trace_id: int, session: Session) -> None:
+        """A turn of ``session`` started the trace ``trace_id``."""
+        ...
+
+    def _record_waiting(self, session: Session, waiting: bool) -> None:
+        """Whether ``session``'s record waits for spans still open."""
         ...
 
 
@@ -97,6 +119,18 @@ class Session:
         "_root",
         "_root_context",
         "_trace_id",
+        "_root_span_id",
+        "_per_turn",
+        "previous_id",
+        "_turns",
+        "_turns_by_trace",
+        "_turn_count",
+        "_open_started",
+        "_open_ended",
+        "_record_pending",
+        "_cost",
+        "_unpriced",
+        "_turn_context",
         "__weakref__",
     )
 
@@ -109,9 +143,13 @@ class Session:
         user_id: Any = None,
         tags: Union[None, str, Iterable[Any]] = None,
         metadata: Optional[Mapping[Any, Any]] = None,
+        session_id: Optional[str] = None,
+        previous_id: Optional[str] = None,
     ) -> None:
         self._owner = owner
-        self.id: str = _new_id()
+        self.id: str = session_id if session_id is not None else _new_id()
+        self.previous_id = previous_id
+        """The id of the session this user had before this one (``session.previous_id``), if known."""
         self.name: str = to_text(name, 256) if name is not None else "session"
         self.thread_id: Optional[str] = None if thread_id is None else to_id(thread_id, "thread_id")
         self.user_id: Optional[str] = None if user_id is None else to_id(user_id, "user_id")
@@ -143,15 +181,29 @@ class Session:
         self._previous_otel: Optional[otel_context.Context] = None
         # Restores for context-manager use: (session token, OTel token) per entered block.
         self._tokens: list[tuple[Any, object]] = []
+        self._per_turn = owner.host.config.trace_per == "turn"
+        self._turns: dict[int, Turn] = {}
+        self._turns_by_trace: dict[int, Turn] = {}
+        self._turn_count = 0
+        self._open_started = Tally()  # the session's spans (turn roots aside) started ...
+        self._open_ended = Tally()  # ... and ended: the record waits for the last one
+        self._record_pending = False
+        self._cost = 0.0
+        self._unpriced = 0
         self.stamp: dict[str, Any] = {}
         self._rebuild_stamp()
-        # An empty parent context: the session is always a new trace, even inside another span.
+        # An empty parent context: the record (or, per session, the root) is always a new trace.
         self._root: Span = owner.host.tracer.start_span(self.name, context=SESSION_ROOT_PARENT)
         set_clean_attributes(self._root, self.root_attributes(), fresh=True)
         self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(
             self._root, otel_context.Context()
         )
-        self._trace_id: int = self._root.get_span_context().trace_id
+        root = self._root.get_span_context()
+        self._trace_id: int = root.trace_id
+        self._root_span_id: int = root.span_id
+        # The parent of a span of this session started outside its turns: a new trace (an
+        # implicit turn) that the processor knows for this session's by the value it carries.
+        self._turn_context = otel_context.set_value(TURN_START_KEY, self, otel_context.Context())
 
     # -- identity --------------------------------------------------------------------------
     @property
@@ -190,6 +242,10 @@ class Session:
 
     def root_attributes(self) -> dict[str, Any]:
         attrs = dict(self.stamp)
+        if self._per_turn:  # the record is no turn: dashboards group turns by session.id
+            attrs[semconv.RECORD_SESSION_ID] = attrs.pop(semconv.SESSION_ID)
+        if self.previous_id is not None:
+            attrs[semconv.SESSION_PREVIOUS_ID] = self.previous_id
         attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_SESSION
         attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
         if self.metadata:
@@ -216,11 +272,97 @@ class Session:
         self._root.set_attribute(semconv.METADATA, fit_json(self.metadata, MAX_STRING))
 
     def _span_parent(self) -> Optional[otel_context.Context]:
-        """Parent for a new span of this session: the current span if it is in this session's
-        trace (None: use the current context), else the session's root."""
-        if trace.get_current_span().get_span_context().trace_id == self._trace_id:
+        """Parent for a new span of this session: the current span if it is in one of this
+        session's traces (None: use the current context); else, per turn, a new trace (the span
+        is a turn of its own), and per session the session's root."""
+        trace_id = trace.get_current_span().get_span_context().trace_id
+        if trace_id == self._trace_id or trace_id in self._turns_by_trace:
             return None
-        return self._context()
+        return self._turn_context if self._per_turn else self._context()
+
+    # -- turns ---------------------------------------------------------------------------------
+    def turn(self, input: Any = None, *, name: Optional[str] = None) -> Turn:
+        """A turn of this session for a ``with`` / ``async with`` block: ``with session.turn(
+        user_message) as turn: ... turn.set_output(answer)``. Its spans are one trace (with
+        ``trace_per="turn"``); the input and output are recorded when content is captured."""
+        with self._lock:
+            self._turn_count += 1
+            index = self._turn_count
+        return Turn(self, index, input=input, name=None if name is None else to_text(name, 256))
+
+    @property
+    def turns(self) -> list[Turn]:
+        """The turns this process saw of the session, in order."""
+        return list(self._turns.values())
+
+    def _turn_parent(self) -> otel_context.Context:
+        return SESSION_ROOT_PARENT if self._per_turn else self._context()
+
+    def _turn_opened(self, turn: Turn) -> None:
+        self._turns[turn.index] = turn
+        if self._per_turn:
+            self._turns_by_trace[turn.trace_id_int] = turn
+            self._owner._trace_opened(turn.trace_id_int, self)
+
+    def _enter_turn(self, turn: Turn, span: Span) -> Any:
+        return current.set(self), otel_context.attach(trace.set_span_in_context(span))
+
+    def _leave_turn(self, token: Any) -> None:
+        detach(token)
+
+    def _implicit_turn(self, span: Any) -> Turn:
+        """``span`` is a top-level call of the session with no turn open: a turn of its own."""
+        with self._lock:
+            self._turn_count += 1
+            turn = Turn(self, self._turn_count, span=span)
+        self._turns[turn.index] = turn
+        if self._per_turn:
+            self._turns_by_trace[turn.trace_id_int] = turn
+            self._owner._trace_opened(turn.trace_id_int, self)
+        return turn
+
+    def _span_started(
+        self, span: Any, parent_context: Optional[otel_context.Context], by_trace: bool
+    ) -> Mapping[str, Any]:
+        """Called by the span processor as a span of this session starts: the attributes to
+        stamp it with. A top-level span with no turn open starts an implicit turn."""
+        turn: Optional[Turn]
+        if self._per_turn:
+            turn = self._turns_by_trace.get(span.get_span_context().trace_id) if by_trace else None
+            if turn is None:
+                return self._implicit_stamp(span)
+        else:
+            parent = span.parent
+            if by_trace and parent is not None and parent.span_id == self._root_span_id:
+                return self._implicit_stamp(span)
+            turn = self._turn_of(trace.get_current_span(parent_context)) if by_trace else None
+        self._open_started.add()
+        if turn is None:
+            return self.stamp
+        span_started(turn)
+        return turn.stamp
+
+    def _implicit_stamp(self, span: Any) -> dict[str, Any]:
+        turn = self._implicit_turn(span)
+        self._open_started.add()
+        stamp = dict(turn.stamp)
+        stamp[semconv.TURN_IMPLICIT] = True
+        return stamp
+
+    def _turn_of(self, span: Any) -> Optional[Turn]:
+        index = attributes_of(span).get(semconv.TURN_INDEX)
+        return self._turns.get(index) if isinstance(index, int) else None
+
+    def _current_context(self) -> otel_context.Context:
+        """What is made current while the session is (``with`` block, ``start_session``): per
+        turn, a context with no span (each top-level call there is a new trace, a turn); per
+        session, the root."""
+        return self._turn_context if self._per_turn else self._context()
+
+    def _is_current_here(self) -> bool:
+        if self._per_turn:
+            return otel_context.get_value(TURN_START_KEY) is self
+        return trace.get_current_span() is self._root
 
     def _context(self) -> otel_context.Context:
         """The session's root as a parent context; after the session ended, made again on first
@@ -245,7 +387,8 @@ class Session:
     def record_event(self, name: str, **attributes: Any) -> None:
         """Add an event to the current span if it belongs to this session, else to the root."""
         span = trace.get_current_span()
-        if span.get_span_context().trace_id != self._trace_id:
+        trace_id = span.get_span_context().trace_id
+        if trace_id != self._trace_id and trace_id not in self._turns_by_trace:
             span = self._root
         span.add_event(to_text(name, 256), attributes=to_attributes(attributes))
 
@@ -369,6 +512,9 @@ class Session:
         self.end_reason = None if reason is None else to_text(reason, 1024)
         self._end_ns = time.monotonic_ns()
         self._ended_ns = time.time_ns()
+        for turn in list(self._turns.values()):
+            if turn.is_active and not turn.implicit:
+                turn.end()
         self._owner._session_ended(self)
         if current.get() is self and self._previous_otel is not None:
             # Ending an imperatively started session where it was started: restore what was
@@ -383,9 +529,25 @@ class Session:
             if previous is not None and not previous.is_active:
                 previous = None  # an ended session started in a block: its block restores the rest
             current.set(previous)
-            if trace.get_current_span() is self._root and outer is not None:
+            if self._is_current_here() and outer is not None:
                 otel_context.attach(outer)
-        self._finish_root()
+        with self._lock:
+            # Spans of the session still open (a stream read after the handler returned): the
+            # record waits for the last of them, so that its figures count them.
+            self._record_pending = self._open_ended.value < self._open_started.value
+        if self._record_pending:
+            self._owner._record_waiting(self, True)
+        else:
+            self._finish_root()
+
+    def _finish_pending(self) -> None:
+        """End the record now if it is waiting for open spans (the client is shutting down)."""
+        for turn in list(self._turns.values()):
+            force_finish(turn)
+        with self._lock:
+            pending, self._record_pending = self._record_pending, False
+        if pending:
+            self._finish_root()
 
     def _finish_root(self) -> None:
         root = self._root
@@ -394,8 +556,15 @@ class Session:
             spans = self._spans_counted()
             with self._lock:
                 figures = (self._llm_calls, self._input_tokens, self._output_tokens, self._errors)
+                cost, unpriced, turns = self._cost, self._unpriced, len(self._turns)
             state_text = _STATE_TEXT[state] if state is not None else ""
             attrs: dict[str, Any] = dict(zip(_END_KEYS, (state_text, spans, *figures)))
+            attrs[semconv.SESSION_TURNS] = turns
+            if figures[0]:
+                if unpriced:
+                    attrs[semconv.SESSION_COST_INCOMPLETE] = True
+                else:
+                    attrs[semconv.SESSION_COST] = cost
             if self.end_reason is not None:
                 attrs[semconv.SESSION_END_REASON] = self.end_reason
             set_clean_attributes(root, attrs)
@@ -405,7 +574,7 @@ class Session:
                 set_ok_status(root)
         except Exception:
             logger.exception("sessionkit: could not record the end of session %s", self.id)
-        root.end()
+        root.end(end_time=self._ended_ns)
         # What an ended session keeps is small: late spans still find it (by trace id) and
         # parent under its root's context, but the ended root and its contexts are let go.
         self._root = NonRecordingSpan(root.get_span_context())
@@ -418,7 +587,25 @@ class Session:
         """Called by the span processor for each span that ends in this session."""
         attrs = attributes_of(span)
         if attrs.get(semconv.SPAN_TYPE) is not None:
-            return  # the root and the start marker are the session itself
+            return  # the record, the start marker and explicit turns' roots: not spans of the turns
+        turn = self._turns.get(attrs.get(semconv.TURN_INDEX)) if self._turns else None  # type: ignore[arg-type]
+        try:
+            self._add_span(span, attrs, turn)
+        finally:
+            self._open_ended.add()
+            if turn is not None:
+                if turn.implicit and span.context is not None and span.context.span_id == turn.span_id:
+                    root_ended(turn)
+                else:
+                    span_ended(turn)
+            if self._record_pending and self._open_ended.value >= self._open_started.value:
+                with self._lock:
+                    pending, self._record_pending = self._record_pending, False
+                if pending:
+                    self._owner._record_waiting(self, False)
+                    self._finish_root()  # the last open span of an ended session
+
+    def _add_span(self, span: ReadableSpan, attrs: Mapping[str, Any], turn: Optional[Turn]) -> None:
         operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, inlined)
         llm = (operation in semconv.LLM_OPERATIONS if operation is not None else is_llm_span(attrs)) and not attrs.get(
             semconv.LLM_COUNTED_IN_CHILD
@@ -431,18 +618,44 @@ class Session:
                 tally = self._span_tally
         tally.add()
         if not llm and span.status.status_code is not StatusCode.ERROR:
-            return  # the common case takes no lock
+            return  # the common case takes no lock (a turn's figures too: no LLM call, no error)
+        error = span.status.status_code is StatusCode.ERROR
         with self._lock:
+            figures = turn.figures if turn is not None else None
             if llm:
+                tokens_in = as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
+                tokens_out = as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
+                found = attrs.get(semconv.LLM_COST_TOTAL)
+                priced = isinstance(found, (int, float))
+                cost = float(found) if priced else 0.0  # type: ignore[arg-type]
+                unpriced = not priced and (tokens_in is not None or tokens_out is not None)
                 self._llm_calls += 1
-                self._input_tokens += as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) or 0
-                self._output_tokens += as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0
+                self._input_tokens += tokens_in or 0
+                self._output_tokens += tokens_out or 0
+                if priced:
+                    self._cost += cost
+                elif unpriced:
+                    self._unpriced += 1
                 ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
                     self._ttfc_count += 1
-            if span.status.status_code is StatusCode.ERROR:
+                if figures is not None:
+                    figures.llm_calls += 1
+                    figures.input_tokens += tokens_in or 0
+                    figures.output_tokens += tokens_out or 0
+                    if priced:
+                        figures.cost += cost
+                    elif unpriced:
+                        figures.unpriced += 1
+                    if isinstance(ttfc, float) and span.start_time is not None and turn is not None:
+                        first = (span.start_time - started_ns(turn)) / 1e9 + ttfc
+                        if figures.ttfc is None or first < figures.ttfc:
+                            figures.ttfc = first
+            if error:
                 self._errors += 1
+                if figures is not None:
+                    figures.errors += 1
 
     def _spans_counted(self) -> int:
         tally = self._span_tally
@@ -455,9 +668,16 @@ class Session:
         end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
         history = self._history or HistoryStats()
         channels = self._channel_counts or ChannelCounts()
+        turns = [turn.summary() for turn in list(self._turns.values())]
         with self._lock:
             return SessionSummary(
                 session_id=self.id,
+                previous_session_id=self.previous_id,
+                trace_per="turn" if self._per_turn else "session",
+                turn_count=len(turns),
+                turns=turns,
+                cost_usd=self._cost if self._llm_calls and not self._unpriced else None,
+                cost_incomplete=bool(self._unpriced),
                 name=self.name,
                 thread_id=self.thread_id,
                 user_id=self.user_id,
@@ -543,7 +763,7 @@ def _new_id() -> str:
 # -- what the session registry does with a session --------------------------------------------------
 def attach(session: Session) -> tuple[contextvars.Token[Optional[Session]], object]:
     """Make ``session`` (and its root span) current here; ``detach`` the result to undo it."""
-    return current.set(session), otel_context.attach(session._context())
+    return current.set(session), otel_context.attach(session._current_context())
 
 
 def detach(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
@@ -558,17 +778,22 @@ def start_here(session: Session) -> None:
     session._previous = current.get()
     session._previous_otel = otel_context.get_current()
     current.set(session)
-    otel_context.attach(session._context())
+    otel_context.attach(session._current_context())
 
 
 def root_context(session: Session) -> otel_context.Context:
     """The context new spans of ``session`` parent under when nothing else is current."""
-    return session._context()
+    return session._current_context()
 
 
 def root_trace_id(session: Session) -> int:
     """The session's trace id as an int (the key spans are found by)."""
     return session._trace_id
+
+
+def finish_pending(session: Session) -> None:
+    """Send ``session``'s record now if it is waiting for open spans (the client is closing)."""
+    session._finish_pending()
 
 
 def started_in_this_process(session: Session) -> bool:

@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from typing_extensions import Unpack
 
+from . import semconv
 from ._channels import ChannelRegistry
 from ._decorators import wrap
 from ._errors import CLIENT_SHUT_DOWN, SessionStateError
@@ -30,6 +31,7 @@ from ._session import (
     attach,
     current,
     detach,
+    finish_pending,
     root_context,
     root_trace_id,
     start_here,
@@ -38,6 +40,7 @@ from ._session import (
 from ._spans import is_clean_exit
 from ._tally import Tally
 from ._types import EndState, Host, SessionFields, check_fields
+from ._values import to_id, to_session_id
 
 __all__ = ["SessionRegistry", "SessionScope", "session_decorator"]
 
@@ -48,6 +51,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Ended sessions are remembered this long (by count) so that spans ending after their
 # session still count and stamp correctly.
 RECENT_SESSIONS = 1024
+# Traces (a session's turns, with trace_per="turn") remembered for late spans: at least this many.
+RECENT_TRACES = 8192
+# Users whose last session's id is kept, for the next one's session.previous_id.
+RECENT_USERS = 4096
 
 
 class SessionRegistry:
@@ -68,6 +75,8 @@ class SessionRegistry:
         self.by_id: dict[str, Session] = {}
         self._index_lock = threading.Lock()
         self._announcer = Announcer(host)
+        self._last_of_user: OrderedDict[str, str] = OrderedDict()  # user id -> their last session's id
+        self._waiting: dict[str, Session] = {}  # ended sessions whose record waits for open spans
 
     # -- opening --------------------------------------------------------------------------------
     def open(self, name: str, **fields: Unpack[SessionFields]) -> Session:
@@ -77,13 +86,61 @@ class SessionRegistry:
             if host.config.strict:
                 raise SessionStateError(CLIENT_SHUT_DOWN)
             logger.warning(CLIENT_SHUT_DOWN)
-        session = Session(self, name, **fields)
+        session_id = fields.get("session_id")
+        previous = None
+        user = fields.get("user_id")
+        if user is not None and self._last_of_user:
+            previous = self._last_of_user.get(to_id(user, "user_id"))
+        if session_id is not None:
+            fields["session_id"] = to_session_id(session_id)
+            if previous == session_id:
+                previous = None  # continuing the same session is no new one
+        session = Session(self, name, previous_id=previous, **fields)
         self._active[session.id] = session  # one dict operation: atomic, no lock needed
         self.started.add()
         if host.recording:
             self._index(session)
-            self._announcer.add(session)
+            if host.config.trace_per == "session":  # per turn, each turn goes out as it ends
+                self._announcer.add(session)
+        self._event(semconv.EVENT_SESSION_START, session)
         return session
+
+    def _event(self, name: str, session: Session) -> None:
+        try:
+            attrs: dict[str, Any] = {semconv.SESSION_ID: session.id, semconv.SESSION_NAME: session.name}
+            if session.user_id is not None:
+                attrs[semconv.USER_ID] = session.user_id
+            if session.thread_id is not None:
+                attrs[semconv.GEN_AI_CONVERSATION_ID] = session.thread_id
+            if name == semconv.EVENT_SESSION_START:
+                if session.previous_id is not None:
+                    attrs[semconv.SESSION_PREVIOUS_ID] = session.previous_id
+            else:
+                attrs[semconv.SESSION_END_STATE] = session.end_state.value if session.end_state else ""
+                if session.end_reason is not None:
+                    attrs[semconv.SESSION_END_REASON] = session.end_reason
+            self.host.session_event(name, attrs)
+        except Exception:
+            logger.exception("sessionkit: could not emit the %s event of session %s", name, session.id)
+
+    def _trace_opened(self, trace_id: int, session: Session) -> None:
+        """A turn of ``session`` started trace ``trace_id``: spans of that trace are its."""
+        with self._index_lock:
+            self.by_trace[trace_id] = session
+            if len(self.by_trace) > RECENT_TRACES:
+                self._evict()
+
+    def _evict(self) -> None:
+        """Forget the oldest traces past the bound (call with the index lock held); a live
+        session's record trace stays."""
+        for _ in range(16):
+            if len(self.by_trace) <= RECENT_TRACES:
+                return
+            old_trace, old = self.by_trace.popitem(last=False)
+            if old.is_active and root_trace_id(old) == old_trace:
+                self.by_trace[old_trace] = old  # put back at the young end
+            elif old.id not in self._active and self.by_id.get(old.id) is old:
+                self.by_id.pop(old.id, None)
 
     def start(self, name: str, **fields: Unpack[SessionFields]) -> Session:
         """A new session, current in the calling context until it ends (``start_session``)."""
@@ -173,6 +230,20 @@ class SessionRegistry:
         if self._ambient:
             with self._lock:
                 self._ambient.pop(session.id, None)
+        if session.user_id is not None:
+            with self._lock:
+                self._last_of_user[session.user_id] = session.id
+                self._last_of_user.move_to_end(session.user_id)
+                if len(self._last_of_user) > RECENT_USERS:
+                    self._last_of_user.popitem(last=False)
+        self._event(semconv.EVENT_SESSION_END, session)
+
+    def _record_waiting(self, session: Session, waiting: bool) -> None:
+        """``session`` ended with spans still open: its record goes out when they end, or at close."""
+        if waiting:
+            self._waiting[session.id] = session
+        else:
+            self._waiting.pop(session.id, None)
 
     def close(self, reason: str) -> None:
         """End every session this process started (``indeterminate``), and stop announcing."""
@@ -180,6 +251,9 @@ class SessionRegistry:
         for session in self.active():
             if started_in_this_process(session):  # a forked child leaves its parent's sessions alone
                 session.end(EndState.INDETERMINATE, reason)
+        for session in list(self._waiting.values()):  # records still waiting for open spans
+            finish_pending(session)
+        self._waiting.clear()
 
 
 def _newest_active(sessions: dict[str, Session]) -> Optional[Session]:

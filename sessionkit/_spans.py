@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context
+from opentelemetry.context import Context, create_key
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv
@@ -29,6 +29,10 @@ logger = logging.getLogger("sessionkit")
 # The parent context every session root starts from: empty (so the root is a new trace), and
 # recognised by identity, so the processor does not stamp a root with an enclosing session.
 SESSION_ROOT_PARENT = Context()
+
+# Set by a session in a parent context it gives out (``Session._span_parent``): a span started
+# from it is a new turn of that session (the processor reads it).
+TURN_START_KEY = create_key("sessionkit-turn-start")
 
 
 def set_clean_attributes(span: Any, attributes: Mapping[str, Any], fresh: bool = False) -> None:

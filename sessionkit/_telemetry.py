@@ -23,6 +23,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from . import semconv
 from ._config import Config
+from ._export.events import SessionEvents
 from ._export.factory import build_exporter, build_metric_reader, is_local, pipeline_probe, resolve
 from ._export.pipeline import ExportPipeline, run_bounded
 from ._processor import SessionSpanProcessor
@@ -51,6 +52,8 @@ PIPELINE_FIELDS = frozenset(
         "tracer_provider",
     }
 )
+# Settings that need a new session-event logger.
+EVENT_FIELDS = frozenset({"logs_exporter", "exporter", "endpoint", "headers", "file_dir", "export_timeout", "enabled"})
 # Settings that need a new tracer provider.
 PROVIDER_FIELDS = frozenset(
     {
@@ -88,6 +91,7 @@ class Telemetry:
         self._instruments: dict[str, Any] = {}
         self._metric_reader: Any = None
         self._meter_resource: Optional[Resource] = None
+        self.events = SessionEvents(config, None)
         self._build_provider()
         processor.pipeline = self._build_pipeline()
 
@@ -98,6 +102,8 @@ class Telemetry:
             self._build_provider()
         if changed & PIPELINE_FIELDS:
             self._swap_pipeline(self._build_pipeline())
+        if changed & EVENT_FIELDS and not changed & PROVIDER_FIELDS:
+            self._build_events(self.provider.resource if self.provider is not None else None)
 
     # -- traces -------------------------------------------------------------------------------------
     def _build_provider(self) -> None:
@@ -106,6 +112,7 @@ class Telemetry:
             self.provider = None
             self.tracer = NoOpTracer()
             self._reset_meter(None)
+            self._build_events(None)
             return
         if config.tracer_provider is not None:
             provider: TracerProvider = config.tracer_provider
@@ -123,6 +130,7 @@ class Telemetry:
         self.provider = provider
         self.tracer = provider.get_tracer("sessionkit", VERSION)
         self._reset_meter(provider.resource)
+        self._build_events(provider.resource)
         if config.set_global and not self._global_set:
             trace.set_tracer_provider(provider)
             self._global_set = True
@@ -161,6 +169,13 @@ class Telemetry:
         """The exporter spans go to, built now if it is deferred."""
         pipeline = self.pipeline
         return resolve(pipeline.exporter) if pipeline is not None else None
+
+    # -- session events (logs) ---------------------------------------------------------------------
+    def _build_events(self, resource: Optional[Resource]) -> None:
+        old = self.events
+        self.events = SessionEvents(self.config, resource)
+        if old.exporter is not None:  # drained in the background, as an old pipeline is
+            threading.Thread(target=old.shutdown, name="sessionkit-old-events", daemon=True).start()
 
     # -- metrics ------------------------------------------------------------------------------------
     def _reset_meter(self, resource: Optional[Resource]) -> None:
@@ -218,12 +233,14 @@ class Telemetry:
     # -- export control -----------------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
         pipeline = self.processor.pipeline
-        return True if pipeline is None else pipeline.flush(timeout)
+        events = self.events.flush(timeout)
+        return (True if pipeline is None else pipeline.flush(timeout)) and events
 
     def shutdown(self, timeout: float) -> bool:
         """Export what is left within ``timeout`` seconds and stop; warn about what was lost."""
         pipeline = self.pipeline
         ok = True if pipeline is None else pipeline.shutdown(timeout)
+        run_bounded(self.events.shutdown, min(timeout, 1.0), "session events shutdown")
         meter_provider = self._meter_provider
         if meter_provider is not None and meter_provider is not self.config.meter_provider:
             run_bounded(meter_provider.shutdown, min(timeout, 1.0), "metrics shutdown")

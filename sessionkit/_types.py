@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar, Union
 
 from typing_extensions import TypedDict
 
+from ._values import to_session_id
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.metrics import Meter
     from opentelemetry.trace import Tracer
 
     from ._config import Config
+    from ._prices import PriceTable
 
 T = TypeVar("T")
 
@@ -41,6 +44,9 @@ class SessionFields(TypedDict, total=False):
     user_id: Optional[str]
     tags: Union[None, str, Iterable[str]]
     metadata: Optional[Mapping[str, Any]]
+    session_id: Optional[str]
+    """Continue the session with this id (from another request, process or replica) instead
+    of starting a new one: the new turns carry the same ``session.id``."""
 
 
 class Host(Protocol):
@@ -54,6 +60,8 @@ class Host(Protocol):
     """Whether spans are recorded at all (tracing enabled and a provider in place)."""
     closed: bool
     """Whether the client was shut down."""
+    prices: PriceTable
+    """What LLM calls cost: the ``prices`` setting, then genai-prices."""
 
     def redact(self, text: str) -> str:
         """Captured content as it will be recorded."""
@@ -61,6 +69,11 @@ class Host(Protocol):
 
     def instruments(self, name: str, build: Callable[[Meter], T]) -> T:
         """The instrument(s) ``build(meter)`` makes, made once per meter and kept under ``name``."""
+        ...
+
+    def session_event(self, name: str, attributes: Mapping[str, Any]) -> None:
+        """Emit a session event (``session.start`` / ``session.end``) on the logs signal, if one
+        is configured."""
         ...
 
     def span_parent(self, context: Optional[Context] = None) -> Context:
@@ -80,3 +93,6 @@ def check_fields(fields: Mapping[str, Any]) -> None:
             f"sessionkit: a session takes no {', '.join(sorted(map(repr, unknown)))}; "
             f"its settings are {', '.join(sorted(SESSION_FIELDS))} (and a name)"
         )
+    session_id = fields.get("session_id")
+    if session_id is not None:
+        to_session_id(session_id)

@@ -120,6 +120,21 @@ def checked_timeout(value: Any, name: str = "timeout") -> float:
 MAX_ID = 256
 
 
+def to_session_id(value: Any) -> str:
+    """A session id to continue (``session_id=``): a non-empty string of at most 256 printable
+    characters, taken exactly as given (it must match what the other process used)."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"sessionkit: session_id must be a string, the id of the session to continue (session.id); got {value!r}"
+        )
+    if not value or len(value) > 256 or not value.isprintable():
+        raise ValueError(
+            "sessionkit: session_id must be 1 to 256 printable characters (no newlines or control "
+            f"characters), such as the session.id of the session to continue; got {value[:300]!r}"
+        )
+    return value
+
+
 def to_id(value: Any, name: str) -> str:
     """An identifier (thread, user, conversation) as a string that keeps its identity: two
     different ids never become the same text. str, int, UUID and UTF-8 bytes are taken as they

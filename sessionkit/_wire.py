@@ -31,7 +31,17 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import semconv
 from ._payloads.body import fit_json, fit_messages, redacted_json, split_body
-from ._payloads.llm import Endpoint, LLMRequest, LLMResult, is_llm_span, match, normalize_base_urls, usage_attributes
+from ._payloads.llm import (
+    Endpoint,
+    LLMRequest,
+    LLMResult,
+    cost_attributes,
+    is_llm_span,
+    match,
+    normalize_base_urls,
+    usage_attributes,
+)
+from ._prices import warm as warm_prices
 from ._session import current
 from ._spans import attributes_of, set_clean_attributes
 from ._types import Host
@@ -127,6 +137,7 @@ class LLMCall:
         "limit",
         "span",
         "context",
+        "model",
     )
 
     def __init__(self, client: Host, endpoint: Endpoint, request: Any) -> None:
@@ -151,6 +162,8 @@ class LLMCall:
 
         parsed, history = read_request(self.payloads, endpoint.api, request, self.capture, config.message_capture)
         model = parsed.model or "unknown"
+        self.model = model
+        warm_prices()  # (once per process: the price table loads while this request waits)
         attrs: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: endpoint.operation,
             semconv.GEN_AI_PROVIDER_NAME: endpoint.provider,
@@ -283,6 +296,16 @@ class LLMCall:
         if result.finish_reasons:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         attrs.update(usage_attributes(result.input_tokens, result.output_tokens))
+        cost = self.client.prices.cost(
+            result.response_model or self.model,
+            self.endpoint.provider,
+            result.input_tokens,
+            result.output_tokens,
+            result.cache_read_tokens,
+            result.cache_creation_tokens,
+        )
+        if cost is not None:
+            attrs.update(cost_attributes(cost))
         if result.cache_read_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = result.cache_read_tokens
         if result.cache_creation_tokens is not None:

@@ -32,12 +32,35 @@ SESSION_LLM_CALLS = "sessionkit.session.llm_calls"
 SESSION_INPUT_TOKENS = "sessionkit.session.input_tokens"
 SESSION_OUTPUT_TOKENS = "sessionkit.session.output_tokens"
 SESSION_ERRORS = "sessionkit.session.errors"
+SESSION_TURNS = "sessionkit.session.turns"
+SESSION_COST = "sessionkit.session.cost_usd"
+SESSION_COST_INCOMPLETE = "sessionkit.session.cost_incomplete"  # an LLM call had no known price
+RECORD_SESSION_ID = "sessionkit.session.id"
+"""The session's id on its record span with ``trace_per="turn"``: not ``session.id``, so that a
+dashboard grouping traces by ``session.id`` shows the turns, not an extra empty one."""
+SESSION_PREVIOUS_ID = _session.SESSION_PREVIOUS_ID  # "session.previous_id"
+
+# -- Turns: each turn's root span (and, the index, every span of the turn) --------------------
+TURN_INDEX = "sessionkit.turn.index"
+TURN_IMPLICIT = "sessionkit.turn.implicit"  # the turn is a top-level call, not a session.turn() block
+TURN_LLM_CALLS = "sessionkit.turn.llm_calls"
+TURN_INPUT_TOKENS = "sessionkit.turn.input_tokens"
+TURN_OUTPUT_TOKENS = "sessionkit.turn.output_tokens"
+TURN_ERRORS = "sessionkit.turn.errors"
+TURN_COST = "sessionkit.turn.cost_usd"
+TURN_SPAN_NAME = "turn"
+
+# -- Session events on the logs signal (the semconv "session" namespace) ----------------------
+EVENT_SESSION_START = "session.start"
+EVENT_SESSION_END = "session.end"
 
 # What a span is to sessionkit: the session root, or the marker exported at session start so
 # that a session shows in the collector before it ends.
 SPAN_TYPE = "sessionkit.span.type"
 SPAN_TYPE_SESSION = "session"
 SPAN_TYPE_SESSION_START = "session.start"
+SPAN_TYPE_TURN = "turn"
+SESSION_SPAN_TYPES = frozenset((SPAN_TYPE_SESSION, SPAN_TYPE_SESSION_START))  # not counted as the session's spans
 SESSION_START_SPAN_NAME = "session.start"
 
 # -- Channels (sessionkit.channels) ----------------------------------------------------------
@@ -149,3 +172,6 @@ LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
 LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
 LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total"
 LLM_PROVIDER = "llm.provider"
+LLM_COST_PROMPT = "llm.cost.prompt"  # USD
+LLM_COST_COMPLETION = "llm.cost.completion"
+LLM_COST_TOTAL = "llm.cost.total"

@@ -24,11 +24,37 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
     return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started
 
 
+def session_id_of(span) -> object:
+    """The session a span belongs to: ``session.id``, or on a session's record ``sessionkit.session.id``."""
+    return span.attributes.get("session.id") or span.attributes.get("sessionkit.session.id")
+
+
 def root_of(client: sessionkit.Client, session: sessionkit.Session):
     """The exported root span of an ended ``session`` (the memory exporter's copy)."""
     (root,) = [
         s
         for s in spans_of(client)
-        if s.attributes.get("sessionkit.span.type") == "session" and s.attributes.get("session.id") == session.id
+        if s.attributes.get("sessionkit.span.type") == "session"
+        and session.id in (s.attributes.get("session.id"), s.attributes.get("sessionkit.session.id"))
     ]
     return root
+
+
+def record_of(client: sessionkit.Client, session: sessionkit.Session):
+    """The exported record of an ended ``session`` (with ``trace_per="turn"``, its own trace)."""
+    return root_of(client, session)
+
+
+def turns_of(client: sessionkit.Client, session: sessionkit.Session) -> list:
+    """The root spans of ``session``'s turns, by turn index."""
+    roots = [
+        s
+        for s in spans_of(client)
+        if s.attributes.get("session.id") == session.id
+        and (
+            s.parent is None
+            or s.attributes.get("sessionkit.span.type") == "turn"
+            or s.attributes.get("sessionkit.turn.implicit")
+        )
+    ]
+    return sorted(roots, key=lambda s: s.attributes["sessionkit.turn.index"])

@@ -66,8 +66,13 @@ def assert_no_mixing(spans, ids: dict[str, str]) -> None:
 def test_sixteen_threads_and_sixteen_tasks_never_mix(client):
     ids = run_mixed_load(client)
     assert_no_mixing(spans_of(client), ids)
-    trace_ids = {s.context.trace_id for s in spans_of(client) if s.name.endswith("-op")}
-    assert len(trace_ids) == 2 * WORKERS
+    # Each top-level op is a turn of its worker's session: numbered 1..n there, never elsewhere.
+    turns: dict[str, list[int]] = {}
+    for span in spans_of(client):
+        if span.name.endswith("-op"):
+            turns.setdefault(span.attributes["session.id"], []).append(span.attributes["sessionkit.turn.index"])
+    assert len(turns) == 2 * WORKERS
+    assert all(sorted(indices) == list(range(1, SPANS_EACH + 1)) for indices in turns.values())
 
 
 def test_thread_pool_and_plain_threads_started_in_a_session_carry_it(client):
@@ -93,7 +98,7 @@ def test_thread_pool_and_plain_threads_started_in_a_session_carry_it(client):
     spans = {x.name: x for x in spans_of(client)}
     for key in seen:
         assert spans[key].attributes["session.id"] == s.id
-        assert spans[key].context.trace_id == int(s.trace_id, 16)  # parented in the session's trace
+    assert sorted(spans[key].attributes["sessionkit.turn.index"] for key in seen) == [1, 2, 3]  # a turn each
 
 
 def test_a_pool_thread_does_not_lend_its_first_session_to_later_work(client):

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sessionkit._export.reader import read_sessions
 
 
@@ -34,7 +35,18 @@ def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):
     for user, s in stored.items():
         assert s.state == "success" and s.thread_id == f"conv-{user[-1]}"
         assert len(s.llm_spans) == 4
-        assert all(span.attributes["session.id"] == s.id for span in s.spans)
+        assert all(
+            span.attributes.get("session.id", span.attributes.get("sessionkit.session.id")) == s.id for span in s.spans
+        )
+        # Each of the four turns is a trace holding the user's message and the agent's answer.
+        assert [t.index for t in s.turns] == [1, 2, 3, 4]
+        assert len({t.root.trace_id for t in s.turns}) == 4 and s.root.trace_id not in {
+            t.root.trace_id for t in s.turns
+        }
+        for t in s.turns:
+            assert t.root.name == "turn" and t.input.endswith("?") and t.output  # the message, the answer
+            assert len(t.llm_spans) == 1 and t.cost is not None and t.cost > 0  # gpt-4o-mini has a price
+        assert s.cost == pytest.approx(sum(t.cost for t in s.turns))
     leaked = [span for span in stored["user-3"].spans if span.attributes.get("sessionkit.channel.leaked") is True]
     assert len(leaked) == 1
     assert not any(span.attributes.get("sessionkit.channel.leaked") for span in stored["user-2"].spans)

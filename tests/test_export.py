@@ -14,7 +14,7 @@ import sessionkit
 from sessionkit._export.reader import read_sessions
 
 from grpc_receiver import GrpcOtlpReceiver
-from helpers import run_python
+from helpers import run_python, session_id_of
 from otlp_receiver import OtlpReceiver
 
 
@@ -32,7 +32,13 @@ def test_spans_arrive_over_otlp_http_with_session_identity_and_resource(receiver
         assert lookup.attributes["session.id"] == s.id
         assert lookup.attributes["user.id"] == "u-7"
         assert lookup.attributes["gen_ai.conversation.id"] == "conv-42"
-        assert lookup.trace_id == s.trace_id and lookup.parent_span_id == spans["triage"].span_id
+        # The top-level span is the session's first turn, a trace of its own; the session's
+        # record is a trace apart that carries the id under its own name (no extra turn).
+        assert lookup.attributes["sessionkit.turn.index"] == 1 and not lookup.parent_span_id
+        record = spans["triage"]
+        assert record.trace_id == s.trace_id != lookup.trace_id
+        assert record.attributes["sessionkit.session.id"] == s.id and "session.id" not in record.attributes
+        assert record.attributes["sessionkit.session.turns"] == 1
         assert lookup.resource["service.name"] == "support-bot"
         assert lookup.resource["openinference.project.name"] == "support-bot"
         assert receiver.headers[0]["x-team"] == "core"
@@ -42,8 +48,24 @@ def test_spans_arrive_over_otlp_http_with_session_identity_and_resource(receiver
         c.shutdown(timeout=2)
 
 
-def test_a_session_is_visible_in_the_collector_before_it_ends(receiver):
+def test_a_running_session_shows_each_turn_as_it_ends(receiver):
     c = sessionkit.Client(endpoint=receiver.endpoint, export_interval=0.2)
+    try:
+        s = c.start_session("still-running")
+        with s.turn("first question"):
+            pass
+        assert receiver.wait_for(lambda spans: any(x.attributes.get("session.id") == s.id for x in spans), 5)
+        (turn,) = [x for x in receiver.spans if x.attributes.get("session.id") == s.id]
+        assert turn.name == "turn" and turn.attributes["sessionkit.turn.index"] == 1
+        assert turn.attributes["sessionkit.session.name"] == "still-running"
+        assert s.is_active  # the session goes on; its record follows when it ends
+        s.end()
+    finally:
+        c.shutdown(timeout=2)
+
+
+def test_per_session_a_running_session_is_announced_by_a_start_marker(receiver):
+    c = sessionkit.Client(endpoint=receiver.endpoint, export_interval=0.2, trace_per="session")
     try:
         s = c.start_session("still-running")
         assert receiver.wait_for(lambda spans: any(x.attributes.get("session.id") == s.id for x in spans), 5)
@@ -55,19 +77,23 @@ def test_a_session_is_visible_in_the_collector_before_it_ends(receiver):
         c.shutdown(timeout=2)
 
 
-def test_a_process_that_crashes_still_leaves_its_session_in_the_collector(receiver):
+def test_a_process_that_crashes_mid_session_loses_only_its_open_turn(receiver):
     code = textwrap.dedent(f"""
         import os, time, sessionkit
         c = sessionkit.init(endpoint="{receiver.endpoint}", export_interval=0.2)
         s = c.start_session("doomed")
-        print(s.id, flush=True)
-        time.sleep(1.5)
-        os._exit(1)  # no atexit, no flush: a crash
+        with s.turn("one"):
+            pass
+        with s.turn("two"):
+            print(s.id, flush=True)
+            time.sleep(1.5)
+            os._exit(1)  # no atexit, no flush: a crash in the middle of turn 2
     """)
     rc, out, err, _ = run_python(code)
     assert rc == 1, err
     session_id = out.strip()
-    assert any(x.attributes.get("session.id") == session_id for x in receiver.spans)
+    kept = [x for x in receiver.spans if x.attributes.get("session.id") == session_id]
+    assert [x.attributes["sessionkit.turn.index"] for x in kept] == [1]
 
 
 @pytest.mark.parametrize("collector", ["refused", "hanging"])
@@ -130,8 +156,8 @@ def test_queue_is_bounded_and_drops_are_counted_and_logged_once(caplog):
             stats = c.stats()
             assert stats.queue_size <= 50
             # At most one batch (10) is stuck in the exporter, the queue holds 50: the rest dropped.
-            assert stats.dropped_spans >= 1000 + 2 - 50 - 10 - 1
-            assert stats.spans_started == stats.spans_ended == 1002
+            assert stats.dropped_spans >= 1000 + 1 - 50 - 10 - 1
+            assert stats.spans_started == stats.spans_ended == 1001  # the ops and the session's record
             assert len([r for r in caplog.records if "queue full" in r.getMessage()]) == 1
         finally:
             c.shutdown(timeout=0.5)
@@ -173,7 +199,7 @@ def test_a_forked_child_exports_its_own_spans_once(receiver):
     assert rc == 0, err
     names = sorted(x.name for x in receiver.spans)
     assert names == ["after-fork", "before-fork", "in-child", "parent-session"]
-    session_ids = {x.attributes["session.id"] for x in receiver.spans}
+    session_ids = {session_id_of(x) for x in receiver.spans}
     assert len(session_ids) == 1  # the child's span belongs to the session it was forked in
 
 
@@ -239,7 +265,11 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
         check=True,
     ).stdout
     line = next(row for row in listing.splitlines() if row.startswith(s.id[:8]))
-    assert line.split()[1:10] == ["checkout", "conv-1", "u-9", "success", line.split()[5], "2", "1", "30/7", "0"]
+    # name, thread, user, state, duration, turns, spans, llm calls, tokens, cost, errors
+    assert line.split()[1:12] == ["checkout", "conv-1", "u-9", "success", line.split()[5], "2", "2", "1", "30/7"] + [
+        "incomplete",  # "m" is a model nobody has a price for: never $0
+        "0",
+    ]
     assert "fail" in next(row for row in listing.splitlines() if row.startswith(failing.id[:8]))
 
     tree = subprocess.run(
@@ -251,9 +281,10 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
     ).stdout
     lines = tree.splitlines()
     assert lines[0].startswith(f"session {s.id}")
-    assert lines[1].startswith("checkout")
-    assert any(line.startswith("  chat m") and "input_tokens=30" in line for line in lines)
-    assert any(line.startswith("  tool") for line in lines)
+    assert lines[1].startswith("turn 1") and "llm=1" in lines[1] and "tokens=30/7" in lines[1]
+    assert lines[2].startswith("    chat m") and "input_tokens=30" in lines[2]
+    assert lines[3].startswith("turn 2") and lines[4].startswith("    tool")
+    assert lines[-1].startswith("2 turns") and "cost=incomplete" in lines[-1]
 
 
 def test_init_defers_the_exporter_stack_and_pydantic_until_they_are_needed(receiver):

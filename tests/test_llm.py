@@ -97,7 +97,12 @@ def test_openai_chat_becomes_a_client_span_with_genai_attributes(server, llm_cli
     assert a["llm.model_name"] == "gpt-4.1-mini"
     assert (a["server.address"], a["server.port"]) == ("127.0.0.1", server.port)
     assert a["session.id"] == s.id
-    assert span.parent.span_id == root_of(llm_client, s).context.span_id
+    assert span.parent is None and a["sessionkit.turn.index"] == 1  # a top-level call: a turn of its own
+    assert root_of(llm_client, s).context.trace_id != span.context.trace_id
+    # Priced by genai-prices as OpenAI prices gpt-4.1-mini (0.40 / 1.60 USD per million tokens).
+    expected = reported.input_tokens * 0.4e-6 + reported.output_tokens * 1.6e-6
+    assert a["llm.cost.total"] == pytest.approx(expected)
+    assert a["llm.cost.prompt"] + a["llm.cost.completion"] == pytest.approx(a["llm.cost.total"])
     summary = s.summary()
     assert (summary.llm_calls, summary.input_tokens, summary.output_tokens) == (
         1,

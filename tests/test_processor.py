@@ -14,6 +14,11 @@ class Owner:
         self.id = session_id
         self.stamp: Mapping[str, Any] = {"session.id": session_id, "user.id": "u-1"}
         self.counted: list[str] = []
+        self.started: list[tuple[str, bool]] = []  # (span name, found by its trace)
+
+    def _span_started(self, span: Any, parent_context: Any, by_trace: bool) -> Mapping[str, Any]:
+        self.started.append((span.name, by_trace))
+        return self.stamp
 
     def _count_span(self, span: ReadableSpan) -> None:
         self.counted.append(span.name)
@@ -60,6 +65,7 @@ def test_a_span_in_a_known_trace_is_stamped_and_counted_into_that_session():
             pass
     assert dict(sink.spans[0].attributes) == {"session.id": "s-1", "user.id": "u-1"}
     assert owner.counted == ["child", "root"]  # the root was started before the index knew it
+    assert owner.started == [("child", True)]
     assert processor.spans_started == processor.spans_ended == 2
 
 
@@ -74,6 +80,7 @@ def test_a_span_outside_any_known_trace_takes_the_resolved_session_or_none():
     assert "session.id" not in sink.spans[0].attributes and processor.spans_without_session == 1
     assert sink.spans[1].attributes["session.id"] == "s-2"
     assert index.current.counted == ["resolved"]  # found by its stamped session id at the end
+    assert index.current.started == [("resolved", False)]  # not by its trace: the session may start a turn
 
 
 def test_an_error_in_a_session_is_logged_and_the_span_still_goes_on(caplog):

@@ -104,7 +104,7 @@ def test_sessions_take_any_name_tags_metadata_and_attributes(client, name, threa
     root = next(
         x
         for x in client.exporter.get_finished_spans()
-        if x.attributes.get("sessionkit.span.type") == "session" and x.attributes["session.id"] == s.id
+        if x.attributes.get("sessionkit.span.type") == "session" and x.attributes["sessionkit.session.id"] == s.id
     )
     json.loads(root.attributes.get("metadata", "{}"))  # the root's metadata is always valid JSON
 

@@ -15,7 +15,7 @@ import pytest
 import sessionkit
 from sessionkit._export.reader import read_sessions
 
-from helpers import run_python
+from helpers import run_python, session_id_of
 from otlp_receiver import OtlpReceiver
 
 FAULTS = ["refused", "hang", "slow:3", "status:500", "status:503", "status:429", "reset", "garbage"]
@@ -96,7 +96,7 @@ def test_when_the_collector_comes_back_export_resumes_and_nothing_queued_is_lost
             assert receiver.wait_for(lambda spans: len(spans) >= 301, 15)
             ops = sorted(x.attributes["i"] for x in receiver.spans if x.name == "op")
             assert ops == list(range(300))
-            assert all(x.attributes["session.id"] == s.id for x in receiver.spans)
+            assert all(session_id_of(x) == s.id for x in receiver.spans)
             assert c.stats().dropped_spans == 0 and c.stats().spans_failed_export == 0
         finally:
             c.shutdown(timeout=1)
@@ -254,6 +254,6 @@ def test_file_store_lines_are_valid_otlp_json(tmp_path):
     with c.session("s"):
         pass
     c.flush()
-    line = next((tmp_path / "store").glob("*.jsonl")).read_text().splitlines()[0]
+    line = next((tmp_path / "store").glob("spans-*.jsonl")).read_text().splitlines()[0]
     span = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert len(span["traceId"]) == 32 and len(span["spanId"]) == 16  # hex, as OTLP JSON wants

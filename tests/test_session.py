@@ -158,19 +158,25 @@ def test_session_is_a_new_trace_even_inside_another_span(client):
     assert inner.trace_id != other.trace_id
 
 
-def test_an_ended_session_still_parents_late_spans_in_its_trace(client):
+@pytest.mark.parametrize("trace_per", ["turn", "session"])
+def test_an_ended_session_still_takes_late_spans(trace_per):
     # An ended session keeps only its root's ids; its parent context is made again on demand.
+    client = sessionkit.Client(exporter="memory", trace_per=trace_per)
     s = client.start_session("done")
     s.end()
     with s.span("late"):
         pass
-    with s:  # re-entering an ended session neither raises nor starts a new trace
+    with s:  # re-entering an ended session neither raises nor starts a new session
         with client.tracer.start_as_current_span("later"):
             pass
     spans = {x.name: x for x in spans_of(client)}
     root = spans["done"]
     for name in ("late", "later"):
-        assert spans[name].context.trace_id == root.context.trace_id
-        assert spans[name].parent.span_id == root.context.span_id
         assert spans[name].attributes["session.id"] == s.id
+        if trace_per == "session":  # in the session's one trace, under its root
+            assert spans[name].context.trace_id == root.context.trace_id
+            assert spans[name].parent.span_id == root.context.span_id
+        else:  # each a turn of its own
+            assert spans[name].parent is None and spans[name].attributes["sessionkit.turn.implicit"] is True
     assert s.summary().span_count == 2  # late spans still count into their session
+    client.shutdown(timeout=1)

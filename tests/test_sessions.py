@@ -46,11 +46,14 @@ def test_a_session_of_another_client_is_not_this_clients_current_session():
         b.shutdown(timeout=1)
 
 
-def test_span_parent_is_the_current_span_else_the_resolved_sessions_root(client):
+def test_span_parent_is_the_current_span_else_a_new_turn_of_the_resolved_session(client):
     with client.session("s") as s:
         with trace.use_span(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)):
-            parent = trace.get_current_span(client.span_parent())
-            assert format(parent.get_span_context().trace_id, "032x") == s.trace_id  # the root
+            parent = client.span_parent()
+            assert not trace.get_current_span(parent).get_span_context().is_valid  # a new trace ...
+            with client.tracer.start_as_current_span("top", context=parent) as top:
+                assert top.attributes["session.id"] == s.id  # ... which is a turn of s
+                assert top.attributes["sessionkit.turn.index"] == 1
         with client.tracer.start_as_current_span("inner") as inner:
             assert trace.get_current_span(client.span_parent()) is inner
     assert trace.get_current_span(client.span_parent()).get_span_context().is_valid is False

@@ -35,7 +35,89 @@ class StoredSpan:
 
     @property
     def is_session_internal(self) -> bool:
+        """The session's record, its start marker, or a ``session.turn()`` block's root: spans
+        of sessionkit's, not of the agent's work."""
         return semconv.SPAN_TYPE in self.attributes
+
+    @property
+    def is_record(self) -> bool:
+        return self.attributes.get(semconv.SPAN_TYPE) in semconv.SESSION_SPAN_TYPES
+
+
+@dataclass
+class StoredTurn:
+    """One turn of a stored session: the spans that carry its index (from one process)."""
+
+    index: int
+    spans: list[StoredSpan] = field(default_factory=list)
+
+    @property
+    def root(self) -> StoredSpan:
+        ids = {s.span_id for s in self.spans}
+        for span in self.spans:
+            if span.attributes.get(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_TURN:
+                return span
+        tops = [s for s in self.spans if not s.parent_span_id or s.parent_span_id not in ids]
+        return min(tops or self.spans, key=lambda s: s.start_ns)
+
+    @property
+    def input(self) -> Optional[str]:
+        value = self.root.attributes.get(semconv.INPUT_VALUE)
+        return None if value is None else str(value)
+
+    @property
+    def output(self) -> Optional[str]:
+        value = self.root.attributes.get(semconv.OUTPUT_VALUE)
+        return None if value is None else str(value)
+
+    @property
+    def started_ns(self) -> int:
+        return min(s.start_ns for s in self.spans)
+
+    @property
+    def duration_seconds(self) -> float:
+        return (max(s.end_ns for s in self.spans) - self.started_ns) / 1e9
+
+    @property
+    def llm_spans(self) -> list[StoredSpan]:
+        return [s for s in self.spans if not s.is_session_internal and counts_as_llm_call(s.attributes)]
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) for s in self.llm_spans)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) for s in self.llm_spans)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for s in self.spans if s.status_code == STATUS_ERROR and not s.is_session_internal)
+
+    @property
+    def cost(self) -> Optional[float]:
+        return _cost(self.llm_spans)
+
+    @property
+    def time_to_first_token_seconds(self) -> Optional[float]:
+        firsts = [
+            (s.start_ns - self.started_ns) / 1e9 + float(s.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK])
+            for s in self.llm_spans
+            if isinstance(s.attributes.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK), (int, float))
+        ]
+        return min(firsts) if firsts else None
+
+
+def _cost(llm_spans: list[StoredSpan]) -> Optional[float]:
+    """The LLM spans' cost; None with none, or when one has tokens but no price."""
+    total = 0.0
+    for span in llm_spans:
+        cost = span.attributes.get(semconv.LLM_COST_TOTAL)
+        if isinstance(cost, (int, float)):
+            total += float(cost)
+        elif span.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS) is not None:
+            return None
+    return total if llm_spans else None
 
 
 @dataclass
@@ -44,11 +126,33 @@ class StoredSession:
     spans: list[StoredSpan] = field(default_factory=list)
 
     @property
+    def records(self) -> list[StoredSpan]:
+        """The session's records, one per process that had it (a continued session has several)."""
+        found = [s for s in self.spans if s.attributes.get(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_SESSION]
+        return sorted(found, key=lambda s: s.end_ns)
+
+    @property
     def root(self) -> Optional[StoredSpan]:
+        """The newest record of the session (with ``trace_per="session"``: its trace's root)."""
+        records = self.records
+        return records[-1] if records else None
+
+    @property
+    def turns(self) -> list[StoredTurn]:
+        """The turns, in the order they started (across processes: by time)."""
+        by_key: dict[tuple[str, int], StoredTurn] = {}
         for span in self.spans:
-            if span.attributes.get(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_SESSION:
-                return span
-        return None
+            index = None if span.is_record else span.attributes.get(semconv.TURN_INDEX)
+            if isinstance(index, int):
+                # Per turn, a turn is a trace; per session, the index tells turns apart in the
+                # one trace. Two processes continuing a session number their turns each from
+                # 1, in traces of their own.
+                by_key.setdefault((span.trace_id, index), StoredTurn(index)).spans.append(span)
+        return sorted(by_key.values(), key=lambda t: t.started_ns)
+
+    @property
+    def cost(self) -> Optional[float]:
+        return _cost(self.llm_spans)
 
     def _attr(self, key: str) -> Optional[str]:
         for span in self.spans:
@@ -161,7 +265,7 @@ def read_spans(folder: Path) -> list[StoredSpan]:
     seen: dict[tuple[str, str], StoredSpan] = {}
     if not folder.is_dir():
         return []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in sorted(folder.glob("spans-*.jsonl")):  # (events-*.jsonl hold the session events)
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
@@ -178,7 +282,7 @@ def read_sessions(folder: Path) -> list[StoredSession]:
     """The sessions found in the folder, oldest first."""
     sessions: dict[str, StoredSession] = {}
     for span in read_spans(folder):
-        session_id = span.attributes.get(semconv.SESSION_ID)
+        session_id = span.attributes.get(semconv.SESSION_ID) or span.attributes.get(semconv.RECORD_SESSION_ID)
         if isinstance(session_id, str):
             sessions.setdefault(session_id, StoredSession(session_id)).spans.append(span)
     return sorted(sessions.values(), key=lambda s: s.started_ns)

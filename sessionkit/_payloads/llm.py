@@ -212,6 +212,11 @@ def counts_as_llm_call(attributes: Mapping[str, Any]) -> bool:
     return is_llm_span(attributes) and not attributes.get(semconv.LLM_COUNTED_IN_CHILD)
 
 
+def cost_attributes(cost: tuple[float, float, float]) -> dict[str, float]:
+    """A call's cost (input, output, total, USD) in OpenInference's names."""
+    return {semconv.LLM_COST_PROMPT: cost[0], semconv.LLM_COST_COMPLETION: cost[1], semconv.LLM_COST_TOTAL: cost[2]}
+
+
 def usage_attributes(input_tokens: Optional[int], output_tokens: Optional[int]) -> dict[str, int]:
     """Token usage in the GenAI and the OpenInference names (the total when either is known)."""
     attrs: dict[str, int] = {}

@@ -1,0 +1,361 @@
+"""Turn: one exchange of a session (a user's message and the agent's answer), one trace.
+
+A turn is explicit (``with session.turn("hi") as turn: ... turn.set_output(answer)``, or a
+``@client.turn`` function) or implicit: a top-level call in a session with no open turn (a
+decorated function, an LLM call seen on the wire, a channel, a history load, another library's
+span) is a turn of its own, its span the turn's root. With ``trace_per="turn"`` each turn's root
+is a new trace; with ``"session"`` it is a child of the session's root.
+
+The turn's figures (LLM calls, tokens, cost, errors, time to first token) are fed by the span
+processor as the turn's spans end. An explicit turn's root ends when its block does, unless
+spans of the turn are still open (a streamed answer read after the block): then it ends when the
+last of them does, with the block's end time, so its figures count the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span
+
+from . import semconv
+from ._payloads.body import captured
+from ._spans import is_clean_exit, record_error, set_clean_attributes
+from ._tally import Tally
+from ._types import Host
+
+if TYPE_CHECKING:
+    from ._models import TurnSummary
+
+__all__ = ["Turn", "TurnFigures", "TurnOwner"]
+
+logger = logging.getLogger("sessionkit")
+
+
+class TurnOwner(Protocol):
+    """What a turn needs of its session (``Session`` is one)."""
+
+    id: str
+
+    @property
+    def client(self) -> Host: ...
+
+    @property
+    def stamp(self) -> Mapping[str, Any]: ...
+
+    def _turn_parent(self) -> otel_context.Context:
+        """The parent context of a new turn's root (empty: a new trace; else the session's root)."""
+        ...
+
+    def _turn_opened(self, turn: Turn) -> None:
+        """``turn`` started: index it and make it findable by its trace."""
+        ...
+
+    def _enter_turn(self, turn: Turn, span: Span) -> Any:
+        """Make the session and ``turn``'s root current; returns what ``_leave_turn`` takes."""
+        ...
+
+    def _leave_turn(self, token: Any) -> None: ...
+
+
+class TurnFigures:
+    """What a turn's spans add up to (updated under the session's lock)."""
+
+    __slots__ = ("llm_calls", "input_tokens", "output_tokens", "errors", "cost", "unpriced", "ttfc")
+
+    def __init__(self) -> None:
+        self.llm_calls = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.errors = 0
+        self.cost = 0.0
+        self.unpriced = 0  # LLM calls with tokens but no known price
+        self.ttfc: Optional[float] = None  # of the turn's first LLM call with one
+
+
+class Turn:
+    """One turn of a session. Get one with :meth:`Session.turn` (explicit) or find the implicit
+    ones in :meth:`Session.summary`; do not construct it directly."""
+
+    __slots__ = (
+        "session",
+        "index",
+        "implicit",
+        "_input",
+        "_output",
+        "_output_set",
+        "_name",
+        "_span",
+        "span_id",
+        "_trace_id",
+        "_start_ns",
+        "_start_wall",
+        "_end_ns",
+        "_end_time",
+        "figures",
+        "_stamp",
+        "_stamp_of",
+        "_started",
+        "_ended",
+        "_tokens",
+        "_error",
+        "_finished",
+        "_lock",
+    )
+
+    def __init__(
+        self,
+        session: TurnOwner,
+        index: int,
+        *,
+        input: Any = None,
+        name: Optional[str] = None,
+        span: Optional[Span] = None,
+    ) -> None:
+        self.session = session
+        self.index = index
+        self.implicit = span is not None
+        self._input = input
+        self._output: Any = None
+        self._output_set = False
+        self._name = name or semconv.TURN_SPAN_NAME
+        self._span: Optional[Span] = span
+        self.span_id = span.get_span_context().span_id if span is not None else 0
+        self._trace_id = span.get_span_context().trace_id if span is not None else 0
+        self._start_ns = time.monotonic_ns()
+        start_time = getattr(span, "start_time", None)
+        self._start_wall: int = start_time if isinstance(start_time, int) else time.time_ns()
+        self._end_ns: Optional[int] = None
+        self._end_time: Optional[int] = None
+        self.figures = TurnFigures()
+        self._stamp: Mapping[str, Any] = {}
+        self._stamp_of: Any = None
+        self._started = Tally()  # the turn's spans (its root aside) started ...
+        self._ended = Tally()  # ... and ended
+        self._tokens: list[Any] = []
+        self._error: Optional[BaseException] = None
+        self._finished = False
+        self._lock = threading.Lock()
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def trace_id(self) -> str:
+        """The turn's trace id, 32 hex digits (with ``trace_per="session"``: the session's)."""
+        return format(self._trace_id, "032x")
+
+    @property
+    def trace_id_int(self) -> int:
+        return self._trace_id
+
+    @property
+    def is_active(self) -> bool:
+        return self._end_ns is None
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self._end_ns if self._end_ns is not None else time.monotonic_ns()
+        return (end - self._start_ns) / 1e9
+
+    @property
+    def stamp(self) -> Mapping[str, Any]:
+        """The session's stamp with this turn's index: what every span of the turn carries."""
+        session_stamp = self.session.stamp
+        if self._stamp_of is not session_stamp:  # the session's tags changed: made again
+            stamp = dict(session_stamp)
+            stamp[semconv.TURN_INDEX] = self.index
+            self._stamp, self._stamp_of = stamp, session_stamp
+        return self._stamp
+
+    # -- the explicit form ---------------------------------------------------------------------
+    def set_output(self, output: Any) -> None:
+        """The turn's answer, recorded as its root's output when content is captured."""
+        self._output = output
+        self._output_set = True
+
+    def set_input(self, input: Any) -> None:
+        """The turn's input, if it was not known when the turn started."""
+        self._input = input
+        span = self._span
+        if span is not None and not self.implicit:
+            attrs = _content(self.session.client, input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES)
+            if attrs:
+                span.set_attributes(attrs)
+
+    def _open(self) -> None:
+        session = self.session
+        client = session.client
+        attrs = dict(self.stamp)
+        attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_TURN
+        attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
+        if self._input is not None:
+            attrs.update(_content(client, self._input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES))
+        parent = session._turn_parent()
+        self._start_ns = time.monotonic_ns()
+        self._start_wall = time.time_ns()
+        span = client.tracer.start_span(self._name, context=parent, start_time=self._start_wall)
+        set_clean_attributes(span, attrs, fresh=True)
+        self._span = span
+        context = span.get_span_context()
+        self.span_id = context.span_id
+        self._trace_id = context.trace_id
+        session._turn_opened(self)
+
+    def __enter__(self) -> Turn:
+        if self._span is None:
+            self._open()
+        span = self._span
+        if span is None:
+            return self
+        self._tokens.append(self.session._enter_turn(self, span))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        try:
+            if self._tokens:
+                try:
+                    self.session._leave_turn(self._tokens.pop())
+                except ValueError:
+                    logger.debug("sessionkit: turn %s exited in another context than it entered", self.index)
+            if exc is not None and not is_clean_exit(exc):
+                self._error = exc
+            self.end()
+        except Exception:
+            logger.exception("sessionkit: could not end turn %s", self.index)
+
+    async def __aenter__(self) -> Turn:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def end(self) -> None:
+        """End the turn (its block does this). Its root goes out once its last span has ended."""
+        with self._lock:
+            if self._end_ns is not None:
+                return
+            self._end_ns = time.monotonic_ns()
+            self._end_time = time.time_ns()
+        if self.implicit:
+            return  # the root is someone else's span; it ends on its own
+        if self._started.value == self._ended.value:
+            self._finish()
+
+    # -- fed by the session as the turn's spans start and end -----------------------------------------
+    def _span_started(self) -> None:
+        self._started.add()
+
+    def _span_ended(self) -> None:
+        self._ended.add()
+        if self._end_ns is not None and not self.implicit and self._started.value == self._ended.value:
+            self._finish()  # the last span of an ended turn: its root can go now
+
+    def _root_ended(self) -> None:
+        """An implicit turn's root span ended."""
+        with self._lock:
+            if self._end_ns is None:
+                self._end_ns = time.monotonic_ns()
+                self._end_time = time.time_ns()
+
+    def _finish(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        span = self._span
+        if span is None:
+            return
+        try:
+            client = self.session.client
+            figures = self.figures
+            attrs: dict[str, Any] = {
+                semconv.TURN_LLM_CALLS: figures.llm_calls,
+                semconv.TURN_INPUT_TOKENS: figures.input_tokens,
+                semconv.TURN_OUTPUT_TOKENS: figures.output_tokens,
+                semconv.TURN_ERRORS: figures.errors,
+            }
+            if figures.llm_calls and not figures.unpriced:
+                attrs[semconv.TURN_COST] = figures.cost
+            if self._output_set:
+                attrs.update(
+                    _content(client, self._output, "assistant", semconv.OUTPUT_VALUE, semconv.GEN_AI_OUTPUT_MESSAGES)
+                )
+            span.set_attributes(attrs)
+            if self._error is not None:
+                record_error(span, self._error)
+        except Exception:
+            logger.exception("sessionkit: could not record the end of turn %s", self.index)
+        span.end(end_time=self._end_time)
+
+    def _force_finish(self) -> None:
+        """The session is going away (client shutdown): end the root now, whatever is open."""
+        if not self.implicit and self._end_ns is not None:
+            self._finish()
+
+    def summary(self) -> TurnSummary:
+        from ._models import TurnSummary
+
+        f = self.figures
+        return TurnSummary(
+            index=self.index,
+            trace_id=self.trace_id,
+            implicit=self.implicit,
+            active=self.is_active,
+            duration_seconds=self.duration_seconds,
+            llm_calls=f.llm_calls,
+            input_tokens=f.input_tokens,
+            output_tokens=f.output_tokens,
+            errors=f.errors,
+            time_to_first_token_seconds=f.ttfc,
+            cost_usd=f.cost if f.llm_calls and not f.unpriced else None,
+            cost_incomplete=bool(f.unpriced),
+        )
+
+    def __repr__(self) -> str:
+        state = "active" if self.is_active else "ended"
+        return f"<Turn {self.index} of session {self.session.id} {state}>"
+
+
+def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:
+    """A turn's input or output in the names dashboards read, when content is captured."""
+    config = client.config
+    if not config.capture_content or value is None:
+        return {}
+    limit = config.max_content_length
+    text = captured(value, limit, client.redact)
+    attrs = {value_key: text}
+    if isinstance(value, str):
+        message = {"role": role, "parts": [{"type": "text", "content": text}]}
+        attrs[messages_key] = json.dumps([message], ensure_ascii=False)
+    return attrs
+
+
+# -- what the session does with its turns, as their spans start and end -------------------------------
+def span_started(turn: Turn) -> None:
+    """A span of ``turn`` (not its root) started."""
+    turn._span_started()
+
+
+def span_ended(turn: Turn) -> None:
+    """A span of ``turn`` (not its root) ended: an ended turn's root goes out after the last."""
+    turn._span_ended()
+
+
+def root_ended(turn: Turn) -> None:
+    """The root span of an implicit ``turn`` ended: the turn has."""
+    turn._root_ended()
+
+
+def force_finish(turn: Turn) -> None:
+    """End ``turn``'s root now, whatever is still open (the client is shutting down)."""
+    turn._force_finish()
+
+
+def started_ns(turn: Turn) -> int:
+    """When ``turn`` started, in ns since the epoch (spans' clock)."""
+    return turn._start_wall

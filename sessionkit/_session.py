@@ -244,6 +244,8 @@ class Session:
         attrs = dict(self.stamp)
         if self._per_turn:  # the record is no turn: dashboards group turns by session.id
             attrs[semconv.RECORD_SESSION_ID] = attrs.pop(semconv.SESSION_ID)
+            if semconv.GEN_AI_CONVERSATION_ID in attrs:
+                attrs[semconv.RECORD_THREAD_ID] = attrs.pop(semconv.GEN_AI_CONVERSATION_ID)
         if self.previous_id is not None:
             attrs[semconv.SESSION_PREVIOUS_ID] = self.previous_id
         attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_SESSION

@@ -38,6 +38,8 @@ SESSION_COST_INCOMPLETE = "sessionkit.session.cost_incomplete"  # an LLM call ha
 RECORD_SESSION_ID = "sessionkit.session.id"
 """The session's id on its record span with ``trace_per="turn"``: not ``session.id``, so that a
 dashboard grouping traces by ``session.id`` shows the turns, not an extra empty one."""
+RECORD_THREAD_ID = "sessionkit.session.thread_id"
+"""The thread on the record, likewise: Phoenix groups by ``gen_ai.conversation.id`` too."""
 SESSION_PREVIOUS_ID = _session.SESSION_PREVIOUS_ID  # "session.previous_id"
 
 # -- Turns: each turn's root span (and, the index, every span of the turn) --------------------

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sessionkit import Config
+from sessionkit._prices import PriceTable
 
 
 class FakeHost:
@@ -33,6 +34,11 @@ class FakeHost:
         self._instruments: dict[str, Any] = {}
         self.parent: Optional[otel_context.Context] = None  # what span_parent gives when nothing is current
         self.session: Any = None  # what current_session() returns (history loaders)
+        self.prices = PriceTable(self.config.prices)
+        self.events: list[tuple[str, dict[str, Any]]] = []  # session events, as emitted
+
+    def session_event(self, name: str, attributes: Any) -> None:
+        self.events.append((name, dict(attributes)))
 
     def redact(self, text: str) -> str:
         return text.replace("secret", "[redacted]")

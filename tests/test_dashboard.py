@@ -56,15 +56,27 @@ def run_demo_into(phoenix: Phoenix, project: str, **export: str) -> demo.DemoRes
 
 def assert_arrived(phoenix: Phoenix, project: str, result: demo.DemoResult) -> None:
     ours = {s.session_id: s for s in result.summaries}
-    expected_spans = sum(s.span_count + 1 for s in result.summaries)  # + each session's root
+    # The spans of each turn, each turn's root (a session.turn() block), each session's record.
+    expected_spans = sum(s.span_count + s.turn_count + 1 for s in result.summaries)
     deadline = time.monotonic() + 60
     while len(spans_in(phoenix, project)) < expected_spans and time.monotonic() < deadline:
         time.sleep(0.5)  # Phoenix ingests asynchronously: wait for every span, then compare
     theirs = {s["session_id"]: s for s in wait_for_sessions(phoenix, project, len(ours))}
-    assert set(theirs) == set(ours)
+    assert set(theirs) == set(ours)  # the records make no session (nor turn) of their own
+    spans = phoenix.all(f"/v1/projects/{project}/spans")
+    roots = {s["context"]["trace_id"]: s for s in spans if s["parent_id"] is None}
     for session_id, summary in ours.items():
         remote = theirs[session_id]
-        assert [t["trace_id"] for t in remote["traces"]] == [summary.trace_id]  # a session is one trace
+        # One trace per turn, in order; the session's record is none of them.
+        assert [t["trace_id"] for t in remote["traces"]] == [t.trace_id for t in summary.turns]
+        assert len(remote["traces"]) == summary.turn_count == 3
+        assert summary.trace_id not in [t["trace_id"] for t in remote["traces"]]
+        for turn in summary.turns:
+            root = roots[turn.trace_id]["attributes"]
+            assert root["session.id"] == session_id and root["sessionkit.turn.index"] == turn.index
+            assert root["input.value"].endswith("?") and root["output.value"]  # the message and the answer
+        record = roots[summary.trace_id]["attributes"]
+        assert record["sessionkit.session.id"] == session_id and "session.id" not in record
         assert remote["token_count_prompt"] == summary.input_tokens
         assert remote["token_count_completion"] == summary.output_tokens
     # ... and those are what the fake LLM server reported, call by call
@@ -72,11 +84,11 @@ def assert_arrived(phoenix: Phoenix, project: str, result: demo.DemoResult) -> N
     assert sum(s["token_count_completion"] for s in theirs.values()) == sum(r.output_tokens for r in result.reported)
     assert len(result.reported) == 3 * 3
 
-    spans = phoenix.all(f"/v1/projects/{project}/spans")
     kinds = Counter(span["span_kind"] for span in spans)
     assert kinds["AGENT"] == 9 and kinds["LLM"] == 9 and kinds["TOOL"] == 18
-    for span in spans:
-        assert span["attributes"]["session.id"] in ours  # every span stamped with its session
+    for span in spans:  # every span stamped with its session (the record under its own name)
+        attributes = span["attributes"]
+        assert attributes.get("session.id", attributes.get("sessionkit.session.id")) in ours
     llm = [s for s in spans if s["span_kind"] == "LLM"]
     assert sum(s["attributes"]["llm.token_count.prompt"] for s in llm) == sum(r.input_tokens for r in result.reported)
     projects = {p["name"] for p in phoenix.get("/v1/projects")["data"]}
@@ -132,23 +144,35 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def test_phoenix_sessions_view_screenshot(phoenix, tmp_path):
+def test_phoenix_session_page_shows_the_conversation_turn_by_turn(phoenix, tmp_path):
     project = f"demo-view-{uuid.uuid4().hex[:6]}"
     result = run_demo_into(phoenix, project, endpoint=phoenix.url)
-    wait_for_sessions(phoenix, project, len(result.summaries))
+    sessions = wait_for_sessions(phoenix, project, len(result.summaries))
     project_id = next(p["id"] for p in phoenix.get("/v1/projects")["data"] if p["name"] == project)
-    page = f"{phoenix.url}/projects/{project_id}/sessions"
     browser = chromium()
     profile = tmp_path / "profile"
-    dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+
+    def dom_of(page: str) -> str:
+        return subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+
+    listing = dom_of(f"{phoenix.url}/projects/{project_id}/sessions")
     for summary in result.summaries:
-        assert summary.session_id[:8] in dom, "the sessions view does not list a session"
-        assert summary.user_id in dom
+        assert summary.session_id[:8] in listing, "the sessions view does not list a session"
+    # One session's page: its turns, each with the user's message and the agent's answer.
+    first = next(s for s in result.summaries if s.user_id == "user-1")
+    node = next(s["id"] for s in sessions if s["session_id"] == first.session_id)
+    page = f"{phoenix.url}/projects/{project_id}/sessions/{node}"
+    dom = dom_of(page)
+    spans = phoenix.all(f"/v1/projects/{project}/spans")
+    for turn in first.turns:
+        root = next(s for s in spans if s["context"]["trace_id"] == turn.trace_id and s["parent_id"] is None)
+        message = root["attributes"]["input.value"]
+        assert message in dom.replace("&#39;", "'"), f"turn {turn.index}'s message is not on the session page"
     shot = tmp_path / "phoenix-sessions.png"
     subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}", page],

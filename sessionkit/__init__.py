@@ -16,8 +16,9 @@ from ._decorators import SpanDecorator, record_llm_usage
 from ._errors import ChannelError, ConfigError, SessionkitError, SessionStateError
 from ._history import HistoryLoad
 from ._session import Session
-from ._sessions import SessionScope
+from ._sessions import SessionScope, TurnDecorator
 from ._telemetry import VERSION as __version__
+from ._turn import Turn
 from ._types import EndState, SessionFields
 from .api import (
     agent,
@@ -34,10 +35,11 @@ from .api import (
     task,
     tool,
     trace,
+    turn,
 )
 
 if TYPE_CHECKING:
-    from ._models import ClientStats, OpenChannel, SessionSummary
+    from ._models import ClientStats, OpenChannel, SessionSummary, TurnSummary
     from ._render import SessionsTable
 
 __all__ = [
@@ -60,6 +62,9 @@ __all__ = [
     "SessionkitError",
     "SessionsTable",
     "SpanDecorator",
+    "Turn",
+    "TurnDecorator",
+    "TurnSummary",
     "__version__",
     "agent",
     "current_session",
@@ -76,6 +81,7 @@ __all__ = [
     "task",
     "tool",
     "trace",
+    "turn",
 ]
 
 
@@ -86,7 +92,7 @@ def __getattr__(name: str) -> Any:
         from ._render import SessionsTable
 
         return SessionsTable
-    if name in ("ClientStats", "OpenChannel", "SessionSummary"):
+    if name in ("ClientStats", "OpenChannel", "SessionSummary", "TurnSummary"):
         from . import _models
 
         return getattr(_models, name)

@@ -37,7 +37,7 @@ from ._prices import PriceTable
 from ._processor import SessionSpanProcessor
 from ._redact import Redactor
 from ._session import Session, current
-from ._sessions import SessionRegistry, SessionScope
+from ._sessions import SessionRegistry, SessionScope, TurnDecorator
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields
 from ._values import checked_timeout
@@ -96,6 +96,9 @@ class Client:
         """``@client.llm(model=...)``: a ``chat {model}`` span per call."""
         self.trace = SpanDecorator("trace", self._itself)
         """``@client.trace``: a plain span per call."""
+        self.turn = TurnDecorator(self._itself)
+        """``@client.turn``: each call a turn of the calling code's session (its arguments the
+        input, its return value the output, when content is captured)."""
         install_propagation(current)
         _live_clients.add(self)
         if self.config.handle_sigterm:

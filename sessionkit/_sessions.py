@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, Optional, Protocol, TypeVar, Union, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -22,7 +22,7 @@ from typing_extensions import Unpack
 
 from . import semconv
 from ._channels import ChannelRegistry
-from ._decorators import wrap
+from ._decorators import bound_arguments, signature_of, wrap
 from ._errors import CLIENT_SHUT_DOWN, SessionStateError
 from ._history import HistoryTracker
 from ._session import (
@@ -39,10 +39,11 @@ from ._session import (
 )
 from ._spans import is_clean_exit
 from ._tally import Tally
+from ._turn import Turn, end_call, enter_turn, leave_turn
 from ._types import EndState, Host, SessionFields, check_fields
 from ._values import to_id, to_session_id
 
-__all__ = ["SessionRegistry", "SessionScope", "session_decorator"]
+__all__ = ["SessionRegistry", "SessionScope", "TurnDecorator", "TurnHost", "session_decorator"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -335,3 +336,75 @@ def session_decorator(
         return wrap(f, lambda target: _SessionSpec(name, fields), get_registry)
 
     return decorate
+
+
+# -- a turn per call ------------------------------------------------------------------------------
+class TurnHost(Host, Protocol):
+    """What ``@client.turn`` needs of a client: a ``Host`` that knows the calling code's session."""
+
+    def current_session(self) -> Optional[Session]: ...
+
+
+class _TurnRun:
+    """One call of a turn-decorated function: a turn of the calling code's session."""
+
+    __slots__ = ("turn",)
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+
+    def enter(self) -> Any:
+        return enter_turn(self.turn)
+
+    def leave(self, token: Any) -> None:
+        leave_turn(self.turn, token)
+
+    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
+        end_call(self.turn, exc, result)
+
+
+class _TurnSpec:
+    __slots__ = ("name", "signature")
+    needs_recording = False  # a turn keeps its figures with tracing off too
+
+    def __init__(self, name: Optional[str], func: Callable[..., Any]) -> None:
+        self.name = name
+        self.signature = signature_of(func)
+
+    def run(self, client: TurnHost, instance: Any, args: tuple, kwargs: dict) -> Optional[_TurnRun]:
+        session = client.current_session()
+        if session is None:
+            return None  # outside any session the call just runs (@client.session makes one per call)
+        value: Any = None
+        if client.config.capture_content:
+            arguments = bound_arguments(self.signature, instance, args, kwargs)
+            value = next(iter(arguments.values())) if len(arguments) == 1 else arguments  # the message itself
+        return _TurnRun(session.turn(value, name=self.name))
+
+
+class TurnDecorator:
+    """``@turn`` or ``@turn(name=...)``: each call is a turn of the session the calling code is in,
+    its arguments the turn's input and its return value the output (when content is captured)."""
+
+    def __init__(self, get_client: Callable[[], Optional[TurnHost]]) -> None:
+        self._get_client = get_client
+
+    @overload
+    def __call__(self, func: F, /) -> F: ...
+
+    @overload
+    def __call__(self, func: None = None, /, *, name: Optional[str] = None) -> Callable[[F], F]: ...
+
+    def __call__(self, func: Any = None, /, *, name: Optional[str] = None) -> Any:
+        if isinstance(func, str):
+            name, func = func, None
+
+        def decorate(f: F) -> F:
+            if not callable(f):
+                raise TypeError(f"sessionkit: @turn decorates functions and methods, not {f!r}")
+            return wrap(f, lambda target: _TurnSpec(name, target), self._get_client)
+
+        return decorate(func) if func is not None else decorate
+
+    def __repr__(self) -> str:
+        return "<sessionkit.turn decorator>"

@@ -26,7 +26,7 @@ from opentelemetry.trace import Span
 
 from . import semconv
 from ._payloads.body import captured
-from ._spans import is_clean_exit, record_error, set_clean_attributes
+from ._spans import SESSION_ROOT_PARENT, is_clean_exit, record_error, set_clean_attributes
 from ._tally import Tally
 from ._types import Host
 
@@ -198,8 +198,11 @@ class Turn:
         parent = session._turn_parent()
         self._start_ns = time.monotonic_ns()
         self._start_wall = time.time_ns()
-        span = client.tracer.start_span(self._name, context=parent, start_time=self._start_wall)
-        set_clean_attributes(span, attrs, fresh=True)
+        if parent is SESSION_ROOT_PARENT:  # a new trace: the processor leaves it alone
+            span = client.tracer.start_span(self._name, context=parent, start_time=self._start_wall)
+            set_clean_attributes(span, attrs, fresh=True)
+        else:  # under the session's root: stamped at creation, so the processor knows it is a turn's
+            span = client.tracer.start_span(self._name, context=parent, start_time=self._start_wall, attributes=attrs)
         self._span = span
         context = span.get_span_context()
         self.span_id = context.span_id
@@ -359,3 +362,27 @@ def force_finish(turn: Turn) -> None:
 def started_ns(turn: Turn) -> int:
     """When ``turn`` started, in ns since the epoch (spans' clock)."""
     return turn._start_wall
+
+
+# -- a turn per call of a decorated function (``@client.turn``) -------------------------------------
+def enter_turn(turn: Turn) -> Any:
+    """Make ``turn`` current (opening it the first time); ``leave_turn`` takes the result."""
+    if turn._span is None:
+        turn._open()
+    span = turn._span
+    return None if span is None else turn.session._enter_turn(turn, span)
+
+
+def leave_turn(turn: Turn, token: Any) -> None:
+    if token is not None:
+        turn.session._leave_turn(token)
+
+
+def end_call(turn: Turn, exc: Optional[BaseException], result: Any) -> None:
+    """The decorated call ended: its return value is the turn's output, its exception the turn's."""
+    if exc is not None:
+        if not is_clean_exit(exc):
+            turn._error = exc
+    elif result is not None:
+        turn.set_output(result)
+    turn.end()

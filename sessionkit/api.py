@@ -20,7 +20,7 @@ from ._config import Options
 from ._decorators import SpanDecorator
 from ._history import history_loader as _history_loader
 from ._session import Session
-from ._sessions import SessionScope
+from ._sessions import SessionScope, TurnDecorator
 from ._types import EndState, SessionFields
 
 __all__ = [
@@ -85,6 +85,7 @@ tool = SpanDecorator("tool", get_client)
 task = SpanDecorator("task", get_client)
 llm = SpanDecorator("llm", get_client)
 trace = SpanDecorator("trace", get_client)
+turn = TurnDecorator(get_client)
 history_loader = _history_loader(get_client)
 
 

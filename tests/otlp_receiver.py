@@ -3,7 +3,8 @@
 ``mode`` decides how it answers, and can be changed while it runs: ``ok``; ``hang`` (accept,
 never answer until stopped); ``slow:SECONDS`` (answer, late); ``status:503`` (any status code;
 429 comes with ``Retry-After: 1``); ``reset`` (drop the connection); ``garbage`` (bytes that are
-not HTTP). Every decoded span is kept in ``spans`` as a ``ReceivedSpan``.
+not HTTP). Every decoded span is kept in ``spans`` as a ``ReceivedSpan``; log records posted to
+``/v1/logs`` in ``logs`` as ``ReceivedLog``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -47,6 +52,25 @@ class ReceivedSpan:
     events: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ReceivedLog:
+    event_name: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+
+
+def decode_logs(body: bytes) -> list[ReceivedLog]:
+    request = ExportLogsServiceRequest()
+    request.ParseFromString(body)
+    return [
+        ReceivedLog(record.event_name, {kv.key: any_value(kv.value) for kv in record.attributes}, resource)
+        for rl in request.resource_logs
+        for resource in [{kv.key: any_value(kv.value) for kv in rl.resource.attributes}]
+        for sl in rl.scope_logs
+        for record in sl.log_records
+    ]
+
+
 def decode(body: bytes) -> list[ReceivedSpan]:
     request = ExportTraceServiceRequest()
     request.ParseFromString(body)
@@ -75,6 +99,7 @@ class OtlpReceiver:
     def __init__(self, mode: str = "ok") -> None:
         self.mode = mode
         self.spans: list[ReceivedSpan] = []
+        self.logs: list[ReceivedLog] = []
         self.requests = 0
         self.raw: list[bytes] = []
         self.headers: list[dict[str, str]] = []
@@ -110,6 +135,17 @@ class OtlpReceiver:
                         self.send_header("Retry-After", "1")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if self.path.endswith("/v1/logs"):
+                    logs = decode_logs(body)
+                    with receiver._lock:
+                        receiver.logs.extend(logs)
+                    answer = ExportLogsServiceResponse().SerializeToString()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-protobuf")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
                     return
                 spans = decode(body)
                 with receiver._lock:

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 from sessionkit._export.reader import read_sessions
 
+from helpers import session_id_of
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -64,13 +66,16 @@ def test_quickstart_notebook_in_a_real_kernel(tmp_path):
         assert names == Counter(
             {"invoke_agent support_agent": 1, "execute_tool lookup_order": 1, "chat gpt-4.1-mini": 1}
         )
-        assert all(span.attributes["session.id"] == session.id for span in session.spans)
+        assert all(session_id_of(span) == session.id for span in session.spans)
         assert len(session.llm_spans) == 1 and session.input_tokens > 0
+        (turn,) = session.turns  # one turn: a turn block in the first, the agent call itself in the second
+        assert turn.root.name == ("turn" if name == "triage" else "invoke_agent support_agent")
+        assert turn.cost is not None and turn.cost > 0  # gpt-4.1-mini has a price
     # the session started in one cell and ended in another ended cleanly
     assert stored["follow-up"].state == "success"
     assert stored["triage"].thread_id == "conv-1" and stored["triage"].user_id == "u-7"
     tables = html_outputs(nb)
-    assert any("triage" in t and "LLM calls" in t for t in tables)  # Session._repr_html_
+    assert any("triage" in t and "LLM calls" in t and "<b>turns</b>" in t for t in tables)  # Session._repr_html_
     assert any("sessionkit client" in t for t in tables)  # Client._repr_html_
 
 
@@ -86,8 +91,10 @@ def test_multi_user_notebook_keeps_every_conversation_in_its_own_session(tmp_pat
         names = Counter(span.name for span in session.work_spans)
         assert names == Counter({"execute_tool load_profile": 3, "chat gpt-4.1-mini": 3})
         for span in session.spans:
-            assert span.attributes["session.id"] == session.id
+            assert session_id_of(span) == session.id
             assert span.attributes["user.id"] == session.user_id
+        assert [t.index for t in session.turns] == [1, 2, 3]
+        assert all(t.root.name == "turn" and len(t.llm_spans) == 1 for t in session.turns)
     assert users == {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
     side_by_side = [t for t in html_outputs(nb) if "alice" in t and "heidi" in t]
     assert side_by_side, "SessionsTable did not render the sessions side by side"

@@ -216,10 +216,20 @@ def bench_decorators(calls: int, repeats: int) -> None:
         return wrapped
 
     session = client.start_session("bench")
+
+    def in_turn(run: Callable[[int], None]) -> Callable[[int], None]:
+        def wrapped(n: int) -> None:
+            with session.turn("bench"):
+                run(n)
+
+        return wrapped
+
     s = interleaved(
         {
             "raw": in_raw_root(loop(raw_noop)),
+            "raw-root": loop(raw_noop),
             "sk": loop(sk_noop),
+            "sk-turn": in_turn(loop(sk_noop)),
             "raw-nested": in_raw_root(loop(raw_nested)),
             "sk-nested": loop(sk_nested),
             "raw-async": in_raw_root(aloop(raw_async)),
@@ -233,8 +243,10 @@ def bench_decorators(calls: int, repeats: int) -> None:
     )
     session.end()
     print("\n1. Decorated no-op call in a session (BatchSpanProcessor, discarding exporter) [target <= 1.25x]")
-    print(row("raw OTel start_as_current_span wrapper", s["raw"], None))
-    print(row("@sessionkit.tool", s["sk"], s["raw"]))
+    print(row("raw OTel start_as_current_span wrapper (in a root)", s["raw"], None))
+    print(row("@sessionkit.tool in a turn", s["sk-turn"], s["raw"]))
+    print(row("raw OTel wrapper, each call a root (a new trace)", s["raw-root"], None))
+    print(row("@sessionkit.tool, each call its own turn", s["sk"], s["raw-root"]))
     print(row("raw OTel, 3 nested", s["raw-nested"], None))
     print(row("@agent > @tool > @llm", s["sk-nested"], s["raw-nested"]))
     print(row("raw OTel async wrapper", s["raw-async"], None))
@@ -263,10 +275,38 @@ def bench_sessions(calls: int, repeats: int) -> None:
         with client.session("s"):
             pass
 
-    s = interleaved({"raw": loop(raw_span), "session": loop(session)}, max(calls // 2, 500), repeats)
-    print("\n3. Session start + end [target <= 3x one raw span]")
+    def root_child() -> None:
+        with raw_tracer.start_as_current_span("root"):
+            raw_tracer.start_span("child").end()
+
+    def session_turn() -> None:
+        with client.session("s") as s, s.turn("hi"):
+            client.tracer.start_span("child").end()
+
+    open_session = client.start_session("turns")
+
+    def turn() -> None:
+        with open_session.turn("hi"):
+            pass
+
+    s = interleaved(
+        {
+            "raw": loop(raw_span),
+            "session": loop(session),
+            "turn": loop(turn),
+            "root-child": loop(root_child),
+            "session-turn": loop(session_turn),
+        },
+        max(calls // 2, 500),
+        repeats,
+    )
+    open_session.end()
+    print("\n3. Session start + end, and turns [target <= 3x one raw span]")
     print(row("one raw OTel span (start + end)", s["raw"], None))
     print(row("with client.session(...): pass", s["session"], s["raw"]))
+    print(row("a turn: with session.turn(...): pass", s["turn"], s["raw"]))
+    print(row("raw OTel root + one child", s["root-child"], None))
+    print(row("session + one turn + one span in it", s["session-turn"], s["root-child"]))
     client.shutdown(timeout=2)
     bench_session_end_order()
 
@@ -798,7 +838,12 @@ def bench_import(repeats: int) -> None:
 # -- instruction counts (callgrind) ------------------------------------------------------------------------
 WORKLOADS = {
     "raw-tool": "raw",
+    "raw-root-tool": "raw",
     "sk-tool": "sk",
+    "sk-tool-turn": "sk",
+    "sk-turn": "turn",
+    "raw-root-child": "root+child",
+    "sk-session-turn": "session+turn",
     "raw-nested": "raw3",
     "sk-nested": "sk3",
     "raw-span": "span",
@@ -825,11 +870,26 @@ def worker(variant: str, n: int) -> None:
         with client.session("s"):
             pass
 
-    fns["session"] = session
+    def session_turn() -> None:
+        with client.session("s") as s, s.turn("hi"):
+            client.tracer.start_span("child").end()
+
+    def root_child() -> None:
+        with raw_tracer.start_as_current_span("root"):
+            raw_tracer.start_span("child").end()
+
+    def turn() -> None:
+        with bench_session.turn("hi"):
+            pass
+
+    fns.update({"session": session, "session+turn": session_turn, "root+child": root_child, "turn": turn})
     fn = fns[WORKLOADS[variant]]
-    if variant.startswith("sk-") and variant != "sk-session":
-        client.start_session("bench")
-    elif variant.startswith("raw-") and variant != "raw-span":
+    bench_session: Any = None
+    if variant.startswith("sk-") and variant not in ("sk-session", "sk-session-turn"):
+        bench_session = client.start_session("bench")
+        if variant == "sk-tool-turn":
+            bench_session.turn("all calls in one turn").__enter__()
+    elif variant.startswith("raw-") and variant not in ("raw-span", "raw-root-tool", "raw-root-child"):
         ctx = raw_tracer.start_as_current_span("root")
         ctx.__enter__()
     for _ in range(n):
@@ -864,9 +924,13 @@ def bench_instructions() -> None:
     per_call = {v: (instructions(v, high) - instructions(v, low)) / (high - low) for v in WORKLOADS}
     print(f"\nInstruction counts per call under callgrind ({high} - {low} calls; exact, repeatable)")
     for label, sk, raw in (
-        ("@sessionkit.tool vs raw wrapper", "sk-tool", "raw-tool"),
+        ("@sessionkit.tool in a turn vs raw wrapper", "sk-tool-turn", "raw-tool"),
+        ("@sessionkit.tool, its own turn vs raw root span", "sk-tool", "raw-root-tool"),
+        ("@sessionkit.tool, its own turn vs raw child span", "sk-tool", "raw-tool"),
         ("@agent > @tool > @llm vs 3 raw wrappers", "sk-nested", "raw-nested"),
         ("session start + end vs one raw span", "sk-session", "raw-span"),
+        ("a turn (with s.turn(): pass) vs one raw span", "sk-turn", "raw-span"),
+        ("session + one turn vs raw root + child", "sk-session-turn", "raw-root-child"),
     ):
         print(f"  {label:<50} {per_call[sk]:10,.0f} vs {per_call[raw]:10,.0f}  {per_call[sk] / per_call[raw]:6.2f}x")
 

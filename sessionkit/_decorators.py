@@ -204,6 +204,8 @@ class _SpanRun(CurrentSpanRun):
         """The cost of an ``@llm`` call whose tokens are known (from its result, or
         ``record_llm_usage``), unless the call seen on the wire inside it carries it."""
         attrs = attributes_of(span)
+        if semconv.GEN_AI_USAGE_INPUT_TOKENS not in attrs and semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs:
+            return  # nothing to price
         if attrs.get(semconv.LLM_COUNTED_IN_CHILD) or semconv.LLM_COST_TOTAL in attrs:
             return
         tokens_in = as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))

@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
@@ -44,7 +45,7 @@ from ._spans import (
     set_ok_status,
 )
 from ._tally import Tally
-from ._turn import Turn, force_finish, root_ended, span_ended, span_started, started_ns
+from ._turn import Turn, TurnFigures, force_finish, root_ended, span_ended, span_started, started_ns
 from ._types import EndState, Host
 from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_text
 
@@ -126,7 +127,6 @@ class Session:
         "_turns_by_trace",
         "_turn_count",
         "_open_started",
-        "_open_ended",
         "_record_pending",
         "_cost",
         "_unpriced",
@@ -182,11 +182,12 @@ class Session:
         # Restores for context-manager use: (session token, OTel token) per entered block.
         self._tokens: list[tuple[Any, object]] = []
         self._per_turn = owner.host.config.trace_per == "turn"
-        self._turns: dict[int, Turn] = {}
+        self._turns: OrderedDict[int, Turn] = OrderedDict()  # by index, oldest first (trimmed from the front)
         self._turns_by_trace: dict[int, Turn] = {}
-        self._turn_count = 0
-        self._open_started = Tally()  # the session's spans (turn roots aside) started ...
-        self._open_ended = Tally()  # ... and ended: the record waits for the last one
+        self._turn_count = 0  # the last turn's index
+        # The session's spans (turn roots aside) started; with _span_tally (ended), what the
+        # record waits for. Made by the first span, like _span_tally.
+        self._open_started: Optional[Tally] = None
         self._record_pending = False
         self._cost = 0.0
         self._unpriced = 0
@@ -300,7 +301,25 @@ class Session:
     def _turn_parent(self) -> otel_context.Context:
         return SESSION_ROOT_PARENT if self._per_turn else self._context()
 
+    def _trim_turns(self) -> None:
+        """Keep the newest ``KEPT_TURNS`` turns (and the open ones): a session of many turns
+        holds a bounded record of them; its totals still count every one."""
+        with self._lock:
+            turns = self._turns
+            still_open: list[tuple[int, Turn]] = []
+            while len(turns) > KEPT_TURNS:
+                index, turn = turns.popitem(last=False)
+                if turn.is_active:
+                    still_open.append((index, turn))  # kept: its spans still come in
+                else:
+                    self._turns_by_trace.pop(turn.trace_id_int, None)
+            for index, turn in still_open:
+                turns[index] = turn
+                turns.move_to_end(index, last=False)
+
     def _turn_opened(self, turn: Turn) -> None:
+        if len(self._turns) > KEPT_TURNS + 64:
+            self._trim_turns()
         self._turns[turn.index] = turn
         if self._per_turn:
             self._turns_by_trace[turn.trace_id_int] = turn
@@ -312,16 +331,26 @@ class Session:
     def _leave_turn(self, token: Any) -> None:
         detach(token)
 
-    def _implicit_turn(self, span: Any) -> Turn:
-        """``span`` is a top-level call of the session with no turn open: a turn of its own."""
+    def _implicit_turn(self, span: Any) -> dict[str, Any]:
+        """``span`` is a top-level call of the session with no turn open: a turn of its own.
+        Returns the span's stamp. (On the hot path: every top-level call in a session.)"""
         with self._lock:
             self._turn_count += 1
-            turn = Turn(self, self._turn_count, span=span)
-        self._turns[turn.index] = turn
+            index = self._turn_count
+        turn = Turn(self, index, span=span)
+        turns = self._turns
+        turns[index] = turn
+        if len(turns) > KEPT_TURNS + 64:
+            self._trim_turns()
         if self._per_turn:
-            self._turns_by_trace[turn.trace_id_int] = turn
-            self._owner._trace_opened(turn.trace_id_int, self)
-        return turn
+            trace_id = turn.trace_id_int
+            self._turns_by_trace[trace_id] = turn
+            self._owner._trace_opened(trace_id, self)
+        (self._open_started or self._started_tally()).add()
+        stamp = dict(self.stamp)
+        stamp[semconv.TURN_INDEX] = index
+        stamp[semconv.TURN_IMPLICIT] = True
+        return stamp
 
     def _span_started(
         self, span: Any, parent_context: Optional[otel_context.Context], by_trace: bool
@@ -332,24 +361,18 @@ class Session:
         if self._per_turn:
             turn = self._turns_by_trace.get(span.get_span_context().trace_id) if by_trace else None
             if turn is None:
-                return self._implicit_stamp(span)
+                return self._implicit_turn(span)
         else:
             parent = span.parent
             if by_trace and parent is not None and parent.span_id == self._root_span_id:
-                return self._implicit_stamp(span)
+                return self._implicit_turn(span)
             turn = self._turn_of(trace.get_current_span(parent_context)) if by_trace else None
-        self._open_started.add()
+        (self._open_started or self._started_tally()).add()
         if turn is None:
             return self.stamp
-        span_started(turn)
+        if not turn.implicit:
+            span_started(turn)  # an explicit turn's root waits for its open spans
         return turn.stamp
-
-    def _implicit_stamp(self, span: Any) -> dict[str, Any]:
-        turn = self._implicit_turn(span)
-        self._open_started.add()
-        stamp = dict(turn.stamp)
-        stamp[semconv.TURN_IMPLICIT] = True
-        return stamp
 
     def _turn_of(self, span: Any) -> Optional[Turn]:
         index = attributes_of(span).get(semconv.TURN_INDEX)
@@ -536,7 +559,7 @@ class Session:
         with self._lock:
             # Spans of the session still open (a stream read after the handler returned): the
             # record waits for the last of them, so that its figures count them.
-            self._record_pending = self._open_ended.value < self._open_started.value
+            self._record_pending = self._spans_counted() < self._spans_started()
         if self._record_pending:
             self._owner._record_waiting(self, True)
         else:
@@ -591,27 +614,6 @@ class Session:
         if attrs.get(semconv.SPAN_TYPE) is not None:
             return  # the record, the start marker and explicit turns' roots: not spans of the turns
         turn = self._turns.get(attrs.get(semconv.TURN_INDEX)) if self._turns else None  # type: ignore[arg-type]
-        try:
-            self._add_span(span, attrs, turn)
-        finally:
-            self._open_ended.add()
-            if turn is not None:
-                if turn.implicit and span.context is not None and span.context.span_id == turn.span_id:
-                    root_ended(turn)
-                else:
-                    span_ended(turn)
-            if self._record_pending and self._open_ended.value >= self._open_started.value:
-                with self._lock:
-                    pending, self._record_pending = self._record_pending, False
-                if pending:
-                    self._owner._record_waiting(self, False)
-                    self._finish_root()  # the last open span of an ended session
-
-    def _add_span(self, span: ReadableSpan, attrs: Mapping[str, Any], turn: Optional[Turn]) -> None:
-        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, inlined)
-        llm = (operation in semconv.LLM_OPERATIONS if operation is not None else is_llm_span(attrs)) and not attrs.get(
-            semconv.LLM_COUNTED_IN_CHILD
-        )
         tally = self._span_tally
         if tally is None:
             with self._lock:  # once per session: two spans ending at once must share one tally
@@ -619,11 +621,34 @@ class Session:
                     self._span_tally = Tally()
                 tally = self._span_tally
         tally.add()
-        if not llm and span.status.status_code is not StatusCode.ERROR:
-            return  # the common case takes no lock (a turn's figures too: no LLM call, no error)
+        try:
+            operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, inlined)
+            llm = operation in semconv.LLM_OPERATIONS if operation is not None else is_llm_span(attrs)
+            if llm or span.status.status_code is StatusCode.ERROR:
+                self._add_figures(span, attrs, turn, llm and not attrs.get(semconv.LLM_COUNTED_IN_CHILD))
+            # (the common case, no LLM call and no error, adds nothing more and takes no lock)
+        finally:
+            if turn is not None:
+                if not turn.implicit:
+                    span_ended(turn)
+                elif span.context is not None and span.context.span_id == turn.span_id:
+                    root_ended(turn, span.end_time)
+            if self._record_pending and self._spans_counted() >= self._spans_started():
+                with self._lock:
+                    pending, self._record_pending = self._record_pending, False
+                if pending:
+                    self._owner._record_waiting(self, False)
+                    self._finish_root()  # the last open span of an ended session
+
+    def _add_figures(self, span: ReadableSpan, attrs: Mapping[str, Any], turn: Optional[Turn], llm: bool) -> None:
+        """An LLM call or an error ended in the session (and in ``turn``): add it up."""
         error = span.status.status_code is StatusCode.ERROR
         with self._lock:
-            figures = turn.figures if turn is not None else None
+            figures: Optional[TurnFigures] = None
+            if turn is not None:
+                figures = turn.figures
+                if figures is None:
+                    figures = turn.figures = TurnFigures()
             if llm:
                 tokens_in = as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
                 tokens_out = as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
@@ -659,6 +684,16 @@ class Session:
                 if figures is not None:
                     figures.errors += 1
 
+    def _started_tally(self) -> Tally:
+        with self._lock:
+            if self._open_started is None:
+                self._open_started = Tally()
+            return self._open_started
+
+    def _spans_started(self) -> int:
+        tally = self._open_started
+        return 0 if tally is None else tally.value
+
     def _spans_counted(self) -> int:
         tally = self._span_tally
         return 0 if tally is None else tally.value
@@ -676,7 +711,7 @@ class Session:
                 session_id=self.id,
                 previous_session_id=self.previous_id,
                 trace_per="turn" if self._per_turn else "session",
-                turn_count=len(turns),
+                turn_count=self._turn_count,
                 turns=turns,
                 cost_usd=self._cost if self._llm_calls and not self._unpriced else None,
                 cost_incomplete=bool(self._unpriced),
@@ -742,6 +777,10 @@ class Session:
         state = self.end_state.value if self.end_state else "active"
         return f"<Session {self.name!r} id={self.id} {state}>"
 
+
+KEPT_TURNS = 1000
+"""Turns a session keeps (the newest) for its summary; late spans of older ones count in the
+session's totals only."""
 
 _END_KEYS = (
     semconv.SESSION_END_STATE,

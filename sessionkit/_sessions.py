@@ -54,6 +54,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 RECENT_SESSIONS = 1024
 # Traces (a session's turns, with trace_per="turn") remembered for late spans: at least this many.
 RECENT_TRACES = 8192
+TRIM_BATCH = 1024
 # Users whose last session's id is kept, for the next one's session.previous_id.
 RECENT_USERS = 4096
 
@@ -107,6 +108,8 @@ class SessionRegistry:
         return session
 
     def _event(self, name: str, session: Session) -> None:
+        if self.host.config.effective_logs_exporter == "none":
+            return
         try:
             attrs: dict[str, Any] = {semconv.SESSION_ID: session.id, semconv.SESSION_NAME: session.name}
             if session.user_id is not None:
@@ -125,23 +128,26 @@ class SessionRegistry:
             logger.exception("sessionkit: could not emit the %s event of session %s", name, session.id)
 
     def _trace_opened(self, trace_id: int, session: Session) -> None:
-        """A turn of ``session`` started trace ``trace_id``: spans of that trace are its."""
-        with self._index_lock:
-            self.by_trace[trace_id] = session
-            if len(self.by_trace) > RECENT_TRACES:
+        """A turn of ``session`` started trace ``trace_id``: spans of that trace are its. (Once
+        per turn: one dict assignment, atomic; the lock only to trim the index.)"""
+        by_trace = self.by_trace
+        by_trace[trace_id] = session
+        if len(by_trace) > RECENT_TRACES + TRIM_BATCH:  # trimmed in batches: amortized O(1)
+            with self._index_lock:
                 self._evict()
 
     def _evict(self) -> None:
         """Forget the oldest traces past the bound (call with the index lock held); a live
         session's record trace stays."""
-        for _ in range(16):
-            if len(self.by_trace) <= RECENT_TRACES:
-                return
-            old_trace, old = self.by_trace.popitem(last=False)
+        by_trace = self.by_trace
+        kept: list[tuple[int, Session]] = []
+        while len(by_trace) > RECENT_TRACES:
+            old_trace, old = by_trace.popitem(last=False)
             if old.is_active and root_trace_id(old) == old_trace:
-                self.by_trace[old_trace] = old  # put back at the young end
+                kept.append((old_trace, old))  # put back at the young end
             elif old.id not in self._active and self.by_id.get(old.id) is old:
                 self.by_id.pop(old.id, None)
+        by_trace.update(kept)
 
     def start(self, name: str, **fields: Unpack[SessionFields]) -> Session:
         """A new session, current in the calling context until it ends (``start_session``)."""

@@ -79,6 +79,9 @@ class TurnFigures:
         self.ttfc: Optional[float] = None  # of the turn's first LLM call with one
 
 
+_NO_STAMP: Mapping[str, Any] = {}
+
+
 class Turn:
     """One turn of a session. Get one with :meth:`Session.turn` (explicit) or find the implicit
     ones in :meth:`Session.summary`; do not construct it directly."""
@@ -94,10 +97,8 @@ class Turn:
         "_span",
         "span_id",
         "_trace_id",
-        "_start_ns",
         "_start_wall",
-        "_end_ns",
-        "_end_time",
+        "_end_wall",
         "figures",
         "_stamp",
         "_stamp_of",
@@ -118,30 +119,36 @@ class Turn:
         name: Optional[str] = None,
         span: Optional[Span] = None,
     ) -> None:
+        # An implicit turn is made for every top-level call in a session: its set-up is kept to
+        # plain assignments; what only an explicit turn needs is made when it opens.
         self.session = session
         self.index = index
-        self.implicit = span is not None
-        self._input = input
-        self._output: Any = None
-        self._output_set = False
-        self._name = name or semconv.TURN_SPAN_NAME
-        self._span: Optional[Span] = span
-        self.span_id = span.get_span_context().span_id if span is not None else 0
-        self._trace_id = span.get_span_context().trace_id if span is not None else 0
-        self._start_ns = time.monotonic_ns()
-        start_time = getattr(span, "start_time", None)
-        self._start_wall: int = start_time if isinstance(start_time, int) else time.time_ns()
-        self._end_ns: Optional[int] = None
-        self._end_time: Optional[int] = None
-        self.figures = TurnFigures()
-        self._stamp: Mapping[str, Any] = {}
+        self._span: Optional[Span] = None  # an explicit turn's root (an implicit one's is not kept)
+        self._end_wall: Optional[int] = None
+        self.figures: Optional[TurnFigures] = None  # made by the first LLM call or error in it
         self._stamp_of: Any = None
-        self._started = Tally()  # the turn's spans (its root aside) started ...
-        self._ended = Tally()  # ... and ended
-        self._tokens: list[Any] = []
-        self._error: Optional[BaseException] = None
-        self._finished = False
-        self._lock = threading.Lock()
+        self._stamp: Mapping[str, Any] = _NO_STAMP
+        if span is not None:
+            self.implicit = True
+            context = span.get_span_context()
+            self.span_id = context.span_id
+            self._trace_id = context.trace_id
+            start = getattr(span, "start_time", None)
+            self._start_wall: int = start if isinstance(start, int) else time.time_ns()
+        else:
+            self.implicit = False
+            self.span_id = self._trace_id = 0
+            self._start_wall = time.time_ns()
+            self._input = input
+            self._output: Any = None
+            self._output_set = False
+            self._name = name or semconv.TURN_SPAN_NAME
+            self._started = Tally()  # the turn's spans (its root aside) started ...
+            self._ended = Tally()  # ... and ended: its root goes out after the last
+            self._tokens: list[Any] = []
+            self._error: Optional[BaseException] = None
+            self._finished = False
+            self._lock = threading.Lock()
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -155,12 +162,12 @@ class Turn:
 
     @property
     def is_active(self) -> bool:
-        return self._end_ns is None
+        return self._end_wall is None
 
     @property
     def duration_seconds(self) -> float:
-        end = self._end_ns if self._end_ns is not None else time.monotonic_ns()
-        return (end - self._start_ns) / 1e9
+        end = self._end_wall if self._end_wall is not None else time.time_ns()
+        return max(end - self._start_wall, 0) / 1e9
 
     @property
     def stamp(self) -> Mapping[str, Any]:
@@ -174,15 +181,19 @@ class Turn:
 
     # -- the explicit form ---------------------------------------------------------------------
     def set_output(self, output: Any) -> None:
-        """The turn's answer, recorded as its root's output when content is captured."""
-        self._output = output
-        self._output_set = True
+        """The turn's answer, recorded as its root's output when content is captured (on an
+        implicit turn, its root span's own output stands)."""
+        if not self.implicit:
+            self._output = output
+            self._output_set = True
 
     def set_input(self, input: Any) -> None:
         """The turn's input, if it was not known when the turn started."""
+        if self.implicit:
+            return
         self._input = input
         span = self._span
-        if span is not None and not self.implicit:
+        if span is not None:
             attrs = _content(self.session.client, input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES)
             if attrs:
                 span.set_attributes(attrs)
@@ -196,7 +207,6 @@ class Turn:
         if self._input is not None:
             attrs.update(_content(client, self._input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES))
         parent = session._turn_parent()
-        self._start_ns = time.monotonic_ns()
         self._start_wall = time.time_ns()
         if parent is SESSION_ROOT_PARENT:  # a new trace: the processor leaves it alone
             span = client.tracer.start_span(self._name, context=parent, start_time=self._start_wall)
@@ -238,32 +248,16 @@ class Turn:
         self.__exit__(exc_type, exc, tb)
 
     def end(self) -> None:
-        """End the turn (its block does this). Its root goes out once its last span has ended."""
-        with self._lock:
-            if self._end_ns is not None:
-                return
-            self._end_ns = time.monotonic_ns()
-            self._end_time = time.time_ns()
+        """End the turn (its block does this). Its root goes out once its last span has ended.
+        An implicit turn ends with its root span."""
         if self.implicit:
-            return  # the root is someone else's span; it ends on its own
+            return
+        with self._lock:
+            if self._end_wall is not None:
+                return
+            self._end_wall = time.time_ns()
         if self._started.value == self._ended.value:
             self._finish()
-
-    # -- fed by the session as the turn's spans start and end -----------------------------------------
-    def _span_started(self) -> None:
-        self._started.add()
-
-    def _span_ended(self) -> None:
-        self._ended.add()
-        if self._end_ns is not None and not self.implicit and self._started.value == self._ended.value:
-            self._finish()  # the last span of an ended turn: its root can go now
-
-    def _root_ended(self) -> None:
-        """An implicit turn's root span ended."""
-        with self._lock:
-            if self._end_ns is None:
-                self._end_ns = time.monotonic_ns()
-                self._end_time = time.time_ns()
 
     def _finish(self) -> None:
         with self._lock:
@@ -275,7 +269,7 @@ class Turn:
             return
         try:
             client = self.session.client
-            figures = self.figures
+            figures = self.figures or _NO_FIGURES
             attrs: dict[str, Any] = {
                 semconv.TURN_LLM_CALLS: figures.llm_calls,
                 semconv.TURN_INPUT_TOKENS: figures.input_tokens,
@@ -293,17 +287,18 @@ class Turn:
                 record_error(span, self._error)
         except Exception:
             logger.exception("sessionkit: could not record the end of turn %s", self.index)
-        span.end(end_time=self._end_time)
+        span.end(end_time=self._end_wall)
+        self._span = None  # an ended turn keeps its figures, not its span
 
     def _force_finish(self) -> None:
         """The session is going away (client shutdown): end the root now, whatever is open."""
-        if not self.implicit and self._end_ns is not None:
+        if not self.implicit and self._end_wall is not None:
             self._finish()
 
     def summary(self) -> TurnSummary:
         from ._models import TurnSummary
 
-        f = self.figures
+        f = self.figures or _NO_FIGURES
         return TurnSummary(
             index=self.index,
             trace_id=self.trace_id,
@@ -324,6 +319,9 @@ class Turn:
         return f"<Turn {self.index} of session {self.session.id} {state}>"
 
 
+_NO_FIGURES = TurnFigures()  # what a turn with no LLM call and no error adds up to (read only)
+
+
 def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:
     """A turn's input or output in the names dashboards read, when content is captured."""
     config = client.config
@@ -339,19 +337,24 @@ def _content(client: Host, value: Any, role: str, value_key: str, messages_key: 
 
 
 # -- what the session does with its turns, as their spans start and end -------------------------------
+# (Module functions, not methods: the session calls them per span, and one call is all they cost.)
 def span_started(turn: Turn) -> None:
-    """A span of ``turn`` (not its root) started."""
-    turn._span_started()
+    """A span of the explicit ``turn`` (not its root) started."""
+    turn._started.add()
 
 
 def span_ended(turn: Turn) -> None:
-    """A span of ``turn`` (not its root) ended: an ended turn's root goes out after the last."""
-    turn._span_ended()
+    """A span of the explicit ``turn`` (not its root) ended: an ended turn's root goes out after
+    the last."""
+    turn._ended.add()
+    if turn._end_wall is not None and turn._started.value == turn._ended.value:
+        turn._finish()
 
 
-def root_ended(turn: Turn) -> None:
-    """The root span of an implicit ``turn`` ended: the turn has."""
-    turn._root_ended()
+def root_ended(turn: Turn, end_time: Optional[int]) -> None:
+    """The root span of an implicit ``turn`` ended (at ``end_time``): the turn has."""
+    if turn._end_wall is None:
+        turn._end_wall = end_time if end_time is not None else time.time_ns()
 
 
 def force_finish(turn: Turn) -> None:

@@ -702,7 +702,7 @@ def bench_tight_loop(total: int) -> None:
     print(f"  {'raw OTel (queue 2048)':<50} {total - counting.exported:9,d} dropped  ({raw_seconds:.1f}s)")
     print(
         f"  {'sessionkit':<50} {stats.dropped_spans:9,d} dropped  ({sk_seconds:.1f}s, "
-        f"{stats.spans_exported:,} exported incl. the session root)"
+        f"{stats.spans_exported:,} exported incl. the session's record)"
     )
 
 

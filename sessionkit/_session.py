@@ -45,7 +45,7 @@ from ._spans import (
     set_ok_status,
 )
 from ._tally import Tally
-from ._turn import Turn, TurnFigures, force_finish, root_ended, span_ended, span_started, started_ns
+from ._turn import Figures, Turn, force_finish, root_ended, span_ended, span_started, started_ns
 from ._types import EndState, Host
 from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_text
 
@@ -105,10 +105,7 @@ class Session:
         "_pid",
         "_lock",
         "_span_tally",
-        "_llm_calls",
-        "_input_tokens",
-        "_output_tokens",
-        "_errors",
+        "_figures",
         "_ttfc_sum",
         "_ttfc_count",
         "_channel_counts",
@@ -128,8 +125,6 @@ class Session:
         "_turn_count",
         "_open_started",
         "_record_pending",
-        "_cost",
-        "_unpriced",
         "_turn_context",
         "__weakref__",
     )
@@ -168,10 +163,7 @@ class Session:
         self._lock = threading.Lock()
         # Figures fed by the span processor as spans end.
         self._span_tally: Optional[Tally] = None  # spans ended in it (not its root); made by the first one
-        self._llm_calls = 0
-        self._input_tokens = 0
-        self._output_tokens = 0
-        self._errors = 0
+        self._figures = Figures()  # LLM calls, tokens, cost, errors
         self._ttfc_sum = 0.0
         self._ttfc_count = 0
         self._channel_counts: Optional[ChannelCounts] = None  # made by the first channel or attempt
@@ -189,8 +181,6 @@ class Session:
         # record waits for. Made by the first span, like _span_tally.
         self._open_started: Optional[Tally] = None
         self._record_pending = False
-        self._cost = 0.0
-        self._unpriced = 0
         self.stamp: dict[str, Any] = {}
         self._rebuild_stamp()
         # An empty parent context: the record (or, per session, the root) is always a new trace.
@@ -580,16 +570,16 @@ class Session:
             state = self.end_state
             spans = self._spans_counted()
             with self._lock:
-                figures = (self._llm_calls, self._input_tokens, self._output_tokens, self._errors)
-                cost, unpriced, turns = self._cost, self._unpriced, len(self._turns)
+                f = self._figures
+                figures = (f.llm_calls, f.input_tokens, f.output_tokens, f.errors)
+                cost, turns = f.cost_usd, self._turn_count
             state_text = _STATE_TEXT[state] if state is not None else ""
             attrs: dict[str, Any] = dict(zip(_END_KEYS, (state_text, spans, *figures)))
             attrs[semconv.SESSION_TURNS] = turns
-            if figures[0]:
-                if unpriced:
-                    attrs[semconv.SESSION_COST_INCOMPLETE] = True
-                else:
-                    attrs[semconv.SESSION_COST] = cost
+            if cost is not None:
+                attrs[semconv.SESSION_COST] = cost
+            elif figures[0]:
+                attrs[semconv.SESSION_COST_INCOMPLETE] = True
             if self.end_reason is not None:
                 attrs[semconv.SESSION_END_REASON] = self.end_reason
             set_clean_attributes(root, attrs)
@@ -644,43 +634,29 @@ class Session:
         """An LLM call or an error ended in the session (and in ``turn``): add it up."""
         error = span.status.status_code is StatusCode.ERROR
         with self._lock:
-            figures: Optional[TurnFigures] = None
+            figures: Optional[Figures] = None
             if turn is not None:
                 figures = turn.figures
                 if figures is None:
-                    figures = turn.figures = TurnFigures()
+                    figures = turn.figures = Figures()
             if llm:
                 tokens_in = as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
                 tokens_out = as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
                 found = attrs.get(semconv.LLM_COST_TOTAL)
-                priced = isinstance(found, (int, float))
-                cost = float(found) if priced else 0.0  # type: ignore[arg-type]
-                unpriced = not priced and (tokens_in is not None or tokens_out is not None)
-                self._llm_calls += 1
-                self._input_tokens += tokens_in or 0
-                self._output_tokens += tokens_out or 0
-                if priced:
-                    self._cost += cost
-                elif unpriced:
-                    self._unpriced += 1
+                cost = float(found) if isinstance(found, (int, float)) else None
+                self._figures.add_llm_call(tokens_in, tokens_out, cost)
                 ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
                     self._ttfc_count += 1
-                if figures is not None:
-                    figures.llm_calls += 1
-                    figures.input_tokens += tokens_in or 0
-                    figures.output_tokens += tokens_out or 0
-                    if priced:
-                        figures.cost += cost
-                    elif unpriced:
-                        figures.unpriced += 1
-                    if isinstance(ttfc, float) and span.start_time is not None and turn is not None:
+                if figures is not None and turn is not None:
+                    figures.add_llm_call(tokens_in, tokens_out, cost)
+                    if isinstance(ttfc, float) and span.start_time is not None:
                         first = (span.start_time - started_ns(turn)) / 1e9 + ttfc
                         if figures.ttfc is None or first < figures.ttfc:
                             figures.ttfc = first
             if error:
-                self._errors += 1
+                self._figures.errors += 1
                 if figures is not None:
                     figures.errors += 1
 
@@ -713,8 +689,8 @@ class Session:
                 trace_per="turn" if self._per_turn else "session",
                 turn_count=self._turn_count,
                 turns=turns,
-                cost_usd=self._cost if self._llm_calls and not self._unpriced else None,
-                cost_incomplete=bool(self._unpriced),
+                cost_usd=self._figures.cost_usd,
+                cost_incomplete=bool(self._figures.unpriced),
                 name=self.name,
                 thread_id=self.thread_id,
                 user_id=self.user_id,
@@ -726,10 +702,10 @@ class Session:
                 ended_at=self.ended_at,
                 duration_seconds=(end_ns - self._start_ns) / 1e9,
                 span_count=self._spans_counted(),
-                llm_calls=self._llm_calls,
-                input_tokens=self._input_tokens,
-                output_tokens=self._output_tokens,
-                errors=self._errors,
+                llm_calls=self._figures.llm_calls,
+                input_tokens=self._figures.input_tokens,
+                output_tokens=self._figures.output_tokens,
+                errors=self._figures.errors,
                 llm_time_to_first_chunk_seconds=self._ttfc_sum / self._ttfc_count if self._ttfc_count else None,
                 channels_opened=channels.opened,
                 channels_closed=channels.closed,

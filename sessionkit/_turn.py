@@ -33,7 +33,7 @@ from ._types import Host
 if TYPE_CHECKING:
     from ._models import TurnSummary
 
-__all__ = ["Turn", "TurnFigures", "TurnOwner"]
+__all__ = ["Figures", "Turn", "TurnOwner"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -64,8 +64,8 @@ class TurnOwner(Protocol):
     def _leave_turn(self, token: Any) -> None: ...
 
 
-class TurnFigures:
-    """What a turn's spans add up to (updated under the session's lock)."""
+class Figures:
+    """What a session's or a turn's spans add up to (updated under the session's lock)."""
 
     __slots__ = ("llm_calls", "input_tokens", "output_tokens", "errors", "cost", "unpriced", "ttfc")
 
@@ -76,7 +76,21 @@ class TurnFigures:
         self.errors = 0
         self.cost = 0.0
         self.unpriced = 0  # LLM calls with tokens but no known price
-        self.ttfc: Optional[float] = None  # of the turn's first LLM call with one
+        self.ttfc: Optional[float] = None  # a turn's: to the first chunk of its first streamed answer
+
+    def add_llm_call(self, tokens_in: Optional[int], tokens_out: Optional[int], cost: Optional[float]) -> None:
+        self.llm_calls += 1
+        self.input_tokens += tokens_in or 0
+        self.output_tokens += tokens_out or 0
+        if cost is not None:
+            self.cost += cost
+        elif tokens_in is not None or tokens_out is not None:
+            self.unpriced += 1  # tokens, but no price for them: the cost is incomplete
+
+    @property
+    def cost_usd(self) -> Optional[float]:
+        """The cost, or None: no LLM call, or one with no known price (never $0 for those)."""
+        return self.cost if self.llm_calls and not self.unpriced else None
 
 
 _NO_STAMP: Mapping[str, Any] = {}
@@ -125,7 +139,7 @@ class Turn:
         self.index = index
         self._span: Optional[Span] = None  # an explicit turn's root (an implicit one's is not kept)
         self._end_wall: Optional[int] = None
-        self.figures: Optional[TurnFigures] = None  # made by the first LLM call or error in it
+        self.figures: Optional[Figures] = None  # made by the first LLM call or error in it
         self._stamp_of: Any = None
         self._stamp: Mapping[str, Any] = _NO_STAMP
         if span is not None:
@@ -276,8 +290,8 @@ class Turn:
                 semconv.TURN_OUTPUT_TOKENS: figures.output_tokens,
                 semconv.TURN_ERRORS: figures.errors,
             }
-            if figures.llm_calls and not figures.unpriced:
-                attrs[semconv.TURN_COST] = figures.cost
+            if figures.cost_usd is not None:
+                attrs[semconv.TURN_COST] = figures.cost_usd
             if self._output_set:
                 attrs.update(
                     _content(client, self._output, "assistant", semconv.OUTPUT_VALUE, semconv.GEN_AI_OUTPUT_MESSAGES)
@@ -310,7 +324,7 @@ class Turn:
             output_tokens=f.output_tokens,
             errors=f.errors,
             time_to_first_token_seconds=f.ttfc,
-            cost_usd=f.cost if f.llm_calls and not f.unpriced else None,
+            cost_usd=f.cost_usd,
             cost_incomplete=bool(f.unpriced),
         )
 
@@ -319,7 +333,7 @@ class Turn:
         return f"<Turn {self.index} of session {self.session.id} {state}>"
 
 
-_NO_FIGURES = TurnFigures()  # what a turn with no LLM call and no error adds up to (read only)
+_NO_FIGURES = Figures()  # what a turn with no LLM call and no error adds up to (read only)
 
 
 def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:

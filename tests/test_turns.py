@@ -477,6 +477,24 @@ def test_session_events_reach_an_otlp_receiver_when_otel_logs_exporter_says_so(r
         c.shutdown(timeout=2)
 
 
+def test_session_events_go_over_grpc_with_the_traces(monkeypatch):
+    from grpc_receiver import GrpcOtlpReceiver
+
+    with GrpcOtlpReceiver() as server:
+        c = sessionkit.Client(exporter="otlp-grpc", endpoint=server.endpoint, logs_exporter="otlp")
+        try:
+            with c.session("chat") as s:
+                pass
+            assert c.flush(timeout=10)
+            assert server.wait_for(lambda spans: len(server.logs) >= 2)
+            assert [(e.event_name, e.attributes["session.id"]) for e in server.logs] == [
+                ("session.start", s.id),
+                ("session.end", s.id),
+            ]
+        finally:
+            c.shutdown(timeout=2)
+
+
 def test_the_local_store_keeps_the_session_events(tmp_path):
     store = tmp_path / "store"
     c = sessionkit.Client(file_dir=store)

@@ -3,9 +3,10 @@
 The semantic conventions' ``session`` namespace defines these two events (``session.id``, and
 ``session.previous_id`` on a start that follows a user's earlier session). They go out as log
 records with an ``event_name`` through the logs SDK, to the exporter ``logs_exporter`` names:
-OTLP (the traces endpoint's ``/v1/logs``), the local store (an OTLP JSON file next to the
-spans), the console, or memory (tests). Nothing of the logs SDK is imported until the first
-event, and with no logs exporter an event costs one attribute check.
+OTLP (over HTTP to the traces endpoint's ``/v1/logs``, or over gRPC when the traces go over
+gRPC), the local store (an OTLP JSON file next to the spans), the console, or memory (tests).
+Nothing of the logs SDK is imported until the first event, and with no logs exporter an event
+costs one attribute check.
 """
 
 from __future__ import annotations
@@ -80,7 +81,13 @@ class SessionEvents:
             self.exporter = ConsoleLogRecordExporter()
             provider.add_log_record_processor(SimpleLogRecordProcessor(self.exporter))
         else:
-            if self.kind == "otlp":
+            if self.kind == "otlp" and (config.protocol == "grpc" or config.exporter == "otlp-grpc"):
+                from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+
+                self.exporter = GrpcLogExporter(
+                    endpoint=config.traces_url(), headers=dict(config.headers), timeout=config.export_timeout
+                )
+            elif self.kind == "otlp":
                 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
                 self.exporter = OTLPLogExporter(

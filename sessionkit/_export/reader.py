@@ -44,8 +44,48 @@ class StoredSpan:
         return self.attributes.get(semconv.SPAN_TYPE) in semconv.SESSION_SPAN_TYPES
 
 
+class _Figures:
+    """What a group of stored spans (a session, a turn) adds up to."""
+
+    spans: list[StoredSpan]
+
+    @property
+    def work_spans(self) -> list[StoredSpan]:
+        """The agent's spans: not the session's record or marker, nor a turn block's root."""
+        return [s for s in self.spans if not s.is_session_internal]
+
+    @property
+    def llm_spans(self) -> list[StoredSpan]:
+        return [s for s in self.work_spans if counts_as_llm_call(s.attributes)]
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) for s in self.llm_spans)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) for s in self.llm_spans)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for s in self.work_spans if s.status_code == STATUS_ERROR)
+
+    @property
+    def cost(self) -> Optional[float]:
+        """The LLM spans' cost; None with none, or when one has tokens but no price."""
+        llm_spans = self.llm_spans
+        total = 0.0
+        for span in llm_spans:
+            cost = span.attributes.get(semconv.LLM_COST_TOTAL)
+            if isinstance(cost, (int, float)):
+                total += float(cost)
+            elif span.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS) is not None:
+                return None
+        return total if llm_spans else None
+
+
 @dataclass
-class StoredTurn:
+class StoredTurn(_Figures):
     """One turn of a stored session: the spans that carry its index (from one process)."""
 
     index: int
@@ -79,26 +119,6 @@ class StoredTurn:
         return (max(s.end_ns for s in self.spans) - self.started_ns) / 1e9
 
     @property
-    def llm_spans(self) -> list[StoredSpan]:
-        return [s for s in self.spans if not s.is_session_internal and counts_as_llm_call(s.attributes)]
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) for s in self.llm_spans)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) for s in self.llm_spans)
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for s in self.spans if s.status_code == STATUS_ERROR and not s.is_session_internal)
-
-    @property
-    def cost(self) -> Optional[float]:
-        return _cost(self.llm_spans)
-
-    @property
     def time_to_first_token_seconds(self) -> Optional[float]:
         firsts = [
             (s.start_ns - self.started_ns) / 1e9 + float(s.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK])
@@ -108,20 +128,8 @@ class StoredTurn:
         return min(firsts) if firsts else None
 
 
-def _cost(llm_spans: list[StoredSpan]) -> Optional[float]:
-    """The LLM spans' cost; None with none, or when one has tokens but no price."""
-    total = 0.0
-    for span in llm_spans:
-        cost = span.attributes.get(semconv.LLM_COST_TOTAL)
-        if isinstance(cost, (int, float)):
-            total += float(cost)
-        elif span.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS) is not None:
-            return None
-    return total if llm_spans else None
-
-
 @dataclass
-class StoredSession:
+class StoredSession(_Figures):
     id: str
     spans: list[StoredSpan] = field(default_factory=list)
 
@@ -149,10 +157,6 @@ class StoredSession:
                 # 1, in traces of their own.
                 by_key.setdefault((span.trace_id, index), StoredTurn(index)).spans.append(span)
         return sorted(by_key.values(), key=lambda t: t.started_ns)
-
-    @property
-    def cost(self) -> Optional[float]:
-        return _cost(self.llm_spans)
 
     def _attr(self, key: str) -> Optional[str]:
         for span in self.spans:
@@ -190,26 +194,6 @@ class StoredSession:
         if root is not None:
             return root.duration_seconds
         return (max(s.end_ns for s in self.spans) - self.started_ns) / 1e9
-
-    @property
-    def work_spans(self) -> list[StoredSpan]:
-        return [s for s in self.spans if not s.is_session_internal]
-
-    @property
-    def llm_spans(self) -> list[StoredSpan]:
-        return [s for s in self.work_spans if counts_as_llm_call(s.attributes)]
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) for s in self.llm_spans)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(_int(s.attributes.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) for s in self.llm_spans)
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for s in self.work_spans if s.status_code == STATUS_ERROR)
 
 
 def _int(value: Any) -> int:

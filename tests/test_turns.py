@@ -554,3 +554,39 @@ def test_an_ended_turns_record_and_all_spans_carry_the_session(client):
             with client.tracer.start_as_current_span("inner"):
                 pass
     assert all(session_id_of(x) == s.id for x in spans_of(client))
+
+
+def test_a_top_level_llm_call_is_a_turn_with_the_messages_as_input_and_output(server):
+    c = sessionkit.Client(exporter="memory", llm_base_urls=[server.url], capture_content=True)
+    try:
+        sdk = openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+        with c.session("chat") as s:
+            sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Where is o-1?"}])
+        (root,) = turns_of(c, s)
+        a = root.attributes
+        assert root.name == "chat gpt-4o-mini" and root.parent is None
+        assert a["sessionkit.turn.implicit"] is True and a["sessionkit.turn.index"] == 1
+        assert "Where is o-1?" in a["input.value"] and a["output.value"].startswith(server.reply)  # the answer
+        assert json.loads(a["gen_ai.input.messages"])[0]["role"] == "user"
+    finally:
+        c.shutdown(timeout=1)
+
+
+def test_sessionkit_show_prints_a_per_session_trace_turn_by_turn(tmp_path):
+    store = tmp_path / "store"
+    c = sessionkit.Client(file_dir=store, trace_per="session", capture_content=True)
+    with c.session("tree") as s:
+        with s.turn("first question") as turn:
+            turn.set_output("first answer")
+        with s.turn("second question"):
+            pass
+    c.shutdown(timeout=5)
+    rc, out, err, _ = run_python(
+        f"from sessionkit._cli import main; main(['show', {s.id[:8]!r}, '--dir', {str(store)!r}])"
+    )
+    assert rc == 0, err
+    lines = out.splitlines()
+    turn_lines = [line for line in lines if line.startswith("turn ")]
+    assert [line.split()[1] for line in turn_lines] == ["1", "2"]
+    assert "  in:  first question" in lines and "  out: first answer" in lines
+    assert lines[-1].startswith("2 turns") and "state=success" in lines[-1]

@@ -143,9 +143,10 @@ class Config:
     instrument_llm_calls: bool = True
     """Record LLM calls made through httpx / httpx2 (the openai and anthropic SDKs and others)."""
     llm_base_urls: Union[list[str], dict[str, str]] = dataclasses.field(default_factory=list)
-    """OpenAI- or Anthropic-compatible servers on other hosts (local models, proxies): base URLs,
-    or a mapping of base URL to provider name. api.openai.com, api.anthropic.com and Azure
-    OpenAI are always recognised."""
+    """Not needed to record LLM calls: they are recognised on any host (an LLM SDK's headers, or
+    a body with a model and messages, on an LLM API path). A mapping of base URL to provider
+    name names the provider (``gen_ai.provider.name``) of a URL; ``"none"`` excludes one; a
+    plain list records every LLM-API-path POST under those URLs."""
     channel_limits: dict[str, int] = dataclasses.field(default_factory=dict)
     """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
     channel_ttl: Optional[float] = None

@@ -229,7 +229,6 @@ def run(
         options: dict[str, Any] = {
             "service_name": "sessionkit-demo",
             "channel_limits": {"discord": 500},
-            "llm_base_urls": [server.url],
             "capture_content": True,  # the demo's conversations are made up: show them
         }
         for key, value in (

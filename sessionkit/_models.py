@@ -35,6 +35,8 @@ class TurnSummary(BaseModel):
     cost_usd: Optional[float] = None
     """What the turn's LLM calls cost; None when it made none or one had no known price."""
     cost_incomplete: bool = False
+    llm_calls_without_usage: int = 0
+    """LLM calls that reported no token usage: the token figures leave them out."""
 
 
 class SessionSummary(BaseModel):
@@ -69,6 +71,9 @@ class SessionSummary(BaseModel):
     """What the session's LLM calls cost in USD (genai-prices, or your ``prices``); None when it
     made none, or when one had no known price (then ``cost_incomplete`` is True)."""
     cost_incomplete: bool = False
+    llm_calls_without_usage: int = 0
+    """LLM calls that reported no token usage (a stream not asked for it): the token figures
+    and the cost leave them out. docs/spans.md says how to make each SDK report usage."""
     llm_time_to_first_chunk_seconds: Optional[float] = None
     """Mean time to the first chunk over the session's streamed LLM calls."""
     channels_opened: int = 0

@@ -68,7 +68,7 @@ def summary_rows(summary: SessionSummary) -> list[tuple[str, Any]]:
         ("duration", f"{summary.duration_seconds:.3f}s"),
         ("spans", summary.span_count),
         ("LLM calls", summary.llm_calls),
-        ("tokens in / out", f"{summary.input_tokens} / {summary.output_tokens}"),
+        ("tokens in / out", tokens_text(summary.input_tokens, summary.output_tokens, summary.llm_calls_without_usage)),
         ("cost", cost_text(summary.cost_usd, summary.cost_incomplete, summary.llm_calls)),
         ("turns", summary.turn_count),
         ("errors", summary.errors),
@@ -85,6 +85,14 @@ def summary_rows(summary: SessionSummary) -> list[tuple[str, Any]]:
     if summary.history_advice:
         rows.append(("advice", summary.history_advice))
     return rows
+
+
+def tokens_text(tokens_in: int, tokens_out: int, without_usage: int) -> str:
+    """Token figures for a person: says when some calls reported none (unknown, not zero)."""
+    text = f"{tokens_in} / {tokens_out}"
+    if without_usage:
+        text += f" (incomplete: {without_usage} call{'s' if without_usage != 1 else ''} reported no usage)"
+    return text
 
 
 def cost_text(cost: Optional[float], incomplete: bool, llm_calls: int) -> str:

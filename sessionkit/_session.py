@@ -644,13 +644,14 @@ class Session:
                 tokens_out = as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
                 found = attrs.get(semconv.LLM_COST_TOTAL)
                 cost = float(found) if isinstance(found, (int, float)) else None
-                self._figures.add_llm_call(tokens_in, tokens_out, cost)
+                missing = attrs.get(semconv.LLM_USAGE_MISSING) is True
+                self._figures.add_llm_call(tokens_in, tokens_out, cost, missing)
                 ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
                     self._ttfc_count += 1
                 if figures is not None and turn is not None:
-                    figures.add_llm_call(tokens_in, tokens_out, cost)
+                    figures.add_llm_call(tokens_in, tokens_out, cost, missing)
                     if isinstance(ttfc, float) and span.start_time is not None:
                         first = (span.start_time - started_ns(turn)) / 1e9 + ttfc
                         if figures.ttfc is None or first < figures.ttfc:
@@ -691,6 +692,7 @@ class Session:
                 turns=turns,
                 cost_usd=self._figures.cost_usd,
                 cost_incomplete=bool(self._figures.unpriced),
+                llm_calls_without_usage=self._figures.without_usage,
                 name=self.name,
                 thread_id=self.thread_id,
                 user_id=self.user_id,

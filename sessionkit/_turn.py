@@ -67,7 +67,7 @@ class TurnOwner(Protocol):
 class Figures:
     """What a session's or a turn's spans add up to (updated under the session's lock)."""
 
-    __slots__ = ("llm_calls", "input_tokens", "output_tokens", "errors", "cost", "unpriced", "ttfc")
+    __slots__ = ("llm_calls", "input_tokens", "output_tokens", "errors", "cost", "unpriced", "without_usage", "ttfc")
 
     def __init__(self) -> None:
         self.llm_calls = 0
@@ -76,10 +76,16 @@ class Figures:
         self.errors = 0
         self.cost = 0.0
         self.unpriced = 0  # LLM calls with tokens but no known price
+        self.without_usage = 0  # LLM calls that reported no token usage: the token figures are incomplete
         self.ttfc: Optional[float] = None  # a turn's: to the first chunk of its first streamed answer
 
-    def add_llm_call(self, tokens_in: Optional[int], tokens_out: Optional[int], cost: Optional[float]) -> None:
+    def add_llm_call(
+        self, tokens_in: Optional[int], tokens_out: Optional[int], cost: Optional[float], usage_missing: bool = False
+    ) -> None:
         self.llm_calls += 1
+        if usage_missing:
+            self.without_usage += 1
+            self.unpriced += 1  # its tokens unknown, so is its cost
         self.input_tokens += tokens_in or 0
         self.output_tokens += tokens_out or 0
         if cost is not None:
@@ -325,6 +331,7 @@ class Turn:
             errors=f.errors,
             time_to_first_token_seconds=f.ttfc,
             cost_usd=f.cost_usd,
+            llm_calls_without_usage=f.without_usage,
             cost_incomplete=bool(f.unpriced),
         )
 

@@ -35,6 +35,7 @@ from ._payloads.llm import (
     Endpoint,
     LLMRequest,
     LLMResult,
+    api_of,
     cost_attributes,
     is_llm_span,
     match,
@@ -296,6 +297,14 @@ class LLMCall:
         if result.finish_reasons:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(result.finish_reasons)
         attrs.update(usage_attributes(result.input_tokens, result.output_tokens))
+        if (
+            result.input_tokens is None
+            and result.output_tokens is None
+            and exc is None
+            and (self.status_code is None or self.status_code < 400)
+            and not result.error_type
+        ):
+            attrs[semconv.LLM_USAGE_MISSING] = True  # unknown, not zero: the summary says so
         cost = self.client.prices.cost(
             result.response_model or self.model,
             self.endpoint.provider,
@@ -539,22 +548,56 @@ def _payloads(endpoint: Endpoint) -> ModuleType:
 
 
 _payload_modules: dict[bool, ModuleType] = {}
-# (url, id of a base-URL map in _base_urls_cache, which keeps the map alive) -> match
-_endpoints: dict[tuple[str, int], Optional[Endpoint]] = {}
+# (url, id of a base-URL map in _base_urls_cache, which keeps the map alive, recognised) -> match
+_endpoints: dict[tuple[str, int, bool], Optional[Endpoint]] = {}
 
 
-def _endpoint(url: str, base_urls: dict[str, str]) -> Optional[Endpoint]:
+def _endpoint(url: str, base_urls: dict[str, str], recognised: bool) -> Optional[Endpoint]:
     """``match`` for a POST to ``url``, remembered: an agent calls the same few URLs all day."""
-    key = (url, id(base_urls))
+    key = (url, id(base_urls), recognised)
     try:
         return _endpoints[key]
     except KeyError:
         pass
-    found = match("POST", url, base_urls)
+    found = match("POST", url, base_urls, recognised)
     if len(_endpoints) >= 256:
         _endpoints.clear()
     _endpoints[key] = found
     return found
+
+
+_paths: dict[str, bool] = {}  # url -> whether its path is an LLM API's (bounded)
+
+
+def _llm_path(url: str) -> bool:
+    """Whether ``url``'s path is an LLM API's, remembered per URL (a dict lookup per request)."""
+    found = _paths.get(url)
+    if found is None:
+        found = api_of("POST", url) is not None
+        if len(_paths) >= 1024:
+            _paths.clear()
+        _paths[url] = found
+    return found
+
+
+# Headers the official LLM SDKs send: Stainless-generated ones (openai, anthropic, groq, and
+# others generated the same way) send x-stainless-lang; Anthropic's API wants anthropic-version.
+_SDK_HEADERS = ("x-stainless-lang", "anthropic-version")
+_BODY_KEYS = (b'"messages"', b'"input"', b'"prompt"')
+
+
+def is_llm_request(request: Any) -> bool:
+    """Whether a POST to an LLM API path is an LLM call by what it is: an LLM SDK's headers,
+    or a JSON body with a model and messages (or input, or a prompt)."""
+    headers = request.headers
+    if any(name in headers for name in _SDK_HEADERS):
+        return True
+    try:
+        body = request.content  # (a streaming body was not read: raises, and is not looked at)
+    except Exception:
+        return False
+    head = bytes(body[:65536]) if body else b""
+    return b'"model"' in head and any(key in head for key in _BODY_KEYS)
 
 
 def _start(request: Any) -> Optional[LLMCall]:
@@ -564,7 +607,10 @@ def _start(request: Any) -> Optional[LLMCall]:
         client = registry.pick()
         if client is None or not client.recording:
             return None
-        endpoint = _endpoint(str(request.url), _base_urls(client.config))
+        url = str(request.url)
+        if not _llm_path(url):
+            return None  # not an LLM API path: every other request stops here
+        endpoint = _endpoint(url, _base_urls(client.config), is_llm_request(request))
         if endpoint is None:
             return None
         return LLMCall(client, endpoint, request)

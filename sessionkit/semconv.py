@@ -154,6 +154,9 @@ METRIC_GEN_AI_TTFC = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
 # LLM calls seen on the wire (sessionkit.instrumentation)
 LLM_ATTEMPT = "sessionkit.llm.attempt"
 LLM_COUNTED_IN_CHILD = "sessionkit.llm.counted_in_child"
+LLM_USAGE_MISSING = "sessionkit.llm.usage_missing"
+"""True on an LLM call that answered without reporting token usage (a stream not asked for it):
+its tokens are unknown, not zero."""
 """On an LLM span of another tracer (or ``@llm``) whose call sessionkit also saw on the wire:
 the session counts the wire-level child, not this span."""
 STREAM_COMPLETED = "sessionkit.stream.completed"

@@ -349,14 +349,63 @@ def test_requests_that_are_not_llm_calls_pass_through_with_no_span(server, llm_c
     assert llm_spans(llm_client) == []
 
 
-def test_unknown_hosts_are_not_llm_calls_unless_configured(server):
+def test_the_sdks_are_recognised_on_any_host_with_no_configuration(server):
     c = sessionkit.Client(exporter="memory")  # no llm_base_urls
     try:
         with c.session("s"):
-            oai(server).chat.completions.create(model="m", messages=[])
-        assert llm_spans(c) == []
+            oai(server).chat.completions.create(model="local-model", messages=[{"role": "user", "content": "hi"}])
+            ant(server).messages.create(model="c", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+            # Plain httpx: recognised by the body's shape on an LLM API path ...
+            httpx.post(server.openai_base_url + "/chat/completions", json={"model": "plain", "messages": []})
+            # ... and a POST there that is no LLM call (no model and messages) is left alone.
+            httpx.post(server.openai_base_url + "/chat/completions", json={"hello": "world"})
+        spans = llm_spans(c)
+        assert [x.attributes["gen_ai.request.model"] for x in spans] == ["local-model", "c", "plain"]
+        # An unknown host gets its API family as the provider, and where it went.
+        assert [x.attributes["gen_ai.provider.name"] for x in spans] == ["openai", "anthropic", "openai"]
+        assert all(
+            (x.attributes["server.address"], x.attributes["server.port"]) == ("127.0.0.1", server.port) for x in spans
+        )
+        assert spans[0].attributes["gen_ai.usage.output_tokens"] == server.reported[0].output_tokens
     finally:
         c.shutdown(timeout=1)
+
+
+def test_llm_base_urls_names_a_provider_or_excludes_a_url(server):
+    named = sessionkit.Client(exporter="memory", llm_base_urls={server.url: "vllm"})
+    excluded = sessionkit.Client(exporter="memory", llm_base_urls={server.url: "none"})
+    try:
+        with named.session("s"):
+            oai(server).chat.completions.create(model="m", messages=[])
+        assert [x.attributes["gen_ai.provider.name"] for x in llm_spans(named)] == ["vllm"]
+        named.shutdown(timeout=1)
+        with excluded.session("s"):
+            oai(server).chat.completions.create(model="m", messages=[])
+        assert llm_spans(excluded) == []
+    finally:
+        named.shutdown(timeout=1)
+        excluded.shutdown(timeout=1)
+
+
+@pytest.mark.parametrize(
+    ("url", "provider"),
+    [
+        ("https://api.groq.com/openai/v1/chat/completions", "groq"),
+        ("https://api.deepseek.com/chat/completions", "deepseek"),
+        ("https://api.mistral.ai/v1/chat/completions", "mistral_ai"),
+        ("https://api.x.ai/v1/chat/completions", "x_ai"),
+        ("https://openrouter.ai/api/v1/chat/completions", "openrouter"),
+        ("https://generativelanguage.googleapis.com/v1beta/openai/chat/completions", "gcp.gemini"),
+        ("https://my-res.openai.azure.com/openai/deployments/d/chat/completions", "azure.ai.openai"),
+        ("https://api.anthropic.com/v1/messages", "anthropic"),
+    ],
+)
+def test_well_known_hosts_get_their_provider_name(url, provider):
+    from sessionkit._payloads.llm import match
+
+    found = match("POST", url, {})
+    assert found is not None and found.provider == provider
+    assert match("GET", url, {}) is None and match("POST", url.rsplit("/", 1)[0] + "/files", {}) is None
 
 
 def test_content_is_captured_only_when_asked_and_secrets_never(server):
@@ -534,3 +583,24 @@ def test_entry_point_is_declared():
 
     names = {ep.name: ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
     assert names.get("sessionkit_llm") == "sessionkit.instrumentation:LLMHttpInstrumentor"
+
+
+def test_a_stream_that_reports_no_usage_is_marked_and_the_summary_says_so(server, llm_client):
+    sdk = oai(server)
+    with llm_client.session("s") as s:
+        for _ in sdk.chat.completions.create(model="gpt-4o-mini", messages=[], stream=True):
+            pass  # the SDK's default: no stream_options, so no usage
+        for _ in sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=[], stream=True, stream_options={"include_usage": True}
+        ):
+            pass
+    without, with_usage = llm_spans(llm_client)
+    assert without.attributes["sessionkit.llm.usage_missing"] is True
+    assert "gen_ai.usage.input_tokens" not in without.attributes
+    assert "sessionkit.llm.usage_missing" not in with_usage.attributes
+    summary = s.summary()
+    assert summary.llm_calls == 2 and summary.llm_calls_without_usage == 1
+    assert summary.input_tokens == with_usage.attributes["gen_ai.usage.input_tokens"]
+    assert summary.cost_usd is None and summary.cost_incomplete  # unknown tokens: unknown cost, never $0
+    assert summary.turns[0].llm_calls_without_usage == 1 and summary.turns[1].llm_calls_without_usage == 0
+    assert "reported no usage" in s._repr_html_()

@@ -69,34 +69,86 @@ def normalize_base_urls(base_urls: Any) -> dict[str, str]:
     return {url.strip().rstrip("/"): provider for url, provider in items}
 
 
-def match(method: str, url: str, base_urls: Mapping[str, str]) -> Optional[Endpoint]:
-    """The endpoint an HTTP request goes to, or None when it is not an LLM call."""
+# Well-known hosts and the semantic conventions' provider name (gen_ai.provider.name) for them.
+_HOSTS = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "api.groq.com": "groq",
+    "api.deepseek.com": "deepseek",
+    "api.mistral.ai": "mistral_ai",
+    "api.x.ai": "x_ai",
+    "api.perplexity.ai": "perplexity",
+    "api.cohere.com": "cohere",
+    "api.cohere.ai": "cohere",
+    "generativelanguage.googleapis.com": "gcp.gemini",
+    "openrouter.ai": "openrouter",
+    "api.together.xyz": "together_ai",
+    "api.fireworks.ai": "fireworks",
+}
+_HOST_SUFFIXES = (
+    (".openai.azure.com", "azure.ai.openai"),
+    (".services.ai.azure.com", "azure.ai.inference"),
+    ("-aiplatform.googleapis.com", "gcp.vertex_ai"),
+    (".amazonaws.com", "aws.bedrock"),
+)
+EXCLUDED = "none"
+"""The provider name in ``llm_base_urls`` that says: requests under this URL are not LLM calls."""
+
+
+def api_of(method: str, url: str) -> Optional[str]:
+    """The API an HTTP request's path belongs to (``openai.chat``, ``anthropic.messages``, ...),
+    or None: no LLM API path, or not a POST. The first, cheap test every request passes."""
     if method != "POST":
         return None
+    path = urlsplit(url).path.rstrip("/")
+    return _api_for(path, _ANTHROPIC_PATHS) or _api_for(path, _OPENAI_PATHS)
+
+
+def provider_of(host: str) -> Optional[str]:
+    """The provider of a well-known host, or None."""
+    found = _HOSTS.get(host)
+    if found is None:
+        found = next((name for suffix, name in _HOST_SUFFIXES if host.endswith(suffix)), None)
+    return found
+
+
+def match(method: str, url: str, base_urls: Mapping[str, str], recognised: bool = False) -> Optional[Endpoint]:
+    """The endpoint an HTTP request goes to, or None when it is not an LLM call.
+
+    A POST to an LLM API path (``/chat/completions``, ``/responses``, ``/messages``, ...) is one
+    when it goes to a well-known host, to a URL of ``llm_base_urls``, or when ``recognised``:
+    the caller saw that the request itself is one (an LLM SDK's headers, or a body with a model
+    and messages). ``llm_base_urls`` names a URL's provider, or excludes it (``"none"``).
+    """
+    api = api_of(method, url)
+    if api is None:
+        return None
     parts = urlsplit(url)
-    path = parts.path.rstrip("/")
     host = (parts.hostname or "").lower()
     port = parts.port
-    if host == "api.openai.com":
-        api = _api_for(path, _OPENAI_PATHS)
-        return Endpoint("openai", api, host, port) if api else None
-    if host == "api.anthropic.com":
-        api = _api_for(path, _ANTHROPIC_PATHS)
-        return Endpoint("anthropic", api, host, port) if api else None
-    if host.endswith(".openai.azure.com"):
-        api = _api_for(path, _OPENAI_PATHS)
-        return Endpoint("azure.ai.openai", api, host, port) if api else None
-    if not base_urls:
-        return None
-    bare = f"{parts.scheme}://{parts.netloc}{path}"
-    for prefix, provider in base_urls.items():
-        if bare.startswith(prefix):
-            api = _api_for(path, _ANTHROPIC_PATHS) or _api_for(path, _OPENAI_PATHS)
-            if api is None:
-                return None
-            name = provider or ("anthropic" if api.startswith("anthropic.") else "openai")
-            return Endpoint(name, api, host, port)
+    if base_urls:
+        path = parts.path.rstrip("/")
+        bare = f"{parts.scheme}://{parts.netloc}{path}"
+        for prefix, provider in base_urls.items():
+            if bare.startswith(prefix):
+                if provider == EXCLUDED:
+                    return None
+                return Endpoint(provider or provider_of(host) or _family(api), api, host, port)
+    known = provider_of(host)
+    if known is not None:
+        if known == "anthropic" and not api.startswith("anthropic."):
+            return None  # api.anthropic.com has no OpenAI paths
+        if known == "openai" and api.startswith("anthropic."):
+            return None
+        return Endpoint(known, api, host, port)
+    if recognised:
+        return Endpoint(_family(api), api, host, port)  # an unknown host speaking a known API
     return None
+
+
+def _family(api: str) -> str:
+    """An unknown host's provider: the API family it speaks."""
+    return "anthropic" if api.startswith("anthropic.") else "openai"
 
 
 @dataclass

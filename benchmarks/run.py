@@ -345,13 +345,19 @@ def bench_llm(calls: int, repeats: int) -> None:
     except ImportError:
         print("\n4. LLM calls: not measured (pip install openai)")
         return
+    import httpx
     from sessionkit.fake_llm import FakeLLMServer
 
     chunks = 200
     with FakeLLMServer(chunks=chunks) as server:
-        client = sessionkit.Client(exporter=Discard(), llm_base_urls=[server.url])
+        client = sessionkit.Client(exporter=Discard())  # no llm_base_urls: recognised on any host
         sdk = openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
         messages = [{"role": "user", "content": "where is my order"}]
+        http = httpx.Client()
+
+        def other(n: int) -> None:  # a request that is no LLM call: it must cost nothing measurable
+            for _ in range(n):
+                http.post(server.url + "/v1/files", json={"purpose": "x"})
 
         def call(n: int) -> None:
             for _ in range(n):
@@ -378,6 +384,8 @@ def bench_llm(calls: int, repeats: int) -> None:
             "sk": toggled(call, True),
             "plain-stream": toggled(stream, False),
             "sk-stream": toggled(stream, True),
+            "plain-other": toggled(other, False),
+            "sk-other": toggled(other, True),
         }
         wall: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -392,12 +400,18 @@ def bench_llm(calls: int, repeats: int) -> None:
                 wall[name].append((time.perf_counter() - w) / count * 1e6)
         session.end()
         client.shutdown(timeout=2)
+        http.close()
     print("\n4. LLM calls through the real openai SDK to a local fake server [targets <= 1.05x; <= 2 us per chunk]")
     print(row("chat.completions.create, uninstrumented", wall["plain"], None))
     print(row("chat.completions.create, instrumented", wall["sk"], wall["plain"]))
     print(row("  calling thread's CPU time, uninstrumented", cpu["plain"], None))
     print(row("  calling thread's CPU time, instrumented", cpu["sk"], cpu["plain"]))
     print(f"  {'  added per call (calling thread CPU)':<50} {paired_difference(cpu['sk'], cpu['plain']):9.2f} us")
+    print(row("httpx POST that is no LLM call, uninstrumented", wall["plain-other"], None))
+    print(row("httpx POST that is no LLM call, instrumented", wall["sk-other"], wall["plain-other"]))
+    print(
+        f"  {'  added per request (calling thread CPU)':<50} {paired_difference(cpu['sk-other'], cpu['plain-other']):9.2f} us"
+    )
     print(row(f"streamed, {chunks} chunks, uninstrumented", wall["plain-stream"], None))
     print(row(f"streamed, {chunks} chunks, instrumented", wall["sk-stream"], wall["plain-stream"]))
     on, off = bench_chunk_cost(repeats)

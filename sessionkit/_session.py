@@ -45,7 +45,7 @@ from ._spans import (
     set_ok_status,
 )
 from ._tally import Tally
-from ._turn import Figures, Turn, force_finish, root_ended, span_ended, span_started, started_ns
+from ._turn import NO_FIGURES, Figures, Turn, force_finish, root_ended, span_ended, span_started, started_ns
 from ._types import EndState, Host
 from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_text
 
@@ -163,7 +163,7 @@ class Session:
         self._lock = threading.Lock()
         # Figures fed by the span processor as spans end.
         self._span_tally: Optional[Tally] = None  # spans ended in it (not its root); made by the first one
-        self._figures = Figures()  # LLM calls, tokens, cost, errors
+        self._figures: Optional[Figures] = None  # LLM calls, tokens, cost, errors: made by the first
         self._ttfc_sum = 0.0
         self._ttfc_count = 0
         self._channel_counts: Optional[ChannelCounts] = None  # made by the first channel or attempt
@@ -570,7 +570,7 @@ class Session:
             state = self.end_state
             spans = self._spans_counted()
             with self._lock:
-                f = self._figures
+                f = self._figures or NO_FIGURES
                 figures = (f.llm_calls, f.input_tokens, f.output_tokens, f.errors)
                 cost, turns = f.cost_usd, self._turn_count
             state_text = _STATE_TEXT[state] if state is not None else ""
@@ -634,6 +634,9 @@ class Session:
         """An LLM call or an error ended in the session (and in ``turn``): add it up."""
         error = span.status.status_code is StatusCode.ERROR
         with self._lock:
+            totals = self._figures
+            if totals is None:
+                totals = self._figures = Figures()
             figures: Optional[Figures] = None
             if turn is not None:
                 figures = turn.figures
@@ -645,7 +648,7 @@ class Session:
                 found = attrs.get(semconv.LLM_COST_TOTAL)
                 cost = float(found) if isinstance(found, (int, float)) else None
                 missing = attrs.get(semconv.LLM_USAGE_MISSING) is True
-                self._figures.add_llm_call(tokens_in, tokens_out, cost, missing)
+                totals.add_llm_call(tokens_in, tokens_out, cost, missing)
                 ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
@@ -657,7 +660,7 @@ class Session:
                         if figures.ttfc is None or first < figures.ttfc:
                             figures.ttfc = first
             if error:
-                self._figures.errors += 1
+                totals.errors += 1
                 if figures is not None:
                     figures.errors += 1
 
@@ -683,6 +686,7 @@ class Session:
         history = self._history or HistoryStats()
         channels = self._channel_counts or ChannelCounts()
         turns = [turn.summary() for turn in list(self._turns.values())]
+        f = self._figures or NO_FIGURES
         with self._lock:
             return SessionSummary(
                 session_id=self.id,
@@ -690,9 +694,9 @@ class Session:
                 trace_per="turn" if self._per_turn else "session",
                 turn_count=self._turn_count,
                 turns=turns,
-                cost_usd=self._figures.cost_usd,
-                cost_incomplete=bool(self._figures.unpriced),
-                llm_calls_without_usage=self._figures.without_usage,
+                cost_usd=f.cost_usd,
+                cost_incomplete=bool(f.unpriced),
+                llm_calls_without_usage=f.without_usage,
                 name=self.name,
                 thread_id=self.thread_id,
                 user_id=self.user_id,
@@ -704,10 +708,10 @@ class Session:
                 ended_at=self.ended_at,
                 duration_seconds=(end_ns - self._start_ns) / 1e9,
                 span_count=self._spans_counted(),
-                llm_calls=self._figures.llm_calls,
-                input_tokens=self._figures.input_tokens,
-                output_tokens=self._figures.output_tokens,
-                errors=self._figures.errors,
+                llm_calls=f.llm_calls,
+                input_tokens=f.input_tokens,
+                output_tokens=f.output_tokens,
+                errors=f.errors,
                 llm_time_to_first_chunk_seconds=self._ttfc_sum / self._ttfc_count if self._ttfc_count else None,
                 channels_opened=channels.opened,
                 channels_closed=channels.closed,

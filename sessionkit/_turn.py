@@ -33,7 +33,7 @@ from ._types import Host
 if TYPE_CHECKING:
     from ._models import TurnSummary
 
-__all__ = ["Figures", "Turn", "TurnOwner"]
+__all__ = ["NO_FIGURES", "Figures", "Turn", "TurnOwner"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -289,7 +289,7 @@ class Turn:
             return
         try:
             client = self.session.client
-            figures = self.figures or _NO_FIGURES
+            figures = self.figures or NO_FIGURES
             attrs: dict[str, Any] = {
                 semconv.TURN_LLM_CALLS: figures.llm_calls,
                 semconv.TURN_INPUT_TOKENS: figures.input_tokens,
@@ -318,7 +318,7 @@ class Turn:
     def summary(self) -> TurnSummary:
         from ._models import TurnSummary
 
-        f = self.figures or _NO_FIGURES
+        f = self.figures or NO_FIGURES
         return TurnSummary(
             index=self.index,
             trace_id=self.trace_id,
@@ -340,7 +340,7 @@ class Turn:
         return f"<Turn {self.index} of session {self.session.id} {state}>"
 
 
-_NO_FIGURES = Figures()  # what a turn with no LLM call and no error adds up to (read only)
+NO_FIGURES = Figures()  # what a session or turn with no LLM call and no error adds up to (read only)
 
 
 def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:

@@ -260,3 +260,177 @@ def test_skipping_text_deltas_keeps_every_figure(reader, api, data):
         "events",
     ):
         assert getattr(lean, field) == getattr(full, field), field
+
+
+# -- tool calls and tool results, complete (content capture on) ---------------------------------------
+def sse(events):
+    return [(name, json.dumps(data)) for name, data in events]
+
+
+def test_chat_history_keeps_tool_calls_with_arguments_and_tool_results_with_their_ids():
+    messages = [
+        {"role": "user", "content": "where is o-1?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"order": "o-1"}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "shipped"},
+    ]
+    converted = op.convert_messages("openai.chat", messages)
+    assert converted[1] == {
+        "role": "assistant",
+        "parts": [{"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"order": "o-1"}}],
+    }
+    assert converted[2] == {
+        "role": "tool",
+        "parts": [{"type": "tool_call_response", "id": "call_1", "response": "shipped"}],
+    }
+
+
+def test_responses_input_items_map_to_their_roles_and_part_types():
+    items = [
+        {"role": "user", "content": "where is o-1?"},
+        {"type": "function_call", "call_id": "fc_1", "name": "lookup", "arguments": '{"order": "o-1"}'},
+        {"type": "function_call_output", "call_id": "fc_1", "output": "shipped"},
+        {"type": "reasoning", "summary": []},
+    ]
+    converted = op.convert_messages("openai.responses", items)
+    assert [m["role"] for m in converted] == ["user", "assistant", "tool", "assistant"]
+    assert converted[1]["parts"] == [
+        {"type": "tool_call", "id": "fc_1", "name": "lookup", "arguments": {"order": "o-1"}}
+    ]
+    assert converted[2]["parts"] == [{"type": "tool_call_response", "id": "fc_1", "response": "shipped"}]
+    assert converted[0]["parts"] == [{"type": "text", "content": "where is o-1?"}]
+
+
+def test_anthropic_tool_use_and_tool_result_blocks_keep_their_ids():
+    messages = [
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "tu_1", "name": "lookup", "input": {"order": "o-1"}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "tu_1", "content": [{"type": "text", "text": "shipped"}]}
+            ],
+        },
+    ]
+    converted = ap.convert_messages("anthropic.messages", messages)
+    assert converted[0]["parts"] == [
+        {"type": "tool_call", "id": "tu_1", "name": "lookup", "arguments": {"order": "o-1"}}
+    ]
+    assert converted[1]["parts"] == [{"type": "tool_call_response", "id": "tu_1", "response": "shipped"}]
+
+
+def test_a_chat_response_and_stream_keep_the_tool_calls_arguments():
+    result = LLMResult()
+    op.parse_response(
+        "openai.chat",
+        {"choices": [{"message": {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}}]}}]},
+        result,
+    )
+    assert result.output_messages()[0]["parts"] == [
+        {"type": "tool_call", "id": "c1", "name": "f", "arguments": {"a": 1}}
+    ]
+    reader = op.StreamReader("openai.chat", keep_text=True)
+    for data in (
+        {
+            "id": "r",
+            "choices": [
+                {"delta": {"tool_calls": [{"index": 0, "id": "c2", "function": {"name": "g", "arguments": ""}}]}}
+            ],
+        },
+        {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"b": '}}]}}]},
+        {
+            "choices": [
+                {
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "2}"}}]},
+                    "finish_reason": "tool_calls",
+                }
+            ]
+        },
+    ):
+        reader.event("", json.dumps(data))
+    assert reader.result.output_messages()[0]["parts"] == [
+        {"type": "tool_call", "id": "c2", "name": "g", "arguments": {"b": 2}}
+    ]
+
+
+def test_a_streamed_responses_function_call_is_kept_from_the_final_event():
+    for keep_text in (True, False):
+        reader = op.StreamReader("openai.responses", keep_text=keep_text)
+        for name, data in sse(
+            [
+                ("response.created", {"type": "response.created", "response": {"id": "resp_1", "model": "m"}}),
+                (
+                    "response.function_call_arguments.delta",
+                    {"type": "response.function_call_arguments.delta", "delta": '{"x"'},
+                ),
+                (
+                    "response.completed",
+                    {
+                        "type": "response.completed",
+                        "response": {
+                            "id": "resp_1",
+                            "status": "completed",
+                            "output": [
+                                {"type": "function_call", "call_id": "fc_9", "name": "lookup", "arguments": '{"x": 1}'}
+                            ],
+                            "usage": {"input_tokens": 5, "output_tokens": 3},
+                        },
+                    },
+                ),
+            ]
+        ):
+            reader.event(name, data)
+        result = reader.result
+        assert result.tool_calls == [{"id": "fc_9", "name": "lookup", "arguments": '{"x": 1}'}]
+        assert (result.input_tokens, result.output_tokens, result.ended) == (5, 3, True)
+
+
+def test_an_anthropic_stream_puts_the_tool_input_together():
+    reader = ap.StreamReader("anthropic.messages", keep_text=True)
+    for name, data in sse(
+        [
+            (
+                "message_start",
+                {"type": "message_start", "message": {"id": "m1", "model": "c", "usage": {"input_tokens": 4}}},
+            ),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "tool_use", "id": "tu_1", "name": "lookup", "input": {}},
+                },
+            ),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": '{"order": '},
+                },
+            ),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": '"o-1"}'},
+                },
+            ),
+            (
+                "message_delta",
+                {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}},
+            ),
+        ]
+    ):
+        reader.event(name, data)
+    assert reader.result.output_messages()[0]["parts"] == [
+        {"type": "tool_call", "id": "tu_1", "name": "lookup", "arguments": {"order": "o-1"}}
+    ]

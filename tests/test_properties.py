@@ -171,6 +171,19 @@ keys = st.sampled_from(
         "stop_reason",
         "finish_reason",
         "text",
+        "tool_calls",
+        "function",
+        "arguments",
+        "name",
+        "tool_call_id",
+        "call_id",
+        "role",
+        "input",
+        "tool_use_id",
+        "index",
+        "partial_json",
+        "response",
+        "messages",
     ]
 )
 shaped = st.recursive(
@@ -186,8 +199,14 @@ def test_openai_payloads_of_any_shape_never_raise(body, api):
     op.parse_request(api, body)
     result = LLMResult()
     op.parse_response(api, body, result)
-    reader = op.StreamReader(api, keep_text=False)
-    reader.event("message", json.dumps(body))
+    json.dumps(result.output_messages())  # tool calls and all: always JSON
+    for items in (body, [body], body.get("messages") if isinstance(body, dict) else None):
+        json.dumps(op.convert_messages(api, items if isinstance(items, list) else []))
+    for keep_text in (False, True):
+        reader = op.StreamReader(api, keep_text=keep_text)
+        reader.event("message", json.dumps(body))
+        reader.event("message", json.dumps(body))  # a second chunk adds to what the first started
+        json.dumps(reader.result.output_messages())
     for tokens in (result.input_tokens, result.output_tokens):
         assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
 
@@ -201,8 +220,11 @@ def test_anthropic_payloads_of_any_shape_never_raise(body, name):
     assert request.model is None or isinstance(request.model, str)
     result = LLMResult()
     ap.parse_response("anthropic.messages", body, result)
+    json.dumps(ap.convert_messages("anthropic.messages", [body] if isinstance(body, dict) else []))
     reader = ap.StreamReader("anthropic.messages")
     reader.event(name, json.dumps(body))
+    reader.event(name, json.dumps(body))
+    json.dumps(reader.result.output_messages())
     for tokens in (result.input_tokens, result.output_tokens, reader.result.input_tokens, reader.result.output_tokens):
         assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
 

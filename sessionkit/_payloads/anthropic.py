@@ -7,7 +7,17 @@ from typing import Any
 
 from .. import semconv
 from .._values import as_count
-from .llm import LLMRequest, LLMResult, as_dict, as_list, request_basics, role_messages, text_parts
+from .llm import (
+    LLMRequest,
+    LLMResult,
+    as_dict,
+    as_list,
+    request_basics,
+    role_messages,
+    text_parts,
+    tool_call_part,
+    tool_response_part,
+)
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -22,8 +32,28 @@ ARRAY_FIELDS = {"anthropic.messages": "messages"}
 
 
 def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
-    """Messages API messages as GenAI semconv messages."""
-    return role_messages(items)
+    """Messages API messages as GenAI semconv messages, ``tool_use`` and ``tool_result`` blocks
+    as tool calls and tool results with their ids."""
+    out: list[dict[str, Any]] = []
+    for message in items:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if not isinstance(content, list):
+            out.extend(role_messages([message]))
+            continue
+        parts: list[dict[str, Any]] = []
+        for block in content:
+            block = as_dict(block)
+            kind = block.get("type")
+            if kind == "tool_use":
+                parts.append(tool_call_part(block.get("id"), block.get("name"), block.get("input")))
+            elif kind == "tool_result":
+                parts.append(tool_response_part(block.get("tool_use_id"), block.get("content")))
+            else:
+                parts.extend(text_parts([block]))
+        out.append({"role": str(message.get("role", "user")), "parts": parts})
+    return out
 
 
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
@@ -63,7 +93,10 @@ def _content(result: LLMResult, blocks: Any) -> None:
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             result.output_text.append(block["text"])
         elif block.get("type") == "tool_use":
-            result.tool_calls.append({"id": block.get("id"), "name": block.get("name")})
+            found = {"id": block.get("id"), "name": block.get("name")}
+            if block.get("input"):  # (a streamed block starts with {}; its input arrives in deltas)
+                found["arguments"] = block["input"]
+            result.tool_calls.append(found)
 
 
 def parse_response(api: str, body: Any, result: LLMResult) -> None:
@@ -91,6 +124,7 @@ class StreamReader:
         self.api = api
         self.keep_text = keep_text
         self.result = LLMResult()
+        self._calls: dict[int, dict[str, Any]] = {}  # tool_use blocks by index, their input arriving
 
     def skim(self, chunk: bytes) -> bool:
         """The per-chunk fast path, on raw bytes: True (and counted) when ``chunk`` is exactly
@@ -131,10 +165,16 @@ class StreamReader:
             _usage(result, message.get("usage"))
         elif kind == "content_block_start":
             _content(result, [payload.get("content_block")])
+            if as_dict(payload.get("content_block")).get("type") == "tool_use" and result.tool_calls:
+                self._calls[as_count(payload.get("index")) or 0] = result.tool_calls[-1]
         elif kind == "content_block_delta":
             delta = as_dict(payload.get("delta"))
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                 result.output_text.append(delta["text"])
+            elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
+                call = self._calls.get(as_count(payload.get("index")) or 0)
+                if call is not None:
+                    call["arguments"] = str(call.get("arguments") or "") + delta["partial_json"]
         elif kind == "message_delta":
             delta = as_dict(payload.get("delta"))
             if isinstance(delta.get("stop_reason"), str):

@@ -5,6 +5,7 @@ Pure functions and plain data; no I/O. The provider modules fill these from thei
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -187,7 +188,9 @@ class LLMResult:
         parts: list[dict[str, Any]] = []
         if self.output_text:
             parts.append({"type": "text", "content": "".join(self.output_text)})
-        parts.extend({"type": "tool_call", **call} for call in self.tool_calls)
+        parts.extend(
+            tool_call_part(call.get("id"), call.get("name"), call.get("arguments")) for call in self.tool_calls
+        )
         message: dict[str, Any] = {"role": "assistant", "parts": parts}
         if self.finish_reasons:
             message["finish_reason"] = self.finish_reasons[0]
@@ -228,6 +231,33 @@ def role_messages(items: list[Any]) -> list[dict[str, Any]]:
         for m in items
         if isinstance(m, dict)
     ]
+
+
+def arguments_value(arguments: Any) -> Any:
+    """A tool call's arguments as the GenAI schema has them: the JSON object when the text is
+    one (OpenAI sends a string of JSON, possibly cut short in a stream), else as given."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def tool_call_part(call_id: Any, name: Any, arguments: Any = None) -> dict[str, Any]:
+    """A GenAI ``tool_call`` part: the model asks for a tool, with its id, name and arguments."""
+    part: dict[str, Any] = {"type": "tool_call", "id": call_id, "name": name}
+    if arguments is not None:
+        part["arguments"] = arguments_value(arguments)
+    return part
+
+
+def tool_response_part(call_id: Any, response: Any) -> dict[str, Any]:
+    """A GenAI ``tool_call_response`` part: what the tool answered, with the call's id."""
+    if isinstance(response, list):  # content blocks: their text
+        texts = [p.get("content") for p in text_parts(response) if p.get("type") == "text"]
+        response = "".join(str(t) for t in texts) if texts else response
+    return {"type": "tool_call_response", "id": call_id, "response": response}
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:

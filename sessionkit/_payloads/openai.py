@@ -10,7 +10,17 @@ from typing import Any
 
 from .. import semconv
 from .._values import as_count
-from .llm import LLMRequest, LLMResult, as_dict, as_list, request_basics, role_messages, text_parts
+from .llm import (
+    LLMRequest,
+    LLMResult,
+    as_dict,
+    as_list,
+    request_basics,
+    role_messages,
+    text_parts,
+    tool_call_part,
+    tool_response_part,
+)
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -30,8 +40,42 @@ ARRAY_FIELDS = {"openai.chat": "messages", "openai.responses": "input"}
 
 
 def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
-    """Chat messages or Responses input items as GenAI semconv messages."""
-    return role_messages(items)
+    """Chat messages or Responses input items as GenAI semconv messages, tool calls and tool
+    results included (with their call ids)."""
+    if api == "openai.responses":
+        return [_input_item(item) for item in items if isinstance(item, dict)]
+    out: list[dict[str, Any]] = []
+    for message in items:
+        if not isinstance(message, dict):
+            continue
+        role = str(message.get("role", "user"))
+        if role == "tool":
+            parts = [tool_response_part(message.get("tool_call_id"), message.get("content"))]
+        else:
+            parts = text_parts(message.get("content"))
+            for call in as_list(message.get("tool_calls")):
+                call = as_dict(call)
+                function = as_dict(call.get("function"))
+                parts.append(tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
+        out.append({"role": role, "parts": parts})
+    return out
+
+
+def _input_item(item: dict[str, Any]) -> dict[str, Any]:
+    """One Responses input item as a GenAI message."""
+    kind = item.get("type")
+    if kind == "function_call":
+        return {
+            "role": "assistant",
+            "parts": [tool_call_part(item.get("call_id"), item.get("name"), item.get("arguments"))],
+        }
+    if kind == "function_call_output":
+        return {"role": "tool", "parts": [tool_response_part(item.get("call_id"), item.get("output"))]}
+    if kind in (None, "message") or "role" in item:
+        return role_messages([item])[0]
+    if kind == "reasoning":
+        return {"role": "assistant", "parts": [{"type": "reasoning"}]}
+    return {"role": "user", "parts": [{"type": str(kind)}]}  # images, files, references: the kind only
 
 
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
@@ -80,7 +124,10 @@ def _usage(result: LLMResult, usage: Any) -> None:
 def _tool_call(call: Any) -> dict[str, Any]:
     call = as_dict(call)
     function = as_dict(call.get("function"))
-    return {"id": call.get("id"), "name": function.get("name") or call.get("name")}
+    found = {"id": call.get("id"), "name": function.get("name") or call.get("name")}
+    if isinstance(function.get("arguments"), str):
+        found["arguments"] = function["arguments"]
+    return found
 
 
 def parse_response(api: str, body: Any, result: LLMResult) -> None:
@@ -112,7 +159,9 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
                     if isinstance(part.get("text"), str):
                         result.output_text.append(part["text"])
             elif item.get("type") == "function_call":
-                result.tool_calls.append({"id": item.get("call_id"), "name": item.get("name")})
+                result.tool_calls.append(
+                    {"id": item.get("call_id"), "name": item.get("name"), "arguments": item.get("arguments")}
+                )
     error = as_dict(body.get("error"))
     if error:
         result.error_type = str(error.get("type") or error.get("code") or "error")
@@ -144,6 +193,7 @@ class StreamReader:
         self.keep_text = keep_text
         self.result = LLMResult()
         self._finish: dict[int, str] = {}
+        self._calls: dict[int, dict[str, Any]] = {}  # streamed tool calls by index
         self._skims = api == "openai.chat" and not keep_text
 
     def skim(self, chunk: bytes) -> bool:
@@ -202,8 +252,16 @@ class StreamReader:
             if isinstance(text, str):
                 result.output_text.append(text)
             for call in as_list(delta.get("tool_calls")):
-                if as_dict(call).get("id"):
-                    result.tool_calls.append(_tool_call(call))
+                call = as_dict(call)
+                index = as_count(call.get("index")) or 0
+                found = self._calls.get(index)
+                if call.get("id"):
+                    found = self._calls[index] = _tool_call(call)
+                    result.tool_calls.append(found)
+                elif found is not None and self.keep_text:  # more of its arguments
+                    more = as_dict(call.get("function")).get("arguments")
+                    if isinstance(more, str):
+                        found["arguments"] = found.get("arguments", "") + more
             if isinstance(choice.get("finish_reason"), str):
                 self._finish[as_count(choice.get("index")) or 0] = choice["finish_reason"]
         result.finish_reasons = [self._finish[i] for i in sorted(self._finish)]
@@ -220,7 +278,9 @@ class StreamReader:
             response = as_dict(payload.get("response"))
             text = list(self.result.output_text)
             self.result.finish_reasons = []
-            parse_response("openai.responses", {k: v for k, v in response.items() if k != "output"}, self.result)
-            self.result.output_text = text
+            self.result.tool_calls = []  # the final response lists every function call, arguments whole
+            parse_response("openai.responses", response, self.result)
+            if text:  # the text as it streamed (the same as the response's, which is not added twice)
+                self.result.output_text = text
         elif kind == "error":
             self.result.error_type = str(payload.get("code") or "error")

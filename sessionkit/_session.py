@@ -74,7 +74,11 @@ class SessionOwner(Protocol):
         ...
 
     def _trace_opened(self, trace_id: int, session: Session) -> None:
-        """A turn of ``session`` started the trace ``trace_id``."""
+        """``session`` started the trace ``trace_id`` (a turn)."""
+        ...
+
+    def _previous_session(self, user_id: Optional[str], session_id: str) -> Optional[str]:
+        """The id of ``user_id``'s session before ``session_id``, if known."""
         ...
 
     def _record_waiting(self, session: Session, waiting: bool) -> None:
@@ -139,15 +143,14 @@ class Session:
         tags: Union[None, str, Iterable[Any]] = None,
         metadata: Optional[Mapping[Any, Any]] = None,
         session_id: Optional[str] = None,
-        previous_id: Optional[str] = None,
     ) -> None:
         self._owner = owner
-        self.id: str = session_id if session_id is not None else _new_id()
-        self.previous_id = previous_id
-        """The id of the session this user had before this one (``session.previous_id``), if known."""
+        self.id: str = session_id if session_id is not None else _new_id()  # (checked by check_fields)
         self.name: str = to_text(name, 256) if name is not None else "session"
         self.thread_id: Optional[str] = None if thread_id is None else to_id(thread_id, "thread_id")
         self.user_id: Optional[str] = None if user_id is None else to_id(user_id, "user_id")
+        self.previous_id = owner._previous_session(self.user_id, self.id)
+        """The id of the session this user had before this one (``session.previous_id``), if known."""
         self.tags: list[str] = to_tags(tags)
         if metadata is None:
             self.metadata: dict[str, Any] = {}
@@ -268,20 +271,25 @@ class Session:
         """Parent for a new span of this session: the current span if it is in one of this
         session's traces (None: use the current context); else, per turn, a new trace (the span
         is a turn of its own), and per session the session's root."""
-        trace_id = trace.get_current_span().get_span_context().trace_id
-        if trace_id == self._trace_id or trace_id in self._turns_by_trace:
+        if self._owns_trace(trace.get_current_span().get_span_context().trace_id):
             return None
-        return self._turn_context if self._per_turn else self._context()
+        return self._current_context()
+
+    def _owns_trace(self, trace_id: int) -> bool:
+        """Whether ``trace_id`` is this session's: its record's (per session, its one trace) or a turn's."""
+        return trace_id == self._trace_id or trace_id in self._turns_by_trace
 
     # -- turns ---------------------------------------------------------------------------------
     def turn(self, input: Any = None, *, name: Optional[str] = None) -> Turn:
         """A turn of this session for a ``with`` / ``async with`` block: ``with session.turn(
         user_message) as turn: ... turn.set_output(answer)``. Its spans are one trace (with
         ``trace_per="turn"``); the input and output are recorded when content is captured."""
+        return Turn(self, self._next_turn(), input=input, name=None if name is None else to_text(name, 256))
+
+    def _next_turn(self) -> int:
         with self._lock:
             self._turn_count += 1
-            index = self._turn_count
-        return Turn(self, index, input=input, name=None if name is None else to_text(name, 256))
+            return self._turn_count
 
     @property
     def turns(self) -> list[Turn]:
@@ -308,12 +316,15 @@ class Session:
                 turns.move_to_end(index, last=False)
 
     def _turn_opened(self, turn: Turn) -> None:
-        if len(self._turns) > KEPT_TURNS + 64:
+        """``turn`` (explicit or implicit) started: keep it, and per turn make its trace this session's."""
+        turns = self._turns
+        turns[turn.index] = turn
+        if len(turns) > KEPT_TURNS + 64:
             self._trim_turns()
-        self._turns[turn.index] = turn
         if self._per_turn:
-            self._turns_by_trace[turn.trace_id_int] = turn
-            self._owner._trace_opened(turn.trace_id_int, self)
+            trace_id = turn.trace_id_int
+            self._turns_by_trace[trace_id] = turn
+            self._owner._trace_opened(trace_id, self)
 
     def _enter_turn(self, turn: Turn, span: Span) -> Any:
         return current.set(self), otel_context.attach(trace.set_span_in_context(span))
@@ -324,18 +335,8 @@ class Session:
     def _implicit_turn(self, span: Any) -> dict[str, Any]:
         """``span`` is a top-level call of the session with no turn open: a turn of its own.
         Returns the span's stamp. (On the hot path: every top-level call in a session.)"""
-        with self._lock:
-            self._turn_count += 1
-            index = self._turn_count
-        turn = Turn(self, index, span=span)
-        turns = self._turns
-        turns[index] = turn
-        if len(turns) > KEPT_TURNS + 64:
-            self._trim_turns()
-        if self._per_turn:
-            trace_id = turn.trace_id_int
-            self._turns_by_trace[trace_id] = turn
-            self._owner._trace_opened(trace_id, self)
+        index = self._next_turn()
+        self._turn_opened(Turn(self, index, span=span))
         (self._open_started or self._started_tally()).add()
         stamp = dict(self.stamp)
         stamp[semconv.TURN_INDEX] = index
@@ -402,8 +403,7 @@ class Session:
     def record_event(self, name: str, **attributes: Any) -> None:
         """Add an event to the current span if it belongs to this session, else to the root."""
         span = trace.get_current_span()
-        trace_id = span.get_span_context().trace_id
-        if trace_id != self._trace_id and trace_id not in self._turns_by_trace:
+        if not self._owns_trace(span.get_span_context().trace_id):
             span = self._root
         span.add_event(to_text(name, 256), attributes=to_attributes(attributes))
 
@@ -559,9 +559,14 @@ class Session:
         """End the record now if it is waiting for open spans (the client is shutting down)."""
         for turn in list(self._turns.values()):
             force_finish(turn)
+        self._send_waiting_record()
+
+    def _send_waiting_record(self) -> None:
+        """Send the record if it is waiting (once, whichever thread gets here first)."""
         with self._lock:
             pending, self._record_pending = self._record_pending, False
         if pending:
+            self._owner._record_waiting(self, False)
             self._finish_root()
 
     def _finish_root(self) -> None:
@@ -624,11 +629,7 @@ class Session:
                 elif span.context is not None and span.context.span_id == turn.span_id:
                     root_ended(turn, span.end_time)
             if self._record_pending and self._spans_counted() >= self._spans_started():
-                with self._lock:
-                    pending, self._record_pending = self._record_pending, False
-                if pending:
-                    self._owner._record_waiting(self, False)
-                    self._finish_root()  # the last open span of an ended session
+                self._send_waiting_record()  # the last open span of an ended session
 
     def _add_figures(self, span: ReadableSpan, attrs: Mapping[str, Any], turn: Optional[Turn], llm: bool) -> None:
         """An LLM call or an error ended in the session (and in ``turn``): add it up."""
@@ -653,7 +654,7 @@ class Session:
                 if isinstance(ttfc, float):
                     self._ttfc_sum += ttfc
                     self._ttfc_count += 1
-                if figures is not None and turn is not None:
+                if figures is not None and turn is not None:  # (turn: for mypy; figures is its)
                     figures.add_llm_call(tokens_in, tokens_out, cost, missing)
                     if isinstance(ttfc, float) and span.start_time is not None:
                         first = (span.start_time - started_ns(turn)) / 1e9 + ttfc
@@ -812,6 +813,17 @@ def root_context(session: Session) -> otel_context.Context:
 def root_trace_id(session: Session) -> int:
     """The session's trace id as an int (the key spans are found by)."""
     return session._trace_id
+
+
+def trace_in_use(session: Session, trace_id: int) -> bool:
+    """Whether spans may still start in ``trace_id`` of ``session``: the record of a live
+    session, or an open turn."""
+    if not session.is_active:
+        return False
+    if trace_id == session._trace_id:
+        return True
+    turn = session._turns_by_trace.get(trace_id)
+    return turn is not None and turn.is_active
 
 
 def finish_pending(session: Session) -> None:

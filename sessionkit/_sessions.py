@@ -36,12 +36,12 @@ from ._session import (
     root_trace_id,
     start_here,
     started_in_this_process,
+    trace_in_use,
 )
 from ._spans import is_clean_exit
 from ._tally import Tally
 from ._turn import Turn, end_call, enter_turn, leave_turn
 from ._types import EndState, Host, SessionFields, check_fields
-from ._values import to_id, to_session_id
 
 __all__ = ["SessionRegistry", "SessionScope", "TurnDecorator", "TurnHost", "session_decorator"]
 
@@ -49,12 +49,11 @@ logger = logging.getLogger("sessionkit")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Ended sessions are remembered this long (by count) so that spans ending after their
-# session still count and stamp correctly.
-RECENT_SESSIONS = 1024
-# Traces (a session's turns, with trace_per="turn") remembered for late spans: at least this many.
-RECENT_TRACES = 8192
-TRIM_BATCH = 1024
+# Traces (sessions' records and, per turn, their turns') remembered so that spans ending after
+# their turn or session still count and stamp correctly: the newest this many, and every trace
+# still in use. Trimmed in batches, so that remembering one costs a dict assignment.
+RECENT_TRACES = 2048
+TRIM_BATCH = 256
 # Users whose last session's id is kept, for the next one's session.previous_id.
 RECENT_USERS = 4096
 
@@ -88,16 +87,7 @@ class SessionRegistry:
             if host.config.strict:
                 raise SessionStateError(CLIENT_SHUT_DOWN)
             logger.warning(CLIENT_SHUT_DOWN)
-        session_id = fields.get("session_id")
-        previous = None
-        user = fields.get("user_id")
-        if user is not None and self._last_of_user:
-            previous = self._last_of_user.get(to_id(user, "user_id"))
-        if session_id is not None:
-            fields["session_id"] = to_session_id(session_id)
-            if previous == session_id:
-                previous = None  # continuing the same session is no new one
-        session = Session(self, name, previous_id=previous, **fields)
+        session = Session(self, name, **fields)
         self._active[session.id] = session  # one dict operation: atomic, no lock needed
         self.started.add()
         if host.recording:
@@ -127,23 +117,30 @@ class SessionRegistry:
         except Exception:
             logger.exception("sessionkit: could not emit the %s event of session %s", name, session.id)
 
+    def _previous_session(self, user_id: Optional[str], session_id: str) -> Optional[str]:
+        """The id of ``user_id``'s last ended session, unless it is ``session_id`` (continued)."""
+        if user_id is None or not self._last_of_user:
+            return None
+        previous = self._last_of_user.get(user_id)
+        return None if previous == session_id else previous
+
     def _trace_opened(self, trace_id: int, session: Session) -> None:
-        """A turn of ``session`` started trace ``trace_id``: spans of that trace are its. (Once
-        per turn: one dict assignment, atomic; the lock only to trim the index.)"""
+        """``session`` started trace ``trace_id`` (its record, or a turn): spans of that trace
+        are its. One dict assignment, atomic; the lock only to trim the index."""
         by_trace = self.by_trace
         by_trace[trace_id] = session
-        if len(by_trace) > RECENT_TRACES + TRIM_BATCH:  # trimmed in batches: amortized O(1)
+        if len(by_trace) > RECENT_TRACES + TRIM_BATCH:
             with self._index_lock:
                 self._evict()
 
     def _evict(self) -> None:
-        """Forget the oldest traces past the bound (call with the index lock held); a live
-        session's record trace stays."""
+        """Forget the oldest traces past the bound (call with the index lock held), but not one
+        still in use: a live session's record, an open turn."""
         by_trace = self.by_trace
         kept: list[tuple[int, Session]] = []
         while len(by_trace) > RECENT_TRACES:
             old_trace, old = by_trace.popitem(last=False)
-            if old.is_active and root_trace_id(old) == old_trace:
+            if trace_in_use(old, old_trace):
                 kept.append((old_trace, old))  # put back at the young end
             elif old.id not in self._active and self.by_id.get(old.id) is old:
                 self.by_id.pop(old.id, None)
@@ -166,16 +163,8 @@ class SessionRegistry:
             self.auto = self.open(self.host.config.auto_session_name)
 
     def _index(self, session: Session) -> None:
-        trace_id = root_trace_id(session)
-        with self._index_lock:
-            self.by_trace[trace_id] = session
-            self.by_id[session.id] = session
-            while len(self.by_trace) > RECENT_SESSIONS:
-                old_trace, old = self.by_trace.popitem(last=False)
-                if old.is_active:  # never forget a live session; put it back at the young end
-                    self.by_trace[old_trace] = old
-                    break
-                self.by_id.pop(old.id, None)
+        self.by_id[session.id] = session
+        self._trace_opened(root_trace_id(session), session)
 
     # -- which session --------------------------------------------------------------------------
     def resolve(self) -> Optional[Session]:

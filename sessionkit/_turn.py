@@ -240,24 +240,17 @@ class Turn:
         session._turn_opened(self)
 
     def __enter__(self) -> Turn:
-        if self._span is None:
-            self._open()
-        span = self._span
-        if span is None:
-            return self
-        self._tokens.append(self.session._enter_turn(self, span))
+        self._tokens.append(enter_turn(self))
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         try:
             if self._tokens:
                 try:
-                    self.session._leave_turn(self._tokens.pop())
+                    leave_turn(self, self._tokens.pop())
                 except ValueError:
                     logger.debug("sessionkit: turn %s exited in another context than it entered", self.index)
-            if exc is not None and not is_clean_exit(exc):
-                self._error = exc
-            self.end()
+            end_call(self, exc, None)
         except Exception:
             logger.exception("sessionkit: could not end turn %s", self.index)
 
@@ -309,11 +302,6 @@ class Turn:
             logger.exception("sessionkit: could not record the end of turn %s", self.index)
         span.end(end_time=self._end_wall)
         self._span = None  # an ended turn keeps its figures, not its span
-
-    def _force_finish(self) -> None:
-        """The session is going away (client shutdown): end the root now, whatever is open."""
-        if not self.implicit and self._end_wall is not None:
-            self._finish()
 
     def summary(self) -> TurnSummary:
         from ._models import TurnSummary
@@ -379,8 +367,9 @@ def root_ended(turn: Turn, end_time: Optional[int]) -> None:
 
 
 def force_finish(turn: Turn) -> None:
-    """End ``turn``'s root now, whatever is still open (the client is shutting down)."""
-    turn._force_finish()
+    """End an ended ``turn``'s root now, whatever of it is still open (the client is shutting down)."""
+    if not turn.implicit and turn._end_wall is not None:
+        turn._finish()
 
 
 def started_ns(turn: Turn) -> int:
@@ -388,10 +377,11 @@ def started_ns(turn: Turn) -> int:
     return turn._start_wall
 
 
-# -- a turn per call of a decorated function (``@client.turn``) -------------------------------------
+# -- making a turn current: its block, or a call of a ``@client.turn`` function --------------------
 def enter_turn(turn: Turn) -> Any:
-    """Make ``turn`` current (opening it the first time); ``leave_turn`` takes the result."""
-    if turn._span is None:
+    """Make ``turn`` current (opening it the first time); ``leave_turn`` takes the result. An
+    ended turn is not opened again: its block runs outside any turn."""
+    if turn._trace_id == 0:
         turn._open()
     span = turn._span
     return None if span is None else turn.session._enter_turn(turn, span)

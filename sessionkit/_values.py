@@ -121,15 +121,15 @@ MAX_ID = 256
 
 
 def to_session_id(value: Any) -> str:
-    """A session id to continue (``session_id=``): a non-empty string of at most 256 printable
+    """A session id to continue (``session_id=``): a non-empty string of at most ``MAX_ID`` printable
     characters, taken exactly as given (it must match what the other process used)."""
     if not isinstance(value, str):
         raise TypeError(
             f"sessionkit: session_id must be a string, the id of the session to continue (session.id); got {value!r}"
         )
-    if not value or len(value) > 256 or not value.isprintable():
+    if not value or len(value) > MAX_ID or not value.isprintable():
         raise ValueError(
-            "sessionkit: session_id must be 1 to 256 printable characters (no newlines or control "
+            f"sessionkit: session_id must be 1 to {MAX_ID} printable characters (no newlines or control "
             f"characters), such as the session.id of the session to continue; got {value[:300]!r}"
         )
     return value

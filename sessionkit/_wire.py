@@ -610,7 +610,12 @@ def _start(request: Any) -> Optional[LLMCall]:
         url = str(request.url)
         if not _llm_path(url):
             return None  # not an LLM API path: every other request stops here
-        endpoint = _endpoint(url, _base_urls(client.config), is_llm_request(request))
+        base_urls = _base_urls(client.config)
+        # A well-known host or a configured URL decides by itself; only an unknown host needs
+        # the request looked at (its headers, or its body).
+        endpoint = _endpoint(url, base_urls, False)
+        if endpoint is None and is_llm_request(request):
+            endpoint = _endpoint(url, base_urls, True)
         if endpoint is None:
             return None
         return LLMCall(client, endpoint, request)

@@ -8,7 +8,7 @@ import pytest
 import sessionkit
 from opentelemetry import trace
 from sessionkit import EndState
-from sessionkit._sessions import RECENT_SESSIONS
+from sessionkit._sessions import RECENT_TRACES, TRIM_BATCH
 
 
 def test_resolve_prefers_the_context_then_the_main_threads_imperative_session_then_auto():
@@ -71,7 +71,7 @@ def test_end_session_ends_the_resolved_session_or_the_one_given(client):
 
 def test_the_index_forgets_old_ended_sessions_but_never_a_live_one(client):
     live = client.start_session("live")
-    for i in range(RECENT_SESSIONS + 10):
+    for i in range(RECENT_TRACES + TRIM_BATCH + 10):  # past the bound: the index is trimmed
         with client.session(f"s{i}"):
             pass
     late = client.tracer.start_span("late", context=client.span_parent())

@@ -590,3 +590,22 @@ def test_sessionkit_show_prints_a_per_session_trace_turn_by_turn(tmp_path):
     assert [line.split()[1] for line in turn_lines] == ["1", "2"]
     assert "  in:  first question" in lines and "  out: first answer" in lines
     assert lines[-1].startswith("2 turns") and "state=success" in lines[-1]
+
+
+def test_an_open_turn_keeps_its_trace_while_many_others_come_and_go(client):
+    # The registry forgets old traces past its bound, but never one still in use: a span that
+    # starts late in a long open turn still belongs to that turn, not to a new one.
+    from sessionkit._sessions import RECENT_TRACES, TRIM_BATCH
+
+    busy = client.start_session("busy")
+    with client.session("long") as s, s.turn("a long turn"):
+        with client.tracer.start_as_current_span("early") as early:
+            for _ in range(RECENT_TRACES + TRIM_BATCH + 10):  # another session's many turns
+                with busy.span("x"):
+                    pass
+            with client.tracer.start_as_current_span("late") as late:
+                pass
+    busy.end()
+    assert early.attributes["sessionkit.turn.index"] == late.attributes["sessionkit.turn.index"] == 1
+    assert "sessionkit.turn.implicit" not in late.attributes
+    assert s.summary().turn_count == 1

@@ -75,6 +75,7 @@ class SessionRegistry:
         self.by_trace: OrderedDict[int, Session] = OrderedDict()
         self.by_id: dict[str, Session] = {}
         self._index_lock = threading.Lock()
+        self._trim_at = RECENT_TRACES + TRIM_BATCH  # the index's size that makes the next trim
         self._announcer = Announcer(host)
         self._last_of_user: OrderedDict[str, str] = OrderedDict()  # user id -> their last session's id
         self._waiting: dict[str, Session] = {}  # ended sessions whose record waits for open spans
@@ -129,22 +130,27 @@ class SessionRegistry:
         are its. One dict assignment, atomic; the lock only to trim the index."""
         by_trace = self.by_trace
         by_trace[trace_id] = session
-        if len(by_trace) > RECENT_TRACES + TRIM_BATCH:
+        if len(by_trace) > self._trim_at:
             with self._index_lock:
                 self._evict()
 
     def _evict(self) -> None:
         """Forget the oldest traces past the bound (call with the index lock held), but not one
-        still in use: a live session's record, an open turn."""
+        still in use (a live session's record, an open turn): those go to the young end. Each
+        trim looks at ``2 * TRIM_BATCH`` entries at most and the next comes a batch later, so a
+        process with many live sessions pays O(1) per trace, not O(live sessions)."""
         by_trace = self.by_trace
         kept: list[tuple[int, Session]] = []
-        while len(by_trace) > RECENT_TRACES:
+        for _ in range(2 * TRIM_BATCH):
+            if len(by_trace) <= RECENT_TRACES:
+                break
             old_trace, old = by_trace.popitem(last=False)
             if trace_in_use(old, old_trace):
-                kept.append((old_trace, old))  # put back at the young end
+                kept.append((old_trace, old))
             elif old.id not in self._active and self.by_id.get(old.id) is old:
                 self.by_id.pop(old.id, None)
         by_trace.update(kept)
+        self._trim_at = max(len(by_trace), RECENT_TRACES) + TRIM_BATCH
 
     def start(self, name: str, **fields: Unpack[SessionFields]) -> Session:
         """A new session, current in the calling context until it ends (``start_session``)."""

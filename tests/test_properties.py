@@ -10,9 +10,10 @@ import sessionkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sessionkit._payloads import anthropic as ap
+from sessionkit._payloads import bedrock, cohere, gemini, ollama
 from sessionkit._payloads import openai as op
 from sessionkit._payloads.llm import LLMResult
-from sessionkit._payloads.sse import SSEParser
+from sessionkit._payloads.sse import NDJSONParser, SSEParser
 from sessionkit._values import to_attribute, to_attributes, to_id, to_tags, to_text
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -184,6 +185,34 @@ keys = st.sampled_from(
         "partial_json",
         "response",
         "messages",
+        # the native APIs'
+        "contents",
+        "parts",
+        "candidates",
+        "usageMetadata",
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "thoughtsTokenCount",
+        "functionCall",
+        "functionResponse",
+        "args",
+        "finishReason",
+        "done",
+        "prompt_eval_count",
+        "eval_count",
+        "tokens",
+        "billed_units",
+        "toolUse",
+        "toolResult",
+        "toolUseId",
+        "contentBlockDelta",
+        "contentBlockStart",
+        "metadata",
+        "inputTokens",
+        "outputTokens",
+        "chunk",
+        "body",
+        "anthropic_version",
     ]
 )
 shaped = st.recursive(
@@ -227,6 +256,56 @@ def test_anthropic_payloads_of_any_shape_never_raise(body, name):
     json.dumps(reader.result.output_messages())
     for tokens in (result.input_tokens, result.output_tokens, reader.result.input_tokens, reader.result.output_tokens):
         assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
+
+
+NATIVE = {
+    gemini: ["gemini.generate", "gemini.stream", "gemini.embed"],
+    ollama: ["ollama.chat", "ollama.generate", "ollama.embed"],
+    cohere: ["cohere.chat", "cohere.embed"],
+    bedrock: ["bedrock.converse", "bedrock.converse_stream", "bedrock.invoke", "bedrock.invoke_stream"],
+}
+NATIVE_APIS = [(module, api) for module, apis in NATIVE.items() for api in apis]
+
+
+@SETTINGS
+@given(body=shaped, which=st.sampled_from(NATIVE_APIS))
+def test_native_payloads_of_any_shape_never_raise(body, which):
+    module, api = which
+    for messages in (False, True):
+        request = module.parse_request(api, body, messages=messages)
+        assert request.model is None or isinstance(request.model, str)
+        json.dumps([request.input_messages, request.system_instructions, request.params])
+    result = LLMResult()
+    module.parse_response(api, body, result)
+    json.dumps(result.output_messages())
+    json.dumps(
+        module.convert_messages(api, [body] if isinstance(body, dict) else body if isinstance(body, list) else [])
+    )
+    for keep_text in (False, True):
+        reader = module.StreamReader(api, keep_text=keep_text)
+        reader.event("message", json.dumps(body))
+        reader.take(body)  # as botocore hands the events over: decoded
+        reader.event("message", "{not json")
+        json.dumps(reader.result.output_messages())
+    for tokens in (result.input_tokens, result.output_tokens, reader.result.input_tokens, reader.result.output_tokens):
+        assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6))
+def test_ndjson_parser_on_any_bytes_cut_anywhere_reads_the_same(data, cuts):
+    def read(pieces):
+        parser = NDJSONParser()
+        events = [e for piece in pieces for e in parser.feed(piece)]
+        return events + list(parser.flush())
+
+    bounds = sorted({min(c, len(data)) for c in cuts})
+    pieces, last = [], 0
+    for bound in bounds:
+        pieces.append(data[last:bound])
+        last = bound
+    pieces.append(data[last:])
+    assert read(pieces) == read([data])
 
 
 @SETTINGS

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .. import semconv
 
@@ -20,7 +20,22 @@ _OPENAI_PATHS = (
     ("/responses", "openai.responses"),
     ("/embeddings", "openai.embeddings"),
 )
-_ANTHROPIC_PATHS = (("/messages", "anthropic.messages"),)
+_NATIVE_PATHS = (
+    ("/messages", "anthropic.messages"),
+    ("/api/chat", "ollama.chat"),
+    ("/api/generate", "ollama.generate"),
+    ("/api/embed", "ollama.embed"),
+    ("/api/embeddings", "ollama.embed"),
+    ("/v2/chat", "cohere.chat"),
+    ("/v2/embed", "cohere.embed"),
+)
+# Gemini and Vertex AI name the method after the model: .../models/{model}:generateContent
+_GEMINI_METHODS = {
+    "generateContent": "gemini.generate",
+    "streamGenerateContent": "gemini.stream",
+    "embedContent": "gemini.embed",
+    "batchEmbedContents": "gemini.embed",
+}
 
 OPERATIONS = {
     "openai.chat": "chat",
@@ -28,25 +43,48 @@ OPERATIONS = {
     "openai.responses": "chat",
     "openai.embeddings": "embeddings",
     "anthropic.messages": "chat",
+    "gemini.generate": "generate_content",
+    "gemini.stream": "generate_content",
+    "gemini.embed": "embeddings",
+    "ollama.chat": "chat",
+    "ollama.generate": "text_completion",
+    "ollama.embed": "embeddings",
+    "cohere.chat": "chat",
+    "cohere.embed": "embeddings",
+    "bedrock.converse": "chat",
+    "bedrock.converse_stream": "chat",
+    "bedrock.invoke": "chat",
+}
+# The provider of an unknown host that speaks an API family.
+_FAMILY_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gcp.gemini",
+    "ollama": "ollama",
+    "cohere": "cohere",
+    "bedrock": "aws.bedrock",
 }
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A recognised LLM endpoint: which provider, which API, and where."""
+    """A recognised LLM endpoint: which provider, which API, and where (and, for APIs that
+    name it in the URL, the model)."""
 
     provider: str
     api: str
     host: str
     port: Optional[int]
+    model: Optional[str] = None
 
     @property
     def operation(self) -> str:
         return OPERATIONS[self.api]
 
     @property
-    def is_anthropic(self) -> bool:
-        return self.api.startswith("anthropic.")
+    def family(self) -> str:
+        """The payload module that reads this API (``openai``, ``anthropic``, ``gemini``, ...)."""
+        return self.api.partition(".")[0]
 
 
 def _api_for(path: str, table: tuple[tuple[str, str], ...]) -> Optional[str]:
@@ -54,6 +92,20 @@ def _api_for(path: str, table: tuple[tuple[str, str], ...]) -> Optional[str]:
         if path.endswith(suffix):
             return api
     return None
+
+
+def _gemini(path: str) -> Optional[tuple[str, str]]:
+    """``(api, model)`` of a Gemini / Vertex AI method path, or None."""
+    head, colon, method = path.rpartition(":")
+    if not colon:
+        return None
+    api = _GEMINI_METHODS.get(method)
+    if api is None:
+        return None
+    before, slash, model = head.rpartition("/models/")
+    if not slash or not model or "/" in model:
+        return None
+    return api, unquote(model)
 
 
 def normalize_base_urls(base_urls: Any) -> dict[str, str]:
@@ -82,6 +134,7 @@ _HOSTS = {
     "api.cohere.com": "cohere",
     "api.cohere.ai": "cohere",
     "generativelanguage.googleapis.com": "gcp.gemini",
+    "aiplatform.googleapis.com": "gcp.vertex_ai",
     "openrouter.ai": "openrouter",
     "api.together.xyz": "together_ai",
     "api.fireworks.ai": "fireworks",
@@ -97,12 +150,16 @@ EXCLUDED = "none"
 
 
 def api_of(method: str, url: str) -> Optional[str]:
-    """The API an HTTP request's path belongs to (``openai.chat``, ``anthropic.messages``, ...),
-    or None: no LLM API path, or not a POST. The first, cheap test every request passes."""
+    """The API an HTTP request's path belongs to (``openai.chat``, ``anthropic.messages``,
+    ``gemini.generate``, ``ollama.chat``, ...), or None: no LLM API path, or not a POST. The
+    first, cheap test every request passes."""
     if method != "POST":
         return None
     path = urlsplit(url).path.rstrip("/")
-    return _api_for(path, _ANTHROPIC_PATHS) or _api_for(path, _OPENAI_PATHS)
+    if ":" in path:
+        found = _gemini(path)
+        return found[0] if found is not None else None
+    return _api_for(path, _NATIVE_PATHS) or _api_for(path, _OPENAI_PATHS)
 
 
 def provider_of(host: str) -> Optional[str]:
@@ -113,13 +170,16 @@ def provider_of(host: str) -> Optional[str]:
     return found
 
 
-def match(method: str, url: str, base_urls: Mapping[str, str], recognised: bool = False) -> Optional[Endpoint]:
+def match(method: str, url: str, base_urls: Mapping[str, str], recognised: Optional[str] = None) -> Optional[Endpoint]:
     """The endpoint an HTTP request goes to, or None when it is not an LLM call.
 
-    A POST to an LLM API path (``/chat/completions``, ``/responses``, ``/messages``, ...) is one
-    when it goes to a well-known host, to a URL of ``llm_base_urls``, or when ``recognised``:
-    the caller saw that the request itself is one (an LLM SDK's headers, or a body with a model
-    and messages). ``llm_base_urls`` names a URL's provider, or excludes it (``"none"``).
+    A POST to an LLM API path (``/chat/completions``, ``/responses``, ``/messages``,
+    ``/api/chat``, ``/v2/chat``, ``models/...:generateContent``, ...) is one when it goes to a
+    well-known host, to a URL of ``llm_base_urls``, or when ``recognised`` is not None: the
+    caller saw that the request itself is one (an LLM SDK's headers, or a body with a model and
+    messages); a non-empty ``recognised`` names the provider the SDK is for. A Gemini method
+    path is an LLM call by itself. ``llm_base_urls`` names a URL's provider, or excludes it
+    (``"none"``).
     """
     api = api_of(method, url)
     if api is None:
@@ -127,29 +187,39 @@ def match(method: str, url: str, base_urls: Mapping[str, str], recognised: bool 
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port
+    path = parts.path.rstrip("/")
+    model: Optional[str] = None
+    if api.startswith("gemini."):
+        found = _gemini(path)
+        model = found[1] if found is not None else None
+        if recognised is None:
+            recognised = ""  # the method path says it all
     if base_urls:
-        path = parts.path.rstrip("/")
         bare = f"{parts.scheme}://{parts.netloc}{path}"
         for prefix, provider in base_urls.items():
             if bare.startswith(prefix):
                 if provider == EXCLUDED:
                     return None
-                return Endpoint(provider or provider_of(host) or _family(api), api, host, port)
+                return Endpoint(provider or provider_of(host) or _family(api, path), api, host, port, model)
     known = provider_of(host)
     if known is not None:
         if known == "anthropic" and not api.startswith("anthropic."):
             return None  # api.anthropic.com has no OpenAI paths
-        if known == "openai" and api.startswith("anthropic."):
+        if known == "openai" and not api.startswith("openai."):
             return None
-        return Endpoint(known, api, host, port)
-    if recognised:
-        return Endpoint(_family(api), api, host, port)  # an unknown host speaking a known API
+        return Endpoint(known, api, host, port, model)
+    if recognised is not None:
+        # an unknown host speaking a known API
+        return Endpoint(recognised or _family(api, path), api, host, port, model)
     return None
 
 
-def _family(api: str) -> str:
+def _family(api: str, path: str = "") -> str:
     """An unknown host's provider: the API family it speaks."""
-    return "anthropic" if api.startswith("anthropic.") else "openai"
+    family = api.partition(".")[0]
+    if family == "gemini" and "/publishers/" in path:
+        return "gcp.vertex_ai"
+    return _FAMILY_PROVIDERS.get(family, family)
 
 
 @dataclass
@@ -311,3 +381,30 @@ def usage_attributes(input_tokens: Optional[int], output_tokens: Optional[int]) 
     if input_tokens is not None or output_tokens is not None:
         attrs[semconv.LLM_TOKEN_COUNT_TOTAL] = (input_tokens or 0) + (output_tokens or 0)
     return attrs
+
+
+class EventReader:
+    """The stream reader of an API whose events are JSON objects (one per SSE event or NDJSON
+    line): ``event`` decodes one and hands it to ``take``, which fills ``result``."""
+
+    def __init__(self, api: str, keep_text: bool = True) -> None:
+        self.api = api
+        self.keep_text = keep_text
+        self.result = LLMResult()
+
+    def skim(self, chunk: bytes) -> bool:
+        """No fast path: every chunk is parsed."""
+        return False
+
+    def event(self, name: str, data: str) -> None:
+        if not data or data == "[DONE]":
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return
+        self.take(payload)
+
+    def take(self, payload: Any) -> None:
+        """One decoded event; never raises on unexpected shapes."""
+        raise NotImplementedError

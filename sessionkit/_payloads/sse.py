@@ -1,4 +1,5 @@
-"""An incremental Server-Sent Events parser that takes bytes split anywhere."""
+"""Incremental stream parsers that take bytes split anywhere: Server-Sent Events, and
+newline-delimited JSON."""
 
 from __future__ import annotations
 
@@ -104,3 +105,28 @@ class SSEParser:
             self._event, self._data = "", []
         self.idle = True
         return events
+
+
+class NDJSONParser:
+    """The same interface for newline-delimited JSON streams (Ollama): each complete line is
+    one ``("message", line)`` event; lines may be split across chunks anywhere."""
+
+    __slots__ = ("_buffer", "_max_buffer", "idle")
+
+    def __init__(self, max_buffer: int = 1 << 20) -> None:
+        self._buffer = b""
+        self._max_buffer = max_buffer
+        self.idle = True
+
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        buffer = self._buffer + chunk if self._buffer else chunk
+        lines = buffer.split(b"\n")
+        rest = lines.pop()
+        self._buffer = rest if len(rest) <= self._max_buffer else b""
+        self.idle = not self._buffer
+        return [("message", line.decode("utf-8", "replace")) for line in lines if line.strip()]
+
+    def flush(self) -> list[tuple[str, str]]:
+        rest, self._buffer = self._buffer, b""
+        self.idle = True
+        return [("message", rest.decode("utf-8", "replace"))] if rest.strip() else []

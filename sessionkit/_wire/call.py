@@ -1,37 +1,32 @@
-"""Seeing LLM calls on the wire: ``Client.send`` / ``AsyncClient.send`` of httpx and httpx2.
+"""One LLM call seen on the wire, whichever HTTP client sent it: recognising it, its span,
+reading its request, and its response as it passes (a JSON body, an SSE or NDJSON stream).
 
-The patch is thin and idempotent: the patched method is a ``wrapt.FunctionWrapper`` whose
-wrapper carries a marker, so instrumenting twice (two clients, ``init`` twice, a reload) never
-wraps twice. A request that is not an LLM call costs one method check and a URL match.
-
-For a streamed response the response's byte stream is swapped for a proxy that hands every
-chunk on unchanged, as it arrives, while an SSE parser reads usage from a copy of it. The span
-ends once: when the stream is exhausted, closed, or garbage collected unread.
+The hooks of each HTTP client (``httpx_hook``, ``aiohttp_hook``, ``botocore_hook``) hand their
+requests to ``start_call`` and the bytes of the response to the ``LLMCall`` it returns.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
-import sys
 import threading
 import time
 import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, Optional
 
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import semconv
-from ._payloads.body import fit_json, fit_messages, redacted_json, split_body
-from ._payloads.llm import (
+from .. import semconv
+from .._payloads.body import fit_json, fit_messages, redacted_json, split_body
+from .._payloads.llm import (
     Endpoint,
     LLMRequest,
     LLMResult,
@@ -42,19 +37,29 @@ from ._payloads.llm import (
     normalize_base_urls,
     usage_attributes,
 )
-from ._prices import warm as warm_prices
-from ._session import current
-from ._spans import attributes_of, set_clean_attributes
-from ._types import Host
-from ._values import to_text
+from .._prices import warm as warm_prices
+from .._session import current
+from .._spans import attributes_of, set_clean_attributes
+from .._types import Host
+from .._values import to_text
 
-__all__ = ["LLMCall", "attach", "detach", "patch_all", "registry", "unpatch_all"]
+__all__ = [
+    "LLMCall",
+    "Request",
+    "WIRE_CALL_KEY",
+    "is_llm_request",
+    "read_request",
+    "registry",
+    "start_call",
+    "start_known_call",
+]
 
 logger = logging.getLogger("sessionkit")
 
-MODULES = ("httpx", "httpx2")
-_MARKER = "_sessionkit_llm_send"
-_MAX_BODY = 8 << 20  # a non-SSE streamed body is kept for parsing up to this size
+_MAX_BODY = 8 << 20  # a non-streamed-event body is kept for parsing up to this size
+WIRE_CALL_KEY = otel_context.create_key("sessionkit.wire_call")
+"""Set in the context while an LLM call is sent: a second hook below the first (an httpx
+transport that sends through aiohttp) does not record the same call again."""
 
 
 # -- which client records a call ------------------------------------------------------------------
@@ -99,19 +104,6 @@ class _Registry:
 
 
 registry = _Registry()
-
-
-def attach(client: Host) -> None:
-    """Record ``client``'s LLM calls (patching httpx / httpx2 once per process)."""
-    registry.add(client)
-    patch_all()
-
-
-def detach(client: Host) -> None:
-    """Stop recording for ``client``; the last client to stop restores the original methods
-    (unless the instrumentor holds the patch)."""
-    if registry.remove(client) and not registry.held_by_instrumentor:
-        unpatch_all()
 
 
 # -- one call -----------------------------------------------------------------------------------------
@@ -162,7 +154,7 @@ class LLMCall:
         self.limit = config.max_content_length
 
         parsed, history = read_request(self.payloads, endpoint.api, request, self.capture, config.message_capture)
-        model = parsed.model or "unknown"
+        model = parsed.model or endpoint.model or "unknown"
         self.model = model
         warm_prices()  # (once per process: the price table loads while this request waits)
         attrs: dict[str, Any] = {
@@ -206,36 +198,78 @@ class LLMCall:
             f"{endpoint.operation} {model}", context=client.span_parent(current_context), kind=SpanKind.CLIENT
         )
         set_clean_attributes(self.span, attrs, fresh=True)
-        self.context = trace.set_span_in_context(self.span, current_context)
+        self.context = otel_context.set_value(
+            WIRE_CALL_KEY, True, trace.set_span_in_context(self.span, current_context)
+        )
 
     # -- the response --------------------------------------------------------------------------
-    def got_response(self, response: Any, stream: bool, module: ModuleType) -> None:
-        """Headers are in. Without ``stream`` the body was read already; with it, watch it pass."""
+    def got_body(self, status_code: int, content: bytes) -> None:
+        """A response read whole: parse it and end the span."""
         try:
-            self.status_code = int(response.status_code)
-            if not stream:
-                self._parse_json(response.content)
-                self.finish()
-                return
-            content_type = response.headers.get("content-type", "")
-            encoding = response.headers.get("content-encoding", "").lower()
+            self.status_code = int(status_code)
+            self._parse_json(content)
+        except Exception:
+            logger.debug("sessionkit: could not read an LLM response (ignored)", exc_info=True)
+        self.finish()
+
+    def got_headers(self, status_code: int, headers: Mapping[str, str], decoded: bool = False) -> bool:
+        """The headers of a response whose body will pass through ``observe``; ``decoded``: the
+        chunks will arrive decompressed. False (and the span ended) when it cannot be read."""
+        try:
+            self.status_code = int(status_code)
+            content_type = headers.get("content-type") or ""
+            encoding = "" if decoded else (headers.get("content-encoding") or "").lower()
             if encoding in ("gzip", "deflate"):
                 self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)
             elif encoding not in ("", "identity"):
                 self._decoder = False  # br, zstd: passed through, not parsed
+            framing: Any = None
             if "text/event-stream" in content_type:
-                from ._payloads.sse import SSEParser
+                from .._payloads.sse import SSEParser
 
+                framing = SSEParser
+            elif "ndjson" in content_type or "jsonl" in content_type:
+                from .._payloads.sse import NDJSONParser
+
+                framing = NDJSONParser
+            if framing is not None:
                 self.streamed = True
-                self._sse = SSEParser()
+                self._sse = framing()
                 self._reader = self.payloads.StreamReader(self.endpoint.api, keep_text=self.capture)
                 self._skim = self._reader.skim
             else:
                 self._body = bytearray()
-            response.stream = _wrap_stream(module, response.stream, self)
+            return True
         except Exception:
             logger.debug("sessionkit: could not read an LLM response (ignored)", exc_info=True)
             self.finish()
+            return False
+
+    def got_parsed(self, status_code: int, body: Any) -> None:
+        """A response its client decoded already (botocore): read it and end the span."""
+        try:
+            self.status_code = int(status_code)
+            if body is not None:
+                self.payloads.parse_response(self.endpoint.api, body, self.result)
+        except Exception:
+            logger.debug("sessionkit: could not read an LLM response (ignored)", exc_info=True)
+        self.finish()
+
+    def got_event_stream(self, status_code: int) -> None:
+        """The response is a stream of events its client decodes (botocore's event stream):
+        each comes through ``take_event``."""
+        self.status_code = int(status_code)
+        self.streamed = True
+        self._reader = self.payloads.StreamReader(self.endpoint.api, keep_text=self.capture)
+
+    def take_event(self, event: Any) -> None:
+        """One decoded stream event. Never raises."""
+        try:
+            if self.ttfc is None:
+                self.ttfc = time.monotonic() - self._started
+            self._reader.take(event)
+        except Exception:
+            logger.debug("sessionkit: could not read an LLM stream event (ignored)", exc_info=True)
 
     def observe(self, chunk: bytes) -> None:
         """A raw chunk passed to the caller. Never raises."""
@@ -265,6 +299,8 @@ class LLMCall:
             body = json.loads(content) if content else None
         except (ValueError, UnicodeDecodeError):
             return
+        if isinstance(body, list):  # a stream sent as one JSON array (Gemini without alt=sse)
+            self.streamed = True
         if body is not None:
             self.payloads.parse_response(self.endpoint.api, body, self.result)
 
@@ -279,6 +315,7 @@ class LLMCall:
             if self._sse is not None:
                 for name, payload in self._sse.flush():
                     self._reader.event(name, payload)
+            if self._reader is not None:
                 self.result = self._reader.result
             elif self._body is not None:
                 self._parse_json(bytes(self._body))
@@ -394,10 +431,7 @@ def read_request(
     texts (oldest first) with the count of older ones not among them. A large body whose
     conversation was read before is read by its new messages only; ``mode="new"`` gives only
     those (the ones not captured before in the conversation)."""
-    try:
-        raw = request.content
-    except Exception:  # a streaming request body that was not read: nothing to parse
-        return LLMRequest(), None
+    raw = request_body(request)
     if not raw:
         return LLMRequest(), None
     field = payloads.ARRAY_FIELDS.get(api)
@@ -445,77 +479,6 @@ def _retry_count(request: Any) -> int:
         return 0
 
 
-# -- stream proxies ------------------------------------------------------------------------------
-_stream_classes: dict[str, tuple[type, type]] = {}
-
-
-def _stream_classes_for(module: ModuleType) -> tuple[type, type]:
-    """Proxy classes that subclass the module's own stream types (httpx checks isinstance)."""
-    found = _stream_classes.get(module.__name__)
-    if found is not None:
-        return found
-
-    class SyncProxy(module.SyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, inner: Any, call: LLMCall) -> None:
-            self._inner = inner
-            self._call = call
-            weakref.finalize(self, call.finish, None, False)  # dropped unread: ends the span
-
-        def __iter__(self) -> Iterator[bytes]:
-            call = self._call
-            try:
-                for chunk in self._inner:
-                    call.observe(chunk)
-                    yield chunk
-            except GeneratorExit:
-                raise
-            except BaseException as exc:
-                call.finish(exc, False)
-                raise
-            call.finish(None, True)
-
-        def close(self) -> None:
-            try:
-                self._inner.close()
-            finally:
-                self._call.finish(None, False)
-
-    class AsyncProxy(module.AsyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, inner: Any, call: LLMCall) -> None:
-            self._inner = inner
-            self._call = call
-            weakref.finalize(self, call.finish, None, False)
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            call = self._call
-            try:
-                async for chunk in self._inner:
-                    call.observe(chunk)
-                    yield chunk
-            except GeneratorExit:
-                raise
-            except BaseException as exc:
-                call.finish(exc, False)
-                raise
-            call.finish(None, True)
-
-        async def aclose(self) -> None:
-            try:
-                await self._inner.aclose()
-            finally:
-                self._call.finish(None, False)
-
-    found = _stream_classes[module.__name__] = (SyncProxy, AsyncProxy)
-    return found
-
-
-def _wrap_stream(module: ModuleType, stream: Any, call: LLMCall) -> Any:
-    sync_proxy, async_proxy = _stream_classes_for(module)
-    if isinstance(stream, module.AsyncByteStream) and not isinstance(stream, module.SyncByteStream):
-        return async_proxy(stream, call)
-    return sync_proxy(stream, call)
-
-
 # -- the patch ---------------------------------------------------------------------------------------
 _base_urls_cache: dict[int, tuple[Any, dict[str, str]]] = {}
 
@@ -532,27 +495,20 @@ def _base_urls(config: Any) -> dict[str, str]:
 
 
 def _payloads(endpoint: Endpoint) -> ModuleType:
-    """The payload module of an endpoint's provider (imported on first use, then kept)."""
-    found = _payload_modules.get(endpoint.is_anthropic)
+    """The payload module of an endpoint's API family (imported on first use, then kept)."""
+    family = endpoint.family
+    found = _payload_modules.get(family)
     if found is None:
-        if endpoint.is_anthropic:
-            from ._payloads import anthropic
-
-            found = anthropic
-        else:
-            from ._payloads import openai
-
-            found = openai
-        _payload_modules[endpoint.is_anthropic] = found
+        found = _payload_modules[family] = importlib.import_module(f"sessionkit._payloads.{family}")
     return found
 
 
-_payload_modules: dict[bool, ModuleType] = {}
+_payload_modules: dict[str, ModuleType] = {}
 # (url, id of a base-URL map in _base_urls_cache, which keeps the map alive, recognised) -> match
-_endpoints: dict[tuple[str, int, bool], Optional[Endpoint]] = {}
+_endpoints: dict[tuple[str, int, Optional[str]], Optional[Endpoint]] = {}
 
 
-def _endpoint(url: str, base_urls: dict[str, str], recognised: bool) -> Optional[Endpoint]:
+def _endpoint(url: str, base_urls: dict[str, str], recognised: Optional[str]) -> Optional[Endpoint]:
     """``match`` for a POST to ``url``, remembered: an agent calls the same few URLs all day."""
     key = (url, id(base_urls), recognised)
     try:
@@ -581,31 +537,57 @@ def _llm_path(url: str) -> bool:
 
 
 # Headers the official LLM SDKs send: Stainless-generated ones (openai, anthropic, groq, and
-# others generated the same way) send x-stainless-lang; Anthropic's API wants anthropic-version.
-_SDK_HEADERS = ("x-stainless-lang", "anthropic-version")
-_BODY_KEYS = (b'"messages"', b'"input"', b'"prompt"')
+# others generated the same way) send x-stainless-lang; Anthropic's API wants anthropic-version;
+# Google's client libraries send x-goog-api-client; Fern-generated ones (cohere) x-fern-sdk-name.
+_SDK_HEADERS = ("x-stainless-lang", "anthropic-version", "x-goog-api-client", "x-fern-sdk-name")
+# User agents that name the provider an SDK is for, whatever host it was pointed at.
+_AGENTS = (("mistral-client", "mistral_ai"), ("mistralai", "mistral_ai"), ("ollama-python", "ollama"))
+_BODY_KEYS = (b'"messages"', b'"input"', b'"prompt"', b'"contents"')
 
 
-def is_llm_request(request: Any) -> bool:
-    """Whether a POST to an LLM API path is an LLM call by what it is: an LLM SDK's headers,
-    or a JSON body with a model and messages (or input, or a prompt)."""
-    headers = request.headers
+def is_llm_request(headers: Any, body: Any) -> Optional[str]:
+    """Whether a POST to an LLM API path is an LLM call by what it is: an LLM SDK's headers, or
+    a JSON body with a model and messages (or input, a prompt, contents). None when it is not;
+    else the provider the SDK named (its user agent), or "" when nothing named one."""
+    agent = headers.get("user-agent") or ""
+    for mark, provider in _AGENTS:
+        if mark in agent:
+            return provider
     if any(name in headers for name in _SDK_HEADERS):
-        return True
-    try:
-        body = request.content  # (a streaming body was not read: raises, and is not looked at)
-    except Exception:
-        return False
+        return ""
     head = bytes(body[:65536]) if body else b""
-    return b'"model"' in head and any(key in head for key in _BODY_KEYS)
+    return "" if b'"model"' in head and any(key in head for key in _BODY_KEYS) else None
 
 
-def _start(request: Any) -> Optional[LLMCall]:
+def request_body(request: Any) -> Optional[bytes]:
+    """An httpx request's body, or None when it streams and was not read."""
     try:
-        if getattr(request, "method", None) != "POST" or not is_instrumentation_enabled():
+        return request.content
+    except Exception:
+        return None
+
+
+class Request:
+    """A request as ``LLMCall`` reads it, for clients other than httpx (aiohttp, botocore)."""
+
+    __slots__ = ("method", "url", "headers", "content")
+
+    def __init__(self, method: str, url: str, headers: Any, content: Optional[bytes]) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.content = content
+
+
+def start_call(request: Any) -> Optional[LLMCall]:
+    """The LLM call a request makes, started, or None: not a POST to an LLM API, no client
+    records, instrumentation suppressed, or already seen by a wire hook further up (an httpx
+    transport that sends through aiohttp). Never raises."""
+    try:
+        if getattr(request, "method", None) != "POST":
             return None
-        client = registry.pick()
-        if client is None or not client.recording:
+        client = _recording_client()
+        if client is None:
             return None
         url = str(request.url)
         if not _llm_path(url):
@@ -613,9 +595,11 @@ def _start(request: Any) -> Optional[LLMCall]:
         base_urls = _base_urls(client.config)
         # A well-known host or a configured URL decides by itself; only an unknown host needs
         # the request looked at (its headers, or its body).
-        endpoint = _endpoint(url, base_urls, False)
-        if endpoint is None and is_llm_request(request):
-            endpoint = _endpoint(url, base_urls, True)
+        endpoint = _endpoint(url, base_urls, None)
+        if endpoint is None:
+            hint = is_llm_request(request.headers, request_body(request))
+            if hint is not None:
+                endpoint = _endpoint(url, base_urls, hint)
         if endpoint is None:
             return None
         return LLMCall(client, endpoint, request)
@@ -624,86 +608,19 @@ def _start(request: Any) -> Optional[LLMCall]:
         return None
 
 
-def _sync_send(module: ModuleType) -> Any:
-    def send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = _start(args[0] if args else kwargs.get("request"))
-        if call is None:
-            return wrapped(*args, **kwargs)
-        token = otel_context.attach(call.context)
-        try:
-            response = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            otel_context.detach(token)
-            call.finish(exc)
-            raise
-        otel_context.detach(token)
-        call.got_response(response, bool(kwargs.get("stream", False)), module)
-        return response
-
-    setattr(send, _MARKER, True)
-    return send
+def start_known_call(endpoint: Endpoint, request: Request) -> Optional[LLMCall]:
+    """The call to an endpoint a hook recognised by itself (botocore knows the operation),
+    started, or None when nothing records. Never raises."""
+    try:
+        client = _recording_client()
+        return LLMCall(client, endpoint, request) if client is not None else None
+    except Exception:
+        logger.debug("sessionkit: could not start an LLM span (the call goes on untraced)", exc_info=True)
+        return None
 
 
-def _async_send(module: ModuleType) -> Any:
-    async def send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = _start(args[0] if args else kwargs.get("request"))
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        token = otel_context.attach(call.context)
-        try:
-            response = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            otel_context.detach(token)
-            call.finish(exc)
-            raise
-        otel_context.detach(token)
-        call.got_response(response, bool(kwargs.get("stream", False)), module)
-        return response
-
-    setattr(send, _MARKER, True)
-    return send
-
-
-def is_patched(cls: Any) -> bool:
-    """Whether ``cls.send`` is sessionkit's wrapper (a test hook, and the patch's own check)."""
-    method = cls.__dict__.get("send")
-    return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
-
-
-_hooked: set[str] = set()
-_wanted = False
-
-
-def _patch_module(module: ModuleType) -> None:
-    if not _wanted:
-        return
-    if not is_patched(module.Client):
-        wrapt.wrap_function_wrapper(module.Client, "send", _sync_send(module))
-    if not is_patched(module.AsyncClient):
-        wrapt.wrap_function_wrapper(module.AsyncClient, "send", _async_send(module))
-
-
-def patch_all() -> None:
-    """Patch httpx and httpx2 once each: now if imported, else the moment the program imports
-    them (a post-import hook), so sessionkit itself never imports them."""
-    global _wanted
-    _wanted = True
-    for name in MODULES:
-        if name not in _hooked:
-            _hooked.add(name)
-            wrapt.register_post_import_hook(_patch_module, name)  # runs at once if already imported
-        elif name in sys.modules:
-            _patch_module(sys.modules[name])
-
-
-def unpatch_all() -> None:
-    """Restore the original ``send`` methods."""
-    global _wanted
-    _wanted = False
-    for name in MODULES:
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        for cls in (module.Client, module.AsyncClient):
-            if is_patched(cls):
-                cls.send = cls.__dict__["send"].__wrapped__
+def _recording_client() -> Optional[Host]:
+    if not is_instrumentation_enabled() or otel_context.get_value(WIRE_CALL_KEY) is not None:
+        return None
+    client = registry.pick()
+    return client if client is not None and client.recording else None

@@ -142,6 +142,9 @@ class FakeProviderServer:
 
     # Gemini ----------------------------------------------------------------------------------------
     def _gemini(self, handler: Any, body: dict[str, Any], model: str, method: str, sse: bool) -> None:
+        if method == "rawPredict":  # Anthropic's models on Vertex AI: the Messages API
+            self._anthropic(handler, body, model)
+            return
         tokens_in = _words(body.get("contents"))
         if method == "embedContent":
             self._report(tokens_in, 0)
@@ -329,6 +332,24 @@ class FakeProviderServer:
         events.append(("", {**head, "choices": [last], "usage": usage}))
         self._sse(handler, events, done=True)
 
+    # Anthropic's Messages API on Vertex AI and Bedrock ------------------------------------------------
+    @staticmethod
+    def _anthropic_message(model: str, tokens_in: int) -> dict[str, Any]:
+        return {
+            "id": "msg_b1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": "".join(REPLY)}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": tokens_in, "output_tokens": len(REPLY)},
+        }
+
+    def _anthropic(self, handler: Any, body: dict[str, Any], model: str) -> None:
+        tokens_in = _words(body.get("messages"))
+        self._report(tokens_in, len(REPLY))
+        self._json(handler, self._anthropic_message(model, tokens_in))
+
     # Bedrock ---------------------------------------------------------------------------------------
     def _bedrock(self, handler: Any, body: dict[str, Any], model: str, operation: str) -> None:
         tokens_in = _words(body.get("messages") or body.get("prompt"))
@@ -377,19 +398,10 @@ class FakeProviderServer:
             frames.append(_frame("metadata", {"usage": usage, "metrics": {"latencyMs": 5}}))
             self._chunks(handler, "application/vnd.amazon.eventstream", frames)
         elif operation == "invoke":
-            answer = {
-                "id": "msg_b1",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [{"type": "text", "text": "".join(REPLY)}],
-                "stop_reason": "end_turn",
-                "usage": {"input_tokens": tokens_in, "output_tokens": len(REPLY)},
-            }
             counts = {
                 "X-Amzn-Bedrock-Input-Token-Count": str(tokens_in),
                 "X-Amzn-Bedrock-Output-Token-Count": str(len(REPLY)),
             }
-            self._json(handler, answer, headers=counts)
+            self._json(handler, self._anthropic_message(model, tokens_in), headers=counts)
         else:
             self._json(handler, {"message": f"unknown operation {operation}"}, 404)

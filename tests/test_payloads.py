@@ -6,6 +6,9 @@ import json
 
 import pytest
 from sessionkit._payloads import anthropic as ap
+from sessionkit._payloads import bedrock as bm
+from sessionkit._payloads import gemini as gm
+from sessionkit._payloads import ollama as om
 from sessionkit._payloads import openai as op
 from sessionkit._payloads.llm import LLMResult, match, normalize_base_urls
 from sessionkit._payloads.sse import SSEParser
@@ -434,3 +437,157 @@ def test_an_anthropic_stream_puts_the_tool_input_together():
     assert reader.result.output_messages()[0]["parts"] == [
         {"type": "tool_call", "id": "tu_1", "name": "lookup", "arguments": {"order": "o-1"}}
     ]
+
+
+# -- native APIs ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "provider", "api", "model"),
+    [
+        (
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+            "gcp.gemini",
+            "gemini.generate",
+            "gemini-2.5-flash",
+        ),
+        (
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            "gcp.gemini",
+            "gemini.stream",
+            "gemini-2.5-flash",
+        ),
+        (
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent",
+            "gcp.vertex_ai",
+            "gemini.generate",
+            "gemini-2.0-flash",
+        ),
+        ("http://10.0.0.5:8080/v1beta/models/text-embedding-004:embedContent", "gcp.gemini", "gemini.embed", None),
+        ("https://api.cohere.com/v2/chat", "cohere", "cohere.chat", None),
+        ("https://api.mistral.ai/v1/chat/completions", "mistral_ai", "openai.chat", None),
+        ("https://api.groq.com/openai/v1/chat/completions", "groq", "openai.chat", None),
+        (
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-haiku-20241022-v1:0/invoke",
+            "aws.bedrock",
+            "bedrock.invoke",
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+        ),
+        (
+            "https://us-east5-aiplatform.googleapis.com/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict",
+            "gcp.vertex_ai",
+            "anthropic.messages",
+            "claude-sonnet-4@20250514",
+        ),
+    ],
+)
+def test_native_endpoints_are_recognised_with_their_provider_and_model(url, provider, api, model):
+    endpoint = match("POST", url, {})
+    assert endpoint is not None and (endpoint.provider, endpoint.api) == (provider, api)
+    if model is not None:
+        assert endpoint.model == model
+
+
+def test_an_unknown_host_speaking_a_native_api_needs_the_request_recognised():
+    assert match("POST", "http://127.0.0.1:11434/api/chat", {}) is None  # could be anything's /api/chat
+    endpoint = match("POST", "http://127.0.0.1:11434/api/chat", {}, recognised="")
+    assert endpoint is not None and endpoint.provider == "ollama"
+    endpoint = match("POST", "http://127.0.0.1:9000/v1/chat/completions", {}, recognised="mistral_ai")
+    assert endpoint is not None and endpoint.provider == "mistral_ai"
+    assert match("POST", "http://127.0.0.1:9000/v1/models/x:countTokens", {}) is None  # not a model call
+
+
+def test_which_requests_are_recognised_by_what_they_are():
+    from sessionkit._wire.call import is_llm_request
+
+    assert is_llm_request({"user-agent": "ollama-python/0.6.3"}, b"") == "ollama"
+    assert is_llm_request({"user-agent": "mistral-client-python/1.9"}, b"") == "mistral_ai"
+    assert is_llm_request({"x-fern-sdk-name": "cohere"}, b"") == ""
+    assert is_llm_request({}, b'{"model": "m", "contents": []}') == ""
+    assert is_llm_request({}, b'{"model": "m", "purpose": "x"}') is None
+    assert is_llm_request({"user-agent": "curl/8"}, None) is None
+
+
+def _fed(reader, chunks):
+    """Chunks through a reader as the wire hook feeds them: skim first, the parser otherwise."""
+    from sessionkit._payloads.sse import NDJSONParser
+
+    parser = SSEParser() if isinstance(reader, gm.StreamReader) else NDJSONParser()
+    for chunk in chunks:
+        if parser.idle and reader.skim(chunk):
+            continue
+        for name, payload in parser.feed(chunk):
+            reader.event(name, payload)
+    return reader.result
+
+
+GEMINI_CHUNKS = [
+    b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]},"index":0}],'
+    b'"usageMetadata":{"promptTokenCount":9},"modelVersion":"gemini-2.5-flash","responseId":"r1"}\r\n\r\n',
+    b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"lo"}]},"index":0}],'
+    b'"usageMetadata":{"promptTokenCount":9},"modelVersion":"gemini-2.5-flash","responseId":"r1"}\r\n\r\n',
+    b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"!"}]},"finishReason":"STOP","index":0}],'
+    b'"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":3,"thoughtsTokenCount":4,'
+    b'"cachedContentTokenCount":2},"modelVersion":"gemini-2.5-flash","responseId":"r1"}\r\n\r\n',
+]
+OLLAMA_CHUNKS = [
+    b'{"model":"llama3.2","created_at":"t","message":{"role":"assistant","content":"Hel"},"done":false}\n',
+    b'{"model":"llama3.2","created_at":"t","message":{"role":"assistant","content":"lo"},"done":false}\n',
+    b'{"model":"llama3.2","created_at":"t","message":{"role":"assistant","content":""},"done":true,'
+    b'"done_reason":"stop","prompt_eval_count":11,"eval_count":2}\n',
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "api", "chunks"),
+    [(gm.StreamReader, "gemini.stream", GEMINI_CHUNKS), (om.StreamReader, "ollama.chat", OLLAMA_CHUNKS)],
+)
+def test_native_stream_fast_paths_keep_every_figure(reader, api, chunks):
+    full, lean = _fed(reader(api, keep_text=True), chunks), _fed(reader(api, keep_text=False), chunks)
+    assert "".join(full.output_text) == "Hello!"[: len("".join(full.output_text))] and full.output_text
+    for field in ("response_model", "finish_reasons", "input_tokens", "output_tokens", "ended", "events"):
+        assert getattr(lean, field) == getattr(full, field), field
+    assert lean.events == len(chunks)
+    skimming = reader(api, keep_text=False)
+    _fed(skimming, chunks[:1])
+    assert skimming.skim(chunks[1]) and not skimming.skim(chunks[2])  # the last one has the figures
+
+
+def test_gemini_usage_counts_thinking_as_output_and_cached_as_input():
+    result = _fed(gm.StreamReader("gemini.stream"), GEMINI_CHUNKS)
+    assert (result.input_tokens, result.output_tokens) == (9, 7)
+    assert (result.reasoning_tokens, result.cache_read_tokens) == (4, 2)
+    assert result.finish_reasons == ["stop"] and result.response_id == "r1"
+
+
+def test_bedrock_converse_stream_events_put_tool_input_together():
+    reader = bm.StreamReader("bedrock.converse_stream")
+    for event in (
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockStart": {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t1", "name": "f"}}}},
+        {"contentBlockDelta": {"contentBlockIndex": 1, "delta": {"toolUse": {"input": '{"a": '}}}},
+        {"contentBlockDelta": {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "1}"}}}},
+        {"messageStop": {"stopReason": "tool_use"}},
+        {"metadata": {"usage": {"inputTokens": 5, "outputTokens": 3, "cacheReadInputTokens": 2}}},
+    ):
+        reader.take(event)
+    result = reader.result
+    assert result.output_messages()[0]["parts"] == [
+        {"type": "tool_call", "id": "t1", "name": "f", "arguments": {"a": 1}}
+    ]
+    assert (result.input_tokens, result.output_tokens, result.cache_read_tokens) == (7, 3, 2)
+    assert result.ended and result.finish_reasons == ["tool_use"]
+
+
+def test_bedrock_invoke_stream_reads_anthropic_events_and_bedrock_metrics():
+    reader = bm.StreamReader("bedrock.invoke_stream")
+    events = [
+        {"type": "message_start", "message": {"id": "m1", "model": "claude", "usage": {"input_tokens": 4}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
+        {
+            "type": "message_stop",
+            "amazon-bedrock-invocationMetrics": {"inputTokenCount": 4, "outputTokenCount": 6},
+        },
+    ]
+    for event in events:
+        reader.take({"chunk": {"bytes": json.dumps(event).encode()}})
+    assert reader.result.output_text == ["hi"]
+    assert (reader.result.input_tokens, reader.result.output_tokens) == (4, 6)

@@ -569,3 +569,35 @@ def test_a_non_llm_aiohttp_request_passes_untouched(openai_server, llm):
     with llm.session("files"):
         assert asyncio.run(main()) == 404
     assert llm_spans(llm) == []
+
+
+# -- Anthropic's models on Bedrock and Vertex AI, through the anthropic SDK (httpx) ------------------
+def test_anthropic_bedrock_over_httpx_is_a_bedrock_call(server, llm, capture):
+    import anthropic
+
+    sdk = anthropic.AnthropicBedrock(
+        aws_access_key="test", aws_secret_key="test", aws_region="us-east-1", base_url=server.url
+    )
+    with llm.session("bedrock-httpx"):
+        answer = sdk.messages.create(model=BEDROCK_MODEL, max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+    assert answer.content[0].text == TEXT
+    attrs = only_call(llm)
+    assert (attrs["gen_ai.provider.name"], attrs["gen_ai.request.model"]) == ("aws.bedrock", BEDROCK_MODEL)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == server.reported[-1]
+    assert_text_output(attrs, capture)
+
+
+def test_anthropic_vertex_is_a_vertex_call(server, llm, capture):
+    import anthropic
+
+    sdk = anthropic.AnthropicVertex(region="us-east5", project_id="p1", access_token="t", base_url=server.url)
+    with llm.session("vertex-anthropic"):
+        answer = sdk.messages.create(
+            model="claude-sonnet-4@20250514", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert answer.content[0].text == TEXT
+    attrs = only_call(llm)
+    assert attrs["gen_ai.provider.name"] == "gcp.vertex_ai"
+    assert attrs["gen_ai.request.model"] == "claude-sonnet-4@20250514"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == server.reported[-1]
+    assert_text_output(attrs, capture)

@@ -190,6 +190,9 @@ def _is_anthropic_response(body: dict[str, Any]) -> bool:
 def parse_response(api: str, body: Any, result: LLMResult) -> None:
     body = as_dict(body)
     if api == "bedrock.invoke":
+        if not isinstance(body.get("body"), dict):  # the model's own body, read over HTTP
+            _invoke_body(result, body)
+            return
         _invoke_body(result, as_dict(body.get("body")))
         # Bedrock's own counts, in the response headers, for every model
         input_tokens, output_tokens = _count(body.get("input_tokens")), _count(body.get("output_tokens"))

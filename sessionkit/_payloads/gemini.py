@@ -163,6 +163,24 @@ class StreamReader(EventReader):
     """``streamGenerateContent?alt=sse``: each event is a whole response chunk; usage in each
     chunk is the running total, so the last one counts."""
 
+    def skim(self, chunk: bytes) -> bool:
+        """With content capture off, a chunk that is exactly one event of text only (no finish
+        reason, function call or error) is counted, not decoded: the last chunk carries the
+        usage and finish reason. The first event is always decoded (time to first chunk)."""
+        if self.keep_text or not self.result.events or not chunk.startswith(b"data: "):
+            return False
+        text = chunk.decode("latin-1")  # str search is much cheaper than bytes search
+        if (
+            text.count("\n") == 2
+            and (text.endswith("\n\n") or text.endswith("\r\n\r\n"))
+            and '"finishReason"' not in text
+            and '"functionCall"' not in text
+            and '"error"' not in text
+        ):
+            self.result.events += 1
+            return True
+        return False
+
     def take(self, payload: Any) -> None:
         self.result.events += 1
         if isinstance(payload, dict):

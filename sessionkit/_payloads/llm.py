@@ -29,6 +29,7 @@ _NATIVE_PATHS = (
     ("/v2/chat", "cohere.chat"),
     ("/v2/embed", "cohere.embed"),
 )
+_BEDROCK_PATHS = {"invoke": "bedrock.invoke", "converse": "bedrock.converse"}
 # Gemini and Vertex AI name the method after the model: .../models/{model}:generateContent
 _GEMINI_METHODS = {
     "generateContent": "gemini.generate",
@@ -54,6 +55,7 @@ OPERATIONS = {
     "bedrock.converse": "chat",
     "bedrock.converse_stream": "chat",
     "bedrock.invoke": "chat",
+    "bedrock.invoke_stream": "chat",
 }
 # The provider of an unknown host that speaks an API family.
 _FAMILY_PROVIDERS = {
@@ -95,13 +97,16 @@ def _api_for(path: str, table: tuple[tuple[str, str], ...]) -> Optional[str]:
 
 
 def _gemini(path: str) -> Optional[tuple[str, str]]:
-    """``(api, model)`` of a Gemini / Vertex AI method path, or None."""
+    """``(api, model)`` of a Gemini / Vertex AI method path (or of Anthropic's models on Vertex
+    AI, ``publishers/anthropic/models/{model}:rawPredict``), or None."""
     head, colon, method = path.rpartition(":")
     if not colon:
         return None
     api = _GEMINI_METHODS.get(method)
     if api is None:
-        return None
+        if method not in ("rawPredict", "streamRawPredict") or "/publishers/anthropic/" not in head:
+            return None
+        api = "anthropic.messages"
     before, slash, model = head.rpartition("/models/")
     if not slash or not model or "/" in model:
         return None
@@ -156,10 +161,25 @@ def api_of(method: str, url: str) -> Optional[str]:
     if method != "POST":
         return None
     path = urlsplit(url).path.rstrip("/")
+    if "/model/" in path:  # (a Bedrock model id may hold a colon too)
+        found = _bedrock(path)
+        if found is not None:
+            return found[0]
     if ":" in path:
         found = _gemini(path)
         return found[0] if found is not None else None
     return _api_for(path, _NATIVE_PATHS) or _api_for(path, _OPENAI_PATHS)
+
+
+def _bedrock(path: str) -> Optional[tuple[str, str]]:
+    """``(api, model)`` of a Bedrock Runtime path sent over HTTP by hand or by an SDK that does
+    not use botocore (``anthropic.AnthropicBedrock``): ``/model/{modelId}/invoke``, or None."""
+    head, slash, operation = path.rpartition("/")
+    api = _BEDROCK_PATHS.get(operation)
+    _, marker, model = head.rpartition("/model/")
+    if api is None or not marker or not model or "/" in model:
+        return None
+    return api, unquote(model)
 
 
 def provider_of(host: str) -> Optional[str]:
@@ -189,10 +209,13 @@ def match(method: str, url: str, base_urls: Mapping[str, str], recognised: Optio
     port = parts.port
     path = parts.path.rstrip("/")
     model: Optional[str] = None
-    if api.startswith("gemini."):
+    if api.startswith("bedrock."):
+        found = _bedrock(path)
+        model = found[1] if found is not None else None
+    elif ":" in path:
         found = _gemini(path)
         model = found[1] if found is not None else None
-        if recognised is None:
+        if recognised is None and api.startswith("gemini."):
             recognised = ""  # the method path says it all
     if base_urls:
         bare = f"{parts.scheme}://{parts.netloc}{path}"
@@ -217,7 +240,7 @@ def match(method: str, url: str, base_urls: Mapping[str, str], recognised: Optio
 def _family(api: str, path: str = "") -> str:
     """An unknown host's provider: the API family it speaks."""
     family = api.partition(".")[0]
-    if family == "gemini" and "/publishers/" in path:
+    if "/publishers/" in path:  # Vertex AI's path to a model, Google's or another publisher's
         return "gcp.vertex_ai"
     return _FAMILY_PROVIDERS.get(family, family)
 

@@ -133,6 +133,22 @@ def parse_response(api: str, body: Any, result: LLMResult) -> None:
 class StreamReader(EventReader):
     """An NDJSON stream: each line is a chunk; the last (``done: true``) carries the counts."""
 
+    def skim(self, chunk: bytes) -> bool:
+        """With content capture off, a chunk that is exactly one line of text only (not done, no
+        tool calls, no error) is counted, not decoded. The first line is always decoded."""
+        if self.keep_text or not self.result.events or not chunk.endswith(b"\n"):
+            return False
+        text = chunk.decode("latin-1")
+        if (
+            text.count("\n") == 1
+            and ('"done":false' in text or '"done": false' in text)
+            and '"tool_calls"' not in text
+            and '"error"' not in text
+        ):
+            self.result.events += 1
+            return True
+        return False
+
     def take(self, payload: Any) -> None:
         self.result.events += 1
         if isinstance(payload, dict):

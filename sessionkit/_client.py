@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 from typing_extensions import Unpack
 
-from . import _wire
+from . import _global, _wire
 from ._channels import ChannelRegistry
 from ._config import Config, Options
 from ._context import install_propagation
@@ -105,6 +105,7 @@ class Client:
             _install_sigterm_handler()
         self._instrumented = False
         self._apply_instrumentation()
+        self._apply_global()
         atexit.register(self._at_exit)
         if self.config.auto_start_session:
             self._sessions.start_auto()
@@ -177,6 +178,7 @@ class Client:
             self._telemetry.apply(new, changed)
             self._refresh()
             self._apply_instrumentation()
+            self._apply_global()
             if new.auto_start_session:
                 self._sessions.start_auto()
             logger.info("sessionkit: reconfigured (%s)", ", ".join(sorted(changed)))
@@ -186,6 +188,17 @@ class Client:
         """Metrics computed from ended spans: the export pipeline calls it from its thread, the
         processor directly when an attached provider exports instead."""
         record_llm_metrics(self.instruments, spans)
+
+    # -- other libraries' spans: the global provider ------------------------------------------------
+    def _apply_global(self) -> None:
+        mode = self.config.set_global
+        if mode and self.config.tracing_enabled and not self.closed:
+            try:
+                _global.serve(self, self._processor, mode)
+            except Exception:
+                logger.exception("sessionkit: could not set up the global tracer provider (continuing without)")
+        else:
+            _global.stop_serving(self)
 
     # -- LLM calls on the wire --------------------------------------------------------------------
     def _apply_instrumentation(self) -> None:
@@ -283,6 +296,7 @@ class Client:
         self._sessions.close(reason)
         if self._instrumented:
             self.uninstrument()
+        _global.stop_serving(self)
         return self._telemetry.shutdown(timeout)
 
     def stats(self) -> ClientStats:

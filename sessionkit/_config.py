@@ -60,7 +60,7 @@ class Options(TypedDict, total=False):
     capture_content: bool
     max_content_length: int
     message_capture: Literal["all", "new"]
-    set_global: bool
+    set_global: Union[bool, Literal["auto"]]
     tracer_provider: Any
     max_queue_size: int
     max_export_batch_size: int
@@ -125,8 +125,12 @@ class Config:
     """Also mask API keys, bearer tokens, JWTs and email addresses in captured content."""
     handle_sigterm: bool = True
     """On SIGTERM (when no other handler is set), end open sessions and flush before exiting."""
-    set_global: bool = False
-    """Also install the client's provider as the global OpenTelemetry TracerProvider."""
+    set_global: Union[bool, Literal["auto"]] = "auto"
+    """Other libraries' spans (taken from the global OpenTelemetry provider) in the session.
+    ``"auto"``: when no global provider is set, set sessionkit's, which hands each span to the
+    client the call belongs to (re-running ``init`` switches it, never warns, never duplicates);
+    when the program set its own SDK provider, add a processor to it that stamps the spans of
+    sessions. ``True``: the same, and a warning when neither can be done. ``False``: neither."""
     tracer_provider: Optional[Any] = None
     """Attach to this SDK ``TracerProvider`` instead of creating one."""
     max_queue_size: int = 4096
@@ -362,7 +366,7 @@ def _validator() -> SchemaValidator:
         "redact": cs.no_info_plain_validator_function(_check_redact),
         "redact_defaults": cs.bool_schema(),
         "handle_sigterm": cs.bool_schema(),
-        "set_global": cs.bool_schema(),
+        "set_global": cs.union_schema([cs.literal_schema(["auto"]), cs.bool_schema()]),
         "tracer_provider": cs.no_info_plain_validator_function(_check_provider),
         "max_queue_size": cs.int_schema(ge=1),
         "max_export_batch_size": cs.int_schema(ge=1),
@@ -422,6 +426,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "instrument_llm_calls": ("SESSIONKIT_INSTRUMENT_LLM_CALLS",),
     "llm_base_urls": ("SESSIONKIT_LLM_BASE_URLS",),
     "trace_per": ("SESSIONKIT_TRACE_PER",),
+    "set_global": ("SESSIONKIT_SET_GLOBAL",),
     "logs_exporter": ("SESSIONKIT_LOGS_EXPORTER",),
 }
 

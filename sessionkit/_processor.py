@@ -100,6 +100,10 @@ class SessionSpanProcessor(SpanProcessor):
     # -- SpanProcessor -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._started.add()
+        self.stamp(span, parent_context)
+
+    def stamp(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        """Stamp ``span`` with its session (if it has one). Never raises."""
         try:
             if parent_context is SESSION_ROOT_PARENT:
                 return  # a session's record or a turn's root: its attributes follow right after
@@ -127,6 +131,18 @@ class SessionSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         self._ended.add()
+        self.count(span)
+        pipeline = self.pipeline
+        if pipeline is not None:
+            pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
+        elif self._observe is not None:
+            try:
+                self._observe((span,))
+            except Exception:
+                logger.exception("sessionkit: could not derive metrics from a span (ignored)")
+
+    def count(self, span: ReadableSpan) -> None:
+        """Count an ended ``span`` into its session (if it has one). Never raises."""
         try:
             context = span.context
             session = self._by_trace.get(context.trace_id) if context else None
@@ -138,14 +154,6 @@ class SessionSpanProcessor(SpanProcessor):
                 session._count_span(span)
         except Exception:
             logger.exception("sessionkit: error while counting a span (ignored)")
-        pipeline = self.pipeline
-        if pipeline is not None:
-            pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
-        elif self._observe is not None:
-            try:
-                self._observe((span,))
-            except Exception:
-                logger.exception("sessionkit: could not derive metrics from a span (ignored)")
 
     def shutdown(self) -> None:
         pipeline = self.pipeline

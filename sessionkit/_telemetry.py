@@ -14,7 +14,6 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Optional, TypeVar
 
-from opentelemetry import trace
 from opentelemetry.metrics import Meter, NoOpMeter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -84,7 +83,6 @@ class Telemetry:
         self._lock = threading.Lock()
         self.provider: Optional[TracerProvider] = None
         self.tracer: Tracer = NoOpTracer()
-        self._global_set = False
         self._attached_to: weakref.WeakSet[TracerProvider] = weakref.WeakSet()  # users' providers
         self._meter_provider: Any = None
         self._meter: Optional[Meter] = None
@@ -131,9 +129,6 @@ class Telemetry:
         self.tracer = provider.get_tracer("sessionkit", VERSION)
         self._reset_meter(provider.resource)
         self._build_events(provider.resource)
-        if config.set_global and not self._global_set:
-            trace.set_tracer_provider(provider)
-            self._global_set = True
 
     def _build_pipeline(self) -> Optional[ExportPipeline]:
         config = self.config

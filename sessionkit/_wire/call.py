@@ -12,10 +12,9 @@ import json
 import logging
 import threading
 import time
-import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Optional
 
@@ -25,6 +24,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
+from .._clients import ClientSet
 from .._payloads.body import fit_json, fit_messages, redacted_json, split_body
 from .._payloads.llm import (
     Endpoint,
@@ -63,44 +63,13 @@ transport that sends through aiohttp) does not record the same call again."""
 
 
 # -- which client records a call ------------------------------------------------------------------
-class _Registry:
-    """The clients that want LLM calls recorded. The call goes to the client of the current
-    session, else the default client, else the client that registered last."""
+class _Registry(ClientSet[Host]):
+    """The clients that want LLM calls recorded (see ``ClientSet`` for which one a call goes to)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: list[weakref.ref[Host]] = []
-        self.default_client: Optional[Callable[[], Optional[Host]]] = None
-        """Set by ``sessionkit.api``: the default client, preferred when several record."""
+        super().__init__()
         self.held_by_instrumentor = False
         """Set while ``LLMHttpInstrumentor`` is on: the last client leaving must not unpatch."""
-
-    def add(self, client: Host) -> None:
-        with self._lock:
-            kept = [r for r in self._clients if r() is not None and r() is not client]
-            self._clients = [*kept, weakref.ref(client)]
-
-    def remove(self, client: Host) -> bool:
-        """Forget ``client``; True when no client is left."""
-        with self._lock:
-            self._clients = [r for r in self._clients if r() is not None and r() is not client]
-            return not self._clients
-
-    def pick(self) -> Optional[Host]:
-        refs = self._clients  # replaced whole on change, never mutated: safe to read unlocked
-        if len(refs) == 1:  # the common case: one client records
-            only = refs[0]()
-            return only if only is not None and not only.closed else None
-        clients = [c for c in (r() for r in refs) if c is not None and not c.closed]
-        if not clients:
-            return None
-        session = current.get()
-        if session is not None and session.client in clients:
-            return session.client
-        default = self.default_client() if self.default_client is not None else None
-        if default is not None and default in clients:
-            return default
-        return clients[-1]
 
 
 registry = _Registry()

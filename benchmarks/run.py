@@ -263,6 +263,53 @@ def bench_decorators(calls: int, repeats: int) -> None:
     disabled.shutdown(timeout=1)
 
 
+def bench_global(calls: int, repeats: int) -> None:
+    """The global provider (set_global="auto", the default): a decorated call costs the same with
+    it and without it; a library's own span through it is delegated to the client's provider."""
+    auto = sessionkit.Client(exporter=Discard(), service_name="bench-auto", max_queue_size=100_000)
+    off = sessionkit.Client(exporter=Discard(), service_name="bench-off", max_queue_size=100_000, set_global=False)
+    raw_tracer = raw_provider(max_queue_size=100_000).get_tracer("bench")
+    raw_noop = raw_wrapper(raw_tracer)(noop)
+    library = trace.get_tracer("some.library")  # the global provider's: sessionkit's, delegating
+    library_noop = raw_wrapper(library)(noop)
+    auto_noop, off_noop = auto.tool(noop), off.tool(noop)
+    auto_session, off_session = auto.start_session("auto"), off.start_session("off")
+
+    def in_raw_root(run: Callable[[int], None]) -> Callable[[int], None]:
+        def wrapped(n: int) -> None:
+            with raw_tracer.start_as_current_span("root"):
+                run(n)
+
+        return wrapped
+
+    def in_turn(session: Any, run: Callable[[int], None]) -> Callable[[int], None]:
+        def wrapped(n: int) -> None:
+            with session.turn("bench"):
+                run(n)
+
+        return wrapped
+
+    s = interleaved(
+        {
+            "raw": in_raw_root(loop(raw_noop)),
+            "auto": in_turn(auto_session, loop(auto_noop)),
+            "off": in_turn(off_session, loop(off_noop)),
+            "library": in_turn(auto_session, loop(library_noop)),
+        },
+        calls,
+        repeats,
+    )
+    auto_session.end()
+    off_session.end()
+    print("\n1b. The global provider (set_global) [target: the decorated call's ratio does not move]")
+    print(row("raw OTel start_as_current_span wrapper (in a root)", s["raw"], None))
+    print(row('@sessionkit.tool in a turn, set_global="auto"', s["auto"], s["raw"]))
+    print(row("@sessionkit.tool in a turn, set_global=False", s["off"], s["raw"]))
+    print(row("a library's span via the global provider, in a turn", s["library"], s["raw"]))
+    auto.shutdown(timeout=2)
+    off.shutdown(timeout=2)
+
+
 # -- 3. sessions ------------------------------------------------------------------------------------------
 def bench_sessions(calls: int, repeats: int) -> None:
     client = sessionkit.Client(exporter=Discard(), max_queue_size=100_000, instrument_llm_calls=False)
@@ -862,13 +909,20 @@ WORKLOADS = {
     "sk-nested": "sk3",
     "raw-span": "span",
     "sk-session": "session",
+    "sk-tool-turn-noglobal": "sk",
+    "sk-library-turn": "library",
 }
 
 
 def worker(variant: str, n: int) -> None:
     """Run one workload ``n`` times (under callgrind, from --instructions)."""
     raw_tracer = raw_provider(max_queue_size=1_000_000).get_tracer("bench")
-    client = sessionkit.Client(exporter=Discard(), max_queue_size=1_000_000, instrument_llm_calls=False)
+    client = sessionkit.Client(
+        exporter=Discard(),
+        max_queue_size=1_000_000,
+        instrument_llm_calls=False,
+        set_global=False if variant == "sk-tool-turn-noglobal" else "auto",
+    )
     raw = raw_wrapper(raw_tracer)
     raw_1, sk_1 = raw(noop), client.llm(model="m")(noop)
     raw_2, sk_2 = raw(lambda: raw_1()), client.tool(lambda: sk_1())
@@ -878,6 +932,7 @@ def worker(variant: str, n: int) -> None:
         "raw3": raw(lambda: raw_2()),
         "sk3": client.agent(lambda: sk_2()),
         "span": lambda: raw_tracer.start_span("s").end(),
+        "library": raw_wrapper(trace.get_tracer("some.library"))(noop),  # through the global provider
     }
 
     def session() -> None:
@@ -901,7 +956,7 @@ def worker(variant: str, n: int) -> None:
     bench_session: Any = None
     if variant.startswith("sk-") and variant not in ("sk-session", "sk-session-turn"):
         bench_session = client.start_session("bench")
-        if variant == "sk-tool-turn":
+        if variant in ("sk-tool-turn", "sk-tool-turn-noglobal", "sk-library-turn"):
             bench_session.turn("all calls in one turn").__enter__()
     elif variant.startswith("raw-") and variant not in ("raw-span", "raw-root-tool", "raw-root-child"):
         ctx = raw_tracer.start_as_current_span("root")
@@ -945,6 +1000,8 @@ def bench_instructions() -> None:
         ("session start + end vs one raw span", "sk-session", "raw-span"),
         ("a turn (with s.turn(): pass) vs one raw span", "sk-turn", "raw-span"),
         ("session + one turn vs raw root + child", "sk-session-turn", "raw-root-child"),
+        ("@sessionkit.tool in a turn, set_global=False vs raw", "sk-tool-turn-noglobal", "raw-tool"),
+        ("a library's span via the global provider vs raw", "sk-library-turn", "raw-tool"),
     ):
         print(f"  {label:<50} {per_call[sk]:10,.0f} vs {per_call[raw]:10,.0f}  {per_call[sk] / per_call[raw]:6.2f}x")
 
@@ -965,6 +1022,7 @@ def main() -> int:
     )
     gc.collect()
     bench_decorators(calls, repeats)
+    bench_global(calls, repeats)
     bench_sessions(calls, repeats)
     bench_llm(calls, repeats)
     bench_long_history(max(repeats // 3, 3))

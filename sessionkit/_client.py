@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 from typing_extensions import Unpack
 
-from . import _global, _wire
+from . import _global, _wire, integrations
 from ._channels import ChannelRegistry
 from ._config import Config, Options
 from ._context import install_propagation
@@ -106,6 +106,7 @@ class Client:
         self._instrumented = False
         self._apply_instrumentation()
         self._apply_global()
+        self._apply_integrations()
         atexit.register(self._at_exit)
         if self.config.auto_start_session:
             self._sessions.start_auto()
@@ -179,6 +180,7 @@ class Client:
             self._refresh()
             self._apply_instrumentation()
             self._apply_global()
+            self._apply_integrations()
             if new.auto_start_session:
                 self._sessions.start_auto()
             logger.info("sessionkit: reconfigured (%s)", ", ".join(sorted(changed)))
@@ -199,6 +201,16 @@ class Client:
                 logger.exception("sessionkit: could not set up the global tracer provider (continuing without)")
         else:
             _global.stop_serving(self)
+        integrations.detach(self)
+
+    def _apply_integrations(self) -> None:
+        if self.config.integrations and self.config.tracing_enabled and not self.closed:
+            try:
+                integrations.attach(self)
+            except Exception:
+                logger.exception("sessionkit: could not set up the integrations (continuing without)")
+        else:
+            integrations.detach(self)
 
     # -- LLM calls on the wire --------------------------------------------------------------------
     def _apply_instrumentation(self) -> None:
@@ -297,6 +309,7 @@ class Client:
         if self._instrumented:
             self.uninstrument()
         _global.stop_serving(self)
+        integrations.detach(self)
         return self._telemetry.shutdown(timeout)
 
     def stats(self) -> ClientStats:

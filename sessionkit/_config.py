@@ -80,6 +80,11 @@ class Options(TypedDict, total=False):
     trace_per: Literal["turn", "session"]
     prices: Mapping[str, Mapping[str, float]]
     logs_exporter: Optional[LogsExporterName]
+    integrations: Union[str, list[str], tuple[str, ...]]
+
+
+INTEGRATION_NAMES = ("openai_agents", "langchain", "mcp")
+"""The libraries ``sessionkit.integrations`` follows, each when it is installed and imported."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,10 @@ class Config:
     """Channel creation attempts per platform within ``channel_attempt_window`` before a retry-storm warning."""
     channel_attempt_window: float = 10.0
     trace_per: Literal["turn", "session"] = "turn"
+    integrations: tuple[str, ...] = INTEGRATION_NAMES
+    """The agent frameworks followed when they are imported (``sessionkit.integrations``):
+    ``"auto"`` (all of ``openai_agents``, ``langchain``, ``mcp``), a list of those names, or
+    ``"none"`` / ``[]``."""
     """``"turn"``: each turn of a session is a trace of its own, grouped by ``session.id`` (what
     Phoenix, Langfuse and other session views read). ``"session"``: one trace per session, the
     turns as children of its root (one tree in Jaeger)."""
@@ -314,6 +323,21 @@ def _check_prices(value: dict[str, dict[str, float]]) -> dict[str, dict[str, flo
     return value
 
 
+def _check_integrations(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return INTEGRATION_NAMES
+        if value.strip().lower() in ("none", ""):
+            return ()
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"accepted: 'auto', 'none', or a list of names from {', '.join(INTEGRATION_NAMES)}")
+    unknown = sorted(set(value) - set(INTEGRATION_NAMES))
+    if unknown:
+        raise ValueError(f"accepted: names from {', '.join(INTEGRATION_NAMES)}; unknown: {', '.join(unknown)}")
+    return tuple(name for name in INTEGRATION_NAMES if name in value)
+
+
 def _check_endpoint(value: Optional[str]) -> Optional[str]:
     if value is None:
         return value
@@ -388,6 +412,7 @@ def _validator() -> SchemaValidator:
             cs.dict_schema(cs.str_schema(min_length=1), cs.dict_schema(cs.str_schema(), cs.float_schema())),
         ),
         "logs_exporter": cs.nullable_schema(cs.literal_schema(list(LOGS_EXPORTER_NAMES))),
+        "integrations": cs.no_info_plain_validator_function(_check_integrations),
     }
     missing = set(Config.names()) ^ set(settings)
     assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
@@ -427,6 +452,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "llm_base_urls": ("SESSIONKIT_LLM_BASE_URLS",),
     "trace_per": ("SESSIONKIT_TRACE_PER",),
     "set_global": ("SESSIONKIT_SET_GLOBAL",),
+    "integrations": ("SESSIONKIT_INTEGRATIONS",),
     "logs_exporter": ("SESSIONKIT_LOGS_EXPORTER",),
 }
 

@@ -10,7 +10,7 @@ from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
-from ._spans import SESSION_ROOT_PARENT, TURN_START_KEY, attributes_of, set_clean_attributes
+from ._spans import ENRICHERS, SESSION_ROOT_PARENT, TURN_START_KEY, attributes_of, set_clean_attributes
 from ._tally import Tally
 
 __all__ = ["SessionIndex", "SessionSpanProcessor", "SpanOwner"]
@@ -105,6 +105,10 @@ class SessionSpanProcessor(SpanProcessor):
     def stamp(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Stamp ``span`` with its session (if it has one). Never raises."""
         try:
+            if ENRICHERS:  # an integration completes the spans of a library that traces itself
+                enrich = ENRICHERS.get(span.instrumentation_scope.name) if span.instrumentation_scope else None
+                if enrich is not None:
+                    enrich(span)
             if parent_context is SESSION_ROOT_PARENT:
                 return  # a session's record or a turn's root: its attributes follow right after
             if semconv.SESSION_ID in attributes_of(span):

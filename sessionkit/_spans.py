@@ -15,7 +15,7 @@ that ``to_attribute`` produced (str, bool, int, float, tuples of str).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -106,3 +106,14 @@ def record_error(span: Span, exc: BaseException) -> None:
 def is_clean_exit(exc: BaseException) -> bool:
     """``sys.exit()`` / ``sys.exit(0)``: the program ending on purpose, not a failure."""
     return isinstance(exc, SystemExit) and exc.code in (0, None)
+
+
+ENRICHERS: dict[str, Callable[[Any], None]] = {}
+"""By instrumentation scope name: a function that completes a span of that scope at its start
+(an integration's, for a library that traces itself: ``integrations.mcp``). Read by the session
+processor for every span while any is registered."""
+
+
+def add_enricher(scope: str, enrich: Callable[[Any], None]) -> None:
+    """Complete the spans of instrumentation scope ``scope`` with ``enrich(span)`` at their start."""
+    ENRICHERS[scope] = enrich

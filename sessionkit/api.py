@@ -14,7 +14,7 @@ from typing import Any, Optional, Union, cast
 
 from typing_extensions import Unpack
 
-from . import _global, _wire
+from . import _global, _wire, integrations
 from ._client import Client
 from ._config import Options
 from ._decorators import SpanDecorator
@@ -78,6 +78,7 @@ def reset_default_client(timeout: float = 2.0) -> None:
 # The wire-level hook prefers the default client when several clients record.
 _wire.registry.default_client = get_client
 _global.registry.default_client = get_client
+integrations.registry.default_client = get_client
 
 # Decorators bound to the default client at call time, so decorating at import time, before
 # init(), works. Without a client they call the function untouched.

@@ -51,6 +51,30 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _tool_to_call(body: dict[str, Any]) -> Optional[tuple[str, str]]:
+    """``(name, arguments JSON)`` of the first tool offered, when the request offers tools and
+    holds no tool result yet (the model asks for a tool once, then answers)."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    messages = body.get("messages")
+    items: list[Any] = (messages if isinstance(messages, list) else []) + (
+        body["input"] if isinstance(body.get("input"), list) else []
+    )
+    for item in items:
+        if isinstance(item, dict) and (item.get("role") == "tool" or item.get("type") == "function_call_output"):
+            return None
+    tool: dict[str, Any] = tools[0] if isinstance(tools[0], dict) else {}
+    function: dict[str, Any] = tool["function"] if isinstance(tool.get("function"), dict) else tool
+    schema: dict[str, Any] = function["parameters"] if isinstance(function.get("parameters"), dict) else {}
+    examples = {"string": "Paris", "integer": 1, "number": 1, "boolean": True}
+    arguments = {
+        key: examples.get(str(prop.get("type")), "x") if isinstance(prop, dict) else "x"
+        for key, prop in (schema.get("properties") or {}).items()
+    }
+    return str(function.get("name") or "tool"), json.dumps(arguments)
+
+
 class LoopbackHandler(BaseHTTPRequestHandler):
     """A request handler for small servers on 127.0.0.1: HTTP/1.1, no access log, and
     TCP_NODELAY (headers and body go out in separate writes; without it, Nagle's algorithm and
@@ -156,11 +180,26 @@ class FakeLLMServer:
         known = ("/chat/completions", "/completions", "/responses", "/embeddings", "/messages")
         if path.endswith(known):
             self._record(path, model, stream, tokens_in, tokens_out)  # before answering: no race with readers
+        call = _tool_to_call(body)
         if path.endswith("/chat/completions"):
             if stream:
                 self._stream_openai_chat(handler, model, words, tokens_in, body)
             else:
-                self._json(handler, self._openai_chat(model, "".join(words), tokens_in, tokens_out))
+                answer = self._openai_chat(model, "".join(words), tokens_in, tokens_out)
+                if call is not None:
+                    answer["choices"][0]["message"] = {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "call_fake1",
+                                "type": "function",
+                                "function": {"name": call[0], "arguments": call[1]},
+                            }
+                        ],
+                    }
+                    answer["choices"][0]["finish_reason"] = "tool_calls"
+                self._json(handler, answer)
         elif path.endswith("/completions"):
             self._json(
                 handler,
@@ -184,9 +223,20 @@ class FakeLLMServer:
                 "status": "completed",
                 "output": [
                     {
+                        "type": "function_call",
+                        "id": "fc_fake1",
+                        "call_id": "call_fake1",
+                        "name": call[0],
+                        "arguments": call[1],
+                        "status": "completed",
+                    }
+                    if call is not None
+                    else {
                         "type": "message",
+                        "id": "msg_fake1",
+                        "status": "completed",
                         "role": "assistant",
-                        "content": [{"type": "output_text", "text": "".join(words)}],
+                        "content": [{"type": "output_text", "text": "".join(words), "annotations": []}],
                     }
                 ],
                 "usage": {
@@ -198,7 +248,7 @@ class FakeLLMServer:
                 },
             }
             if stream:
-                events = [
+                events: list[tuple[str, dict[str, Any]]] = [
                     (
                         "response.created",
                         {
@@ -207,9 +257,20 @@ class FakeLLMServer:
                         },
                     )
                 ]
-                events += [
-                    ("response.output_text.delta", {"type": "response.output_text.delta", "delta": w}) for w in words
-                ]
+                if call is None:
+                    events += [
+                        (
+                            "response.output_text.delta",
+                            {
+                                "type": "response.output_text.delta",
+                                "item_id": "msg_fake1",
+                                "output_index": 0,
+                                "content_index": 0,
+                                "delta": w,
+                            },
+                        )
+                        for w in words
+                    ]
                 events.append(("response.completed", {"type": "response.completed", "response": response}))
                 self._sse(handler, events, model)
             else:
@@ -297,8 +358,27 @@ class FakeLLMServer:
             return ("", payload)
 
         events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": w}) for w in words]
-        events.append(chunk({}, "stop"))
+        call = _tool_to_call(body)
+        if call is not None:
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_fake1",
+                                "type": "function",
+                                "function": {"name": call[0], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
+            events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": call[1]}}]}))
+            events.append(chunk({}, "tool_calls"))
+        else:
+            events += [chunk({"content": w}) for w in words]
+            events.append(chunk({}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(
                 chunk(

@@ -148,6 +148,10 @@ def test_implementation_modules_are_private():
         "sessionkit.api",
         "sessionkit.fake_llm",
         "sessionkit.instrumentation",
+        "sessionkit.integrations",
+        "sessionkit.integrations.langchain",
+        "sessionkit.integrations.mcp",
+        "sessionkit.integrations.openai_agents",
         "sessionkit.semconv",
     ]
 

@@ -157,3 +157,29 @@ def test_after_shutdown_the_librarys_spans_are_not_recorded():
 def test_set_global_is_checked_at_the_call():
     status, _, err, _ = run_python("import sessionkit; sessionkit.Client(set_global='sometimes')")
     assert status != 0 and "set_global" in err
+
+
+def test_the_anthropic_sdks_own_spans_land_in_the_session_and_the_call_counts_once():
+    found, _ = run(
+        """
+        import anthropic
+        from sessionkit.fake_llm import FakeLLMServer
+
+        client = sessionkit.init(exporter="memory")
+        with FakeLLMServer() as server:
+            sdk = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0)
+            with client.session("s") as s:
+                sdk.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+        spans = client.exporter.get_finished_spans()
+        own = [x for x in spans if x.instrumentation_scope.name.startswith("com.anthropic")]
+        wire = [x for x in spans if x.instrumentation_scope.name == "sessionkit" and x.attributes.get("http.response.status_code")]
+        print(json.dumps({
+            "own": [(x.attributes.get("session.id"), bool(x.attributes.get("sessionkit.llm.counted_in_child"))) for x in own],
+            "wire_parent_is_own": [w.parent.span_id for w in wire] == [o.context.span_id for o in own],
+            "session": s.id, "llm_calls": s.summary().llm_calls,
+        }))
+        """
+    )
+    assert found["own"] == [[found["session"], True]]
+    assert found["wire_parent_is_own"] is True
+    assert found["llm_calls"] == 1

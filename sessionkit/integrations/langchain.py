@@ -1,0 +1,323 @@
+"""LangChain and LangGraph runs in the session: a callback handler every run gets.
+
+The handler is registered once as a LangChain configure hook (``register_configure_hook``),
+so every run gets it, with no ``callbacks=[...]`` to pass. Chains (a LangGraph graph and its
+nodes among them), tools, retrievers and chat models become spans nested as their runs are;
+each is current while it runs, so the chat model's request is seen on the wire inside its span
+and counted there once. A run's ``configurable.thread_id`` (LangGraph's conversation) becomes
+the thread: a root run outside any session starts a session with that thread (ended with the
+run); inside one, the root run carries it as ``gen_ai.conversation.id``. LangChain's hidden
+runs (tagged ``langsmith:hidden``, LangGraph's internal writes and branches) make no span.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from typing import Any, Optional
+from uuid import UUID
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import semconv
+from .._payloads.body import captured
+from .._session import current
+from .._spans import set_clean_attributes
+from ._registry import client_for
+
+__all__ = ["handler", "setup"]
+
+logger = logging.getLogger("sessionkit")
+NAME = "langchain"
+_HIDDEN = "langsmith:hidden"
+
+
+class _Run:
+    __slots__ = ("span", "context", "token", "session", "client")
+
+    def __init__(self, span: Any, context: Any, token: Any, session: Any, client: Any) -> None:
+        self.span = span
+        self.context = context
+        self.token = token
+        self.session = session
+        self.client = client
+
+
+def _detach(token: Any) -> None:
+    """Undo the attach of a run's start; its end may come in another context (an async run's
+    callback in another task), where nothing is undone."""
+    if isinstance(token, contextvars.Token):
+        try:
+            token.var.reset(token)
+        except (ValueError, RuntimeError):
+            pass
+    elif token is not None:
+        otel_context.detach(token)
+
+
+def _name(serialized: Any, kwargs: dict[str, Any], default: str) -> str:
+    name = kwargs.get("name")
+    if not name and isinstance(serialized, dict):
+        name = serialized.get("name") or (serialized.get("id") or [None])[-1]
+    return str(name or default)
+
+
+class _Handler:
+    """The callbacks; a ``BaseCallbackHandler`` subclass of it is made at setup (see ``setup``)."""
+
+    run_inline = True  # called where the run is, so its span is current there
+    raise_error = False
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[UUID, _Run] = {}
+        self._hidden: dict[UUID, Optional[UUID]] = {}  # a hidden run -> its parent
+
+    # -- the spans --------------------------------------------------------------------------------
+    def _visible_parent(self, parent_run_id: Optional[UUID]) -> Optional[_Run]:
+        with self._lock:
+            while parent_run_id is not None and parent_run_id in self._hidden:
+                parent_run_id = self._hidden[parent_run_id]
+            return self._runs.get(parent_run_id) if parent_run_id is not None else None
+
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: Optional[UUID],
+        name: str,
+        kind: str,
+        attrs: dict[str, Any],
+        tags: Any,
+        metadata: Any,
+        span_kind: SpanKind = SpanKind.INTERNAL,
+    ) -> None:
+        try:
+            if tags and _HIDDEN in tags:
+                with self._lock:
+                    self._hidden[run_id] = parent_run_id
+                return
+            parent = self._visible_parent(parent_run_id)
+            client = parent.client if parent is not None else client_for(NAME)
+            if client is None:
+                return
+            metadata = metadata if isinstance(metadata, dict) else {}
+            thread = metadata.get("thread_id")
+            session = None
+            if parent is None and thread is not None:
+                attrs[semconv.GEN_AI_CONVERSATION_ID] = str(thread)
+            if parent is None and current.get() is None:  # a root run outside a session starts one
+                fields = {"thread_id": str(thread)} if thread is not None else {}
+                session = client.start_session(name, **fields)
+            node = metadata.get("langgraph_node")
+            if node is not None and str(node) == name:  # the node's own run (its children inherit the key)
+                attrs["sessionkit.langgraph.node"] = str(node)
+                if metadata.get("langgraph_step") is not None:
+                    attrs["sessionkit.langgraph.step"] = str(metadata["langgraph_step"])
+            attrs["sessionkit.langchain.run_type"] = kind
+            here = otel_context.get_current()
+            base = parent.context if parent is not None else client.span_parent(here)
+            span = client.tracer.start_span(name, context=base, kind=span_kind)
+            set_clean_attributes(span, attrs)
+            context = trace.set_span_in_context(span, base)
+            token = otel_context.attach(context)
+            with self._lock:
+                self._runs[run_id] = _Run(span, context, token, session, client)
+        except Exception:
+            logger.debug("sessionkit: could not follow a LangChain run (ignored)", exc_info=True)
+
+    def _end(self, run_id: UUID, attrs: Optional[dict[str, Any]] = None, error: Any = None) -> None:
+        try:
+            with self._lock:
+                self._hidden.pop(run_id, None)
+                run = self._runs.pop(run_id, None)
+            if run is None:
+                return
+            span = run.span
+            if attrs:
+                set_clean_attributes(span, attrs)
+            if error is not None:
+                span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
+                if isinstance(error, BaseException):
+                    span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
+            _detach(run.token)
+            span.end()
+            if run.session is not None:
+                run.session.end("fail" if error is not None else "success")
+        except Exception:
+            logger.debug("sessionkit: could not end a LangChain run (ignored)", exc_info=True)
+
+    def _content(self, run_id: UUID, key: str, value: Any, out: dict[str, Any]) -> None:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None or value is None or not run.client.config.capture_content:
+            return
+        config = run.client.config
+        out[key] = captured(_plain(value), config.max_content_length, run.client.redact)
+
+    # -- chains (graphs and their nodes) ------------------------------------------------------------
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        name = _name(serialized, kw, "chain")
+        attrs: dict[str, Any] = {semconv.OPENINFERENCE_SPAN_KIND: "CHAIN"}
+        self._start(run_id, parent_run_id, name, "chain", attrs, kw.get("tags"), kw.get("metadata"))
+        out: dict[str, Any] = {}
+        self._content(run_id, semconv.INPUT_VALUE, inputs, out)
+        self._set(run_id, out)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        out: dict[str, Any] = {}
+        self._content(run_id, semconv.OUTPUT_VALUE, outputs, out)
+        self._end(run_id, out)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        if type(error).__name__ in ("GraphInterrupt", "ParentCommand"):  # LangGraph's control flow
+            self._end(run_id)
+            return
+        self._end(run_id, error=error)
+
+    # -- tools ----------------------------------------------------------------------------------------
+    def on_tool_start(
+        self, serialized: Any, input_str: Any, *, run_id: UUID, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        name = _name(serialized, kw, "tool")
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
+            semconv.GEN_AI_TOOL_NAME: name,
+            semconv.OPENINFERENCE_SPAN_KIND: "TOOL",
+        }
+        self._start(run_id, parent_run_id, f"execute_tool {name}", "tool", attrs, kw.get("tags"), kw.get("metadata"))
+        out: dict[str, Any] = {}
+        self._content(run_id, semconv.GEN_AI_TOOL_CALL_ARGUMENTS, kw.get("inputs") or input_str, out)
+        if semconv.GEN_AI_TOOL_CALL_ARGUMENTS in out:
+            out[semconv.INPUT_VALUE] = out[semconv.GEN_AI_TOOL_CALL_ARGUMENTS]
+        self._set(run_id, out)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kw: Any) -> None:
+        out: dict[str, Any] = {}
+        self._content(run_id, semconv.GEN_AI_TOOL_CALL_RESULT, getattr(output, "content", output), out)
+        if semconv.GEN_AI_TOOL_CALL_RESULT in out:
+            out[semconv.OUTPUT_VALUE] = out[semconv.GEN_AI_TOOL_CALL_RESULT]
+        self._end(run_id, out)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self._end(run_id, error=error)
+
+    # -- retrievers --------------------------------------------------------------------------------
+    def on_retriever_start(
+        self, serialized: Any, query: str, *, run_id: UUID, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        name = _name(serialized, kw, "retriever")
+        attrs: dict[str, Any] = {semconv.OPENINFERENCE_SPAN_KIND: "RETRIEVER"}
+        self._start(run_id, parent_run_id, f"retrieve {name}", "retriever", attrs, kw.get("tags"), kw.get("metadata"))
+        out: dict[str, Any] = {}
+        self._content(run_id, semconv.INPUT_VALUE, query, out)
+        self._set(run_id, out)
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kw: Any) -> None:
+        self._end(run_id, {"sessionkit.retriever.documents": len(documents) if documents is not None else 0})
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self._end(run_id, error=error)
+
+    # -- chat models and LLMs ----------------------------------------------------------------------------
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        self._model_start(serialized, run_id, parent_run_id, kw, messages)
+
+    def on_llm_start(
+        self, serialized: Any, prompts: Any, *, run_id: UUID, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        self._model_start(serialized, run_id, parent_run_id, kw, prompts)
+
+    def _model_start(self, serialized: Any, run_id: UUID, parent_run_id: Any, kw: dict[str, Any], inputs: Any) -> None:
+        params: dict[str, Any] = kw["invocation_params"] if isinstance(kw.get("invocation_params"), dict) else {}
+        metadata: dict[str, Any] = kw["metadata"] if isinstance(kw.get("metadata"), dict) else {}
+        model = params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
+        provider = metadata.get("ls_provider")
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_CHAT,
+            semconv.OPENINFERENCE_SPAN_KIND: "LLM",
+        }
+        if model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = str(model)
+            attrs[semconv.LLM_MODEL_NAME] = str(model)
+        if provider:
+            attrs[semconv.GEN_AI_PROVIDER_NAME] = str(provider)
+        name = f"chat {model}" if model else "chat"
+        self._start(run_id, parent_run_id, name, "llm", attrs, kw.get("tags"), metadata, SpanKind.CLIENT)
+        out: dict[str, Any] = {}
+        self._content(run_id, semconv.INPUT_VALUE, inputs, out)
+        self._set(run_id, out)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
+        out: dict[str, Any] = {}
+        usage = (getattr(response, "llm_output", None) or {}).get("token_usage") or {}
+        if isinstance(usage, dict):
+            for key, attribute in (
+                ("prompt_tokens", semconv.GEN_AI_USAGE_INPUT_TOKENS),
+                ("completion_tokens", semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
+            ):
+                if isinstance(usage.get(key), int):
+                    out[attribute] = usage[key]
+        generations = getattr(response, "generations", None) or []
+        texts = [getattr(g, "text", "") for batch in generations for g in batch]
+        self._content(run_id, semconv.OUTPUT_VALUE, "".join(t for t in texts if t) or None, out)
+        self._end(run_id, out)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self._end(run_id, error=error)
+
+    def _set(self, run_id: UUID, attrs: dict[str, Any]) -> None:
+        if not attrs:
+            return
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is not None:
+            set_clean_attributes(run.span, attrs)
+
+
+def _plain(value: Any) -> Any:
+    """LangChain values (messages, documents) as plain data for capture."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    content = getattr(value, "content", None)
+    if content is not None:
+        return {"role": getattr(value, "type", "message"), "content": _plain(content)}
+    return str(value)
+
+
+_handler: Optional[Any] = None
+_var: Optional[contextvars.ContextVar[Any]] = None
+
+
+def handler() -> Optional[Any]:
+    """The callback handler every LangChain run gets (None before LangChain was imported)."""
+    return _handler
+
+
+def setup() -> None:
+    """Register the handler with LangChain, once."""
+    global _handler, _var
+    if _handler is not None:
+        return
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.tracers.context import register_configure_hook
+
+    class SessionCallbackHandler(_Handler, BaseCallbackHandler):
+        def __init__(self) -> None:
+            _Handler.__init__(self)
+            BaseCallbackHandler.__init__(self)
+
+    _handler = SessionCallbackHandler()
+    _var = contextvars.ContextVar("sessionkit_langchain_handler", default=_handler)
+    register_configure_hook(_var, inheritable=True)

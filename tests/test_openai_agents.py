@@ -1,0 +1,160 @@
+"""The OpenAI Agents SDK in the session, through the real ``openai-agents`` package against the
+fake OpenAI server on 127.0.0.1 (tool calls included). The SDK's own trace export is switched
+off: its processors are replaced by sessionkit's alone (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import sessionkit
+from agents import (
+    Agent,
+    GuardrailFunctionOutput,
+    Runner,
+    function_tool,
+    input_guardrail,
+    set_default_openai_client,
+    set_trace_processors,
+)
+from openai import AsyncOpenAI
+from sessionkit.fake_llm import FakeLLMServer
+from sessionkit.integrations import openai_agents
+
+from helpers import spans_of
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer() as s:
+        set_default_openai_client(AsyncOpenAI(base_url=s.openai_base_url, api_key="k", max_retries=0), False)
+        yield s
+
+
+@pytest.fixture
+def make_client():
+    made = []
+
+    def make(**settings):
+        client = sessionkit.Client(exporter="memory", **settings)
+        made.append(client)
+        processor = openai_agents.processor()
+        assert processor is not None  # set up: agents was imported
+        set_trace_processors([processor])  # the SDK's exporter off: no network
+        return client
+
+    yield make
+    for client in made:
+        client.shutdown(timeout=2)
+
+
+def ancestors(client, span):
+    parents = {s.context.span_id: s.parent.span_id for s in spans_of(client) if s.parent is not None}
+    found, at = [], span.context.span_id
+    while at in parents:
+        at = parents[at]
+        found.append(at)
+    return found
+
+
+def by_name(client):
+    return {s.name: s for s in spans_of(client)}
+
+
+def weather_agent():
+    return Agent(name="Weather", instructions="Answer briefly.", tools=[get_weather], model="gpt-4o-mini")
+
+
+def test_a_run_in_a_session_is_a_tree_of_agent_tool_and_llm_spans(server, make_client):
+    client = make_client(capture_content=True)
+    with client.session("support") as session:
+        result = Runner.run_sync(weather_agent(), "Weather in Paris?")
+    assert result.final_output.strip()
+    spans = by_name(client)
+    agent, tool = spans["invoke_agent Weather"], spans["execute_tool get_weather"]
+    assert agent.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert agent.attributes["gen_ai.agent.name"] == "Weather"
+    assert agent.attributes["openinference.span.kind"] == "AGENT"
+    assert tool.attributes["gen_ai.tool.name"] == "get_weather"
+    assert json.loads(tool.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}
+    assert tool.attributes["gen_ai.tool.call.result"] == "sunny in Paris"
+    assert agent.context.span_id in ancestors(client, tool)
+    for span in spans_of(client):
+        if span.attributes.get("sessionkit.span.type") != "session":
+            assert span.attributes["session.id"] == session.id
+    # The SDK's two model calls are seen on the wire inside its response spans, and counted once.
+    wire = [s for s in spans_of(client) if s.attributes.get("http.response.status_code") == 200]
+    sdk_calls = [s for s in spans_of(client) if s.attributes.get("sessionkit.agents.span_type") == "response"]
+    assert len(wire) == 2 and len(sdk_calls) == 2
+    assert {w.parent.span_id for w in wire} == {c.context.span_id for c in sdk_calls}
+    assert all(c.attributes["sessionkit.llm.counted_in_child"] for c in sdk_calls)
+    summary = session.summary()
+    assert summary.llm_calls == 2
+    assert summary.input_tokens == sum(r.input_tokens for r in server.reported)
+
+
+def test_a_run_outside_a_session_starts_one_with_the_group_as_thread(server, make_client):
+    client = make_client()
+    from agents import RunConfig
+
+    Runner.run_sync(weather_agent(), "Weather?", run_config=RunConfig(group_id="conversation-7"))
+    spans = spans_of(client)
+    (record,) = [s for s in spans if s.attributes.get("sessionkit.span.type") == "session"]
+    assert record.attributes["sessionkit.session.thread_id"] == "conversation-7"
+    session_id = record.attributes["sessionkit.session.id"]
+    assert all(s.attributes.get("session.id") == session_id for s in spans if s is not record)
+    (run,) = [s for s in spans if s.attributes.get("sessionkit.agents.trace_id")]
+    assert run.attributes["gen_ai.conversation.id"] == "conversation-7"
+
+
+def test_a_streamed_run_keeps_the_tool_call(server, make_client):
+    client = make_client(capture_content=True)
+
+    async def main():
+        with client.session("streamed"):
+            result = Runner.run_streamed(weather_agent(), "Weather in Paris?")
+            async for _ in result.stream_events():
+                pass
+            return result.final_output
+
+    assert asyncio.run(main()).strip()
+    spans = by_name(client)
+    assert json.loads(spans["execute_tool get_weather"].attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}
+    assert spans["invoke_agent Weather"].attributes["gen_ai.agent.name"] == "Weather"
+
+
+def test_handoffs_and_guardrails_are_spans(server, make_client):
+    client = make_client()
+
+    @input_guardrail
+    def polite(context, agent, text):
+        return GuardrailFunctionOutput(output_info="ok", tripwire_triggered=False)
+
+    expert = Agent(name="Expert", instructions="Answer.", model="gpt-4o-mini")
+    triage = Agent(
+        name="Triage", instructions="Hand off.", handoffs=[expert], input_guardrails=[polite], model="gpt-4o-mini"
+    )
+    with client.session("handoff"):
+        Runner.run_sync(triage, "I need an expert")
+    names = [s.name for s in spans_of(client)]
+    assert "handoff Triage -> Expert" in names
+    assert "invoke_agent Expert" in names
+    guardrail = by_name(client)["guardrail polite"]
+    assert guardrail.attributes["sessionkit.agents.guardrail.triggered"] is False
+    assert guardrail.attributes["openinference.span.kind"] == "GUARDRAIL"
+
+
+def test_with_the_integration_off_only_the_wire_calls_are_recorded(server, make_client):
+    client = make_client(integrations="none")
+    with client.session("off"):
+        Runner.run_sync(weather_agent(), "Weather?")
+    names = {s.name for s in spans_of(client)}
+    assert not any(n.startswith(("invoke_agent", "execute_tool")) for n in names)
+    assert "chat gpt-4o-mini" in names  # the model calls, on the wire

@@ -160,3 +160,21 @@ def test_with_the_integration_off_no_run_spans(server, make_client):
         )
     assert not any(s.attributes.get("sessionkit.langchain.run_type") for s in spans_of(client))
     assert named(client, "chat gpt-4o-mini")  # the model calls, on the wire
+
+
+def test_a_retriever_is_a_retriever_span(make_client):
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    class Orders(BaseRetriever):
+        def _get_relevant_documents(self, query, *, run_manager):
+            return [Document(page_content=f"order for {query}"), Document(page_content="another")]
+
+    client = make_client(capture_content=True)
+    with client.session("rag"):
+        assert len(Orders().invoke("o-1")) == 2
+    (span,) = [s for s in spans_of(client) if s.attributes.get("sessionkit.langchain.run_type") == "retriever"]
+    assert span.name == "retrieve Orders"
+    assert span.attributes["openinference.span.kind"] == "RETRIEVER"
+    assert span.attributes["sessionkit.retriever.documents"] == 2
+    assert span.attributes["input.value"] == "o-1"

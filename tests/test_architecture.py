@@ -24,11 +24,10 @@ DOCS = ROOT / "docs"
 # wrapt's wrapper attribute (the patch's marker).
 EXTERNAL = {
     "sessionkit/_spans.py": {"_attributes", "_dict", "_lock", "_immutable", "_status", "_end_time"},
-    "sessionkit/_wire/httpx_hook.py": {"_self_wrapper"},
-    "sessionkit/_wire/botocore_hook.py": {"_self_wrapper"},
+    "sessionkit/_wire/patching.py": {"_self_wrapper"},
     # aiohttp's StreamReader reads every chunk of a body through this method: the hook's
     # subclass of it sees the chunks (aiohttp_hook.py says why this way)
-    "sessionkit/_wire/aiohttp_hook.py": {"_self_wrapper", "_read_nowait_chunk"},
+    "sessionkit/_wire/aiohttp_hook.py": {"_read_nowait_chunk"},
 }
 # Protocols of other projects whose names start with an underscore: IPython's rich display.
 PROTOCOLS = {"_repr_html_"}

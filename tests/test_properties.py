@@ -291,30 +291,14 @@ def test_native_payloads_of_any_shape_never_raise(body, which):
         assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
 
 
+@pytest.mark.parametrize("parser", [SSEParser, NDJSONParser])
 @SETTINGS
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6))
-def test_ndjson_parser_on_any_bytes_cut_anywhere_reads_the_same(data, cuts):
+def test_stream_parsers_on_any_bytes_cut_anywhere_read_the_same(parser, data, cuts):
     def read(pieces):
-        parser = NDJSONParser()
-        events = [e for piece in pieces for e in parser.feed(piece)]
-        return events + list(parser.flush())
-
-    bounds = sorted({min(c, len(data)) for c in cuts})
-    pieces, last = [], 0
-    for bound in bounds:
-        pieces.append(data[last:bound])
-        last = bound
-    pieces.append(data[last:])
-    assert read(pieces) == read([data])
-
-
-@SETTINGS
-@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6))
-def test_sse_parser_on_any_bytes_cut_anywhere_reads_the_same(data, cuts):
-    def read(pieces):
-        parser = SSEParser()
-        events = [e for piece in pieces for e in parser.feed(piece)]
-        return events + list(parser.flush())
+        reading = parser()
+        events = [e for piece in pieces for e in reading.feed(piece)]
+        return events + list(reading.flush())
 
     bounds = sorted({min(c, len(data)) for c in cuts})
     pieces, last = [], 0

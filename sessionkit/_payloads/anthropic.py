@@ -72,19 +72,12 @@ def _usage(result: LLMResult, usage: Any) -> None:
     usage = as_dict(usage)
     if not usage:
         return
-    fresh = as_count(usage.get("input_tokens"))
-    cache_read = as_count(usage.get("cache_read_input_tokens"))
-    cache_write = as_count(usage.get("cache_creation_input_tokens"))
-    if cache_read is not None:
-        result.cache_read_tokens = cache_read
-    if cache_write is not None:
-        result.cache_creation_tokens = cache_write
-    if fresh is not None:
-        # Anthropic counts cached input apart; the GenAI conventions count all input tokens.
-        result.input_tokens = fresh + (cache_read or 0) + (cache_write or 0)
-    output = as_count(usage.get("output_tokens"))
-    if output is not None:
-        result.output_tokens = output
+    result.add_cached_usage(
+        as_count(usage.get("input_tokens")),
+        as_count(usage.get("cache_read_input_tokens")),
+        as_count(usage.get("cache_creation_input_tokens")),
+        as_count(usage.get("output_tokens")),
+    )
 
 
 def _content(result: LLMResult, blocks: Any) -> None:

@@ -21,6 +21,7 @@ from .llm import (
     LLMResult,
     as_dict,
     as_list,
+    numeric_params,
     text_parts,
     tool_call_part,
     tool_response_part,
@@ -82,10 +83,7 @@ def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
 
 
 def _params(request: LLMRequest, config: dict[str, Any]) -> None:
-    for key, attribute in _INFERENCE.items():
-        value = config.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            request.params[attribute] = value
+    numeric_params(request, config, _INFERENCE)
     stop = config.get("stopSequences") or config.get("stop_sequences") or config.get("stop")
     if isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
         request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
@@ -125,26 +123,16 @@ def _usage(result: LLMResult, usage: Any) -> None:
     """Converse usage: ``inputTokens`` excludes the cached ones, counted apart (as Anthropic
     does); the GenAI conventions count all input tokens."""
     usage = as_dict(usage)
-    fresh = as_count(usage.get("inputTokens"))
-    cache_read = as_count(usage.get("cacheReadInputTokens"))
-    cache_write = as_count(usage.get("cacheWriteInputTokens"))
-    if cache_read is not None:
-        result.cache_read_tokens = cache_read
-    if cache_write is not None:
-        result.cache_creation_tokens = cache_write
-    if fresh is not None:
-        result.input_tokens = fresh + (cache_read or 0) + (cache_write or 0)
-    output = as_count(usage.get("outputTokens"))
-    if output is not None:
-        result.output_tokens = output
+    result.add_cached_usage(
+        as_count(usage.get("inputTokens")),
+        as_count(usage.get("cacheReadInputTokens")),
+        as_count(usage.get("cacheWriteInputTokens")),
+        as_count(usage.get("outputTokens")),
+    )
 
 
 def _output(result: LLMResult, message: Any) -> None:
-    for part in _blocks(as_dict(message).get("content")):
-        if part["type"] == "text":
-            result.output_text.append(part["content"])
-        elif part["type"] == "tool_call":
-            result.tool_calls.append({k: part.get(k) for k in ("id", "name", "arguments") if k in part})
+    result.add_output(_blocks(as_dict(message).get("content")))
 
 
 def _count(value: Any) -> Any:

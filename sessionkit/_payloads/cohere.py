@@ -15,10 +15,10 @@ from .llm import (
     LLMResult,
     as_dict,
     as_list,
+    chat_message,
+    function_call_parts,
     request_basics,
     text_parts,
-    tool_call_part,
-    tool_response_part,
 )
 
 _PARAMS = {
@@ -35,29 +35,9 @@ ARRAY_FIELDS = {"cohere.chat": "messages"}
 """The field that holds the conversation, the part of a request that grows every turn."""
 
 
-def _tool_calls(calls: Any) -> list[dict[str, Any]]:
-    out = []
-    for call in as_list(calls):
-        call = as_dict(call)
-        function = as_dict(call.get("function"))
-        out.append(tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
-    return out
-
-
 def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
     """v2 chat messages as GenAI semconv messages, tool calls and tool results with their ids."""
-    out: list[dict[str, Any]] = []
-    for message in items:
-        if not isinstance(message, dict):
-            continue
-        role = str(message.get("role", "user"))
-        if role == "tool":
-            parts = [tool_response_part(message.get("tool_call_id"), message.get("content"))]
-        else:
-            parts = text_parts(message.get("content")) if message.get("content") else []
-            parts += _tool_calls(message.get("tool_calls"))
-        out.append({"role": role, "parts": parts})
-    return out
+    return [chat_message(message, keep_empty_text=False) for message in items if isinstance(message, dict)]
 
 
 def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
@@ -87,11 +67,7 @@ def _usage(result: LLMResult, usage: Any) -> None:
 
 def _message(result: LLMResult, message: Any) -> None:
     message = as_dict(message)
-    for part in text_parts(message.get("content")):
-        if part.get("type") == "text":
-            result.output_text.append(part["content"])
-    for part in _tool_calls(message.get("tool_calls")):
-        result.tool_calls.append({k: part.get(k) for k in ("id", "name", "arguments") if k in part})
+    result.add_output(text_parts(message.get("content")) + function_call_parts(message.get("tool_calls")))
 
 
 def parse_response(api: str, body: Any, result: LLMResult) -> None:

@@ -11,7 +11,16 @@ from typing import Any
 
 from .. import semconv
 from .._values import as_count
-from .llm import EventReader, LLMRequest, LLMResult, as_dict, as_list, tool_call_part, tool_response_part
+from .llm import (
+    EventReader,
+    LLMRequest,
+    LLMResult,
+    as_dict,
+    as_list,
+    numeric_params,
+    tool_call_part,
+    tool_response_part,
+)
 
 _PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -74,10 +83,7 @@ def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
     body = as_dict(body)
     request = LLMRequest(stream=api == "gemini.stream")
     config = as_dict(body.get("generationConfig"))
-    for key, attribute in _PARAMS.items():
-        value = config.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            request.params[attribute] = value
+    numeric_params(request, config, _PARAMS)
     stop = config.get("stopSequences")
     if isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
         request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
@@ -124,11 +130,7 @@ def _chunk(result: LLMResult, body: dict[str, Any]) -> None:
         candidate = as_dict(candidate)
         if candidate.get("index", 0) != 0:
             continue  # the first candidate is the answer; others are alternatives
-        for part in _parts(as_dict(candidate.get("content")).get("parts")):
-            if part["type"] == "text":
-                result.output_text.append(part["content"])
-            elif part["type"] == "tool_call":
-                result.tool_calls.append({k: part.get(k) for k in ("id", "name", "arguments") if k in part})
+        result.add_output(_parts(as_dict(candidate.get("content")).get("parts")))
         reason = candidate.get("finishReason")
         if isinstance(reason, str):
             result.finish_reasons = [reason.lower()]

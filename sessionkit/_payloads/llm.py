@@ -277,6 +277,28 @@ class LLMResult:
     ended: bool = False
     """The stream's own end event was seen ([DONE], message_stop, response.completed)."""
 
+    def add_output(self, parts: list[dict[str, Any]]) -> None:
+        """GenAI parts of the answer: text to ``output_text``, tool calls to ``tool_calls``."""
+        for part in parts:
+            if part["type"] == "text":
+                self.output_text.append(part["content"])
+            elif part["type"] == "tool_call":
+                self.tool_calls.append({k: part.get(k) for k in ("id", "name", "arguments") if k in part})
+
+    def add_cached_usage(
+        self, fresh: Optional[int], cache_read: Optional[int], cache_write: Optional[int], output: Optional[int]
+    ) -> None:
+        """Usage of an API that counts cached input apart from fresh input (Anthropic, Bedrock
+        Converse): the GenAI conventions count all input tokens."""
+        if cache_read is not None:
+            self.cache_read_tokens = cache_read
+        if cache_write is not None:
+            self.cache_creation_tokens = cache_write
+        if fresh is not None:
+            self.input_tokens = fresh + (cache_read or 0) + (cache_write or 0)
+        if output is not None:
+            self.output_tokens = output
+
     def output_messages(self) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
         if self.output_text:
@@ -304,16 +326,45 @@ def request_basics(body: Any, params: Mapping[str, str], stop_key: str) -> tuple
     body = as_dict(body)
     request = LLMRequest(model=body.get("model") if isinstance(body.get("model"), str) else None)
     request.stream = body.get("stream") is True
-    for key, attribute in params.items():
-        value = body.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            request.params[attribute] = value
+    numeric_params(request, body, params)
     stop = body.get(stop_key)
     if isinstance(stop, str):
         request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
     elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
         request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
     return body, request
+
+
+def numeric_params(request: LLMRequest, source: Mapping[str, Any], params: Mapping[str, str]) -> None:
+    """The numbers of ``source`` named in ``params`` (key -> attribute) onto ``request.params``."""
+    for key, attribute in params.items():
+        value = source.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            request.params[attribute] = value
+
+
+def function_call_parts(calls: Any) -> list[dict[str, Any]]:
+    """Tool calls of the ``{"id", "function": {"name", "arguments"}}`` shape (OpenAI chat,
+    Cohere v2, Ollama) as GenAI ``tool_call`` parts."""
+    out = []
+    for call in as_list(calls):
+        call = as_dict(call)
+        function = as_dict(call.get("function"))
+        out.append(tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
+    return out
+
+
+def chat_message(message: dict[str, Any], keep_empty_text: bool = True) -> dict[str, Any]:
+    """A chat message (``role``, ``content``, ``tool_calls``; a ``tool`` message with its
+    ``tool_call_id``) as a GenAI message. Without ``keep_empty_text``, empty content is no part."""
+    role = str(message.get("role", "user"))
+    if role == "tool":
+        parts = [tool_response_part(message.get("tool_call_id"), message.get("content"))]
+    else:
+        content = message.get("content")
+        parts = text_parts(content) if content or keep_empty_text else []
+        parts += function_call_parts(message.get("tool_calls"))
+    return {"role": role, "parts": parts}
 
 
 def role_messages(items: list[Any]) -> list[dict[str, Any]]:

@@ -17,8 +17,9 @@ from .llm import (
     LLMResult,
     as_dict,
     as_list,
+    function_call_parts,
+    numeric_params,
     text_parts,
-    tool_call_part,
     tool_response_part,
 )
 
@@ -34,15 +35,6 @@ _OPTIONS = {
 
 ARRAY_FIELDS = {"ollama.chat": "messages"}
 """The field that holds the conversation, the part of a request that grows every turn."""
-
-
-def _tool_calls(calls: Any) -> list[dict[str, Any]]:
-    out = []
-    for call in as_list(calls):
-        call = as_dict(call)
-        function = as_dict(call.get("function"))
-        out.append(tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
-    return out
 
 
 def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
@@ -61,7 +53,7 @@ def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
         else:
             parts = text_parts(message.get("content")) if message.get("content") else []
             parts += [{"type": "image"} for _ in as_list(message.get("images"))]
-            parts += _tool_calls(message.get("tool_calls"))
+            parts += function_call_parts(message.get("tool_calls"))
         out.append({"role": role, "parts": parts})
     return out
 
@@ -74,10 +66,7 @@ def parse_request(api: str, body: Any, messages: bool = True) -> LLMRequest:
     if api == "ollama.embed":
         request.stream = False
     options = as_dict(body.get("options"))
-    for key, attribute in _OPTIONS.items():
-        value = options.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            request.params[attribute] = value
+    numeric_params(request, options, _OPTIONS)
     stop = options.get("stop")
     if isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
         request.params[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
@@ -102,8 +91,7 @@ def _chunk(result: LLMResult, body: dict[str, Any], keep_text: bool = True) -> N
     text = message.get("content") if message else body.get("response")
     if keep_text and isinstance(text, str) and text:
         result.output_text.append(text)
-    for part in _tool_calls(message.get("tool_calls")):
-        result.tool_calls.append({k: part.get(k) for k in ("id", "name", "arguments") if k in part})
+    result.add_output(function_call_parts(message.get("tool_calls")))
     if body.get("done") is True:
         result.ended = True
         if isinstance(body.get("done_reason"), str):

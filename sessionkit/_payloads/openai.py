@@ -15,6 +15,7 @@ from .llm import (
     LLMResult,
     as_dict,
     as_list,
+    chat_message,
     request_basics,
     role_messages,
     text_parts,
@@ -44,21 +45,7 @@ def convert_messages(api: str, items: list[Any]) -> list[dict[str, Any]]:
     results included (with their call ids)."""
     if api == "openai.responses":
         return [_input_item(item) for item in items if isinstance(item, dict)]
-    out: list[dict[str, Any]] = []
-    for message in items:
-        if not isinstance(message, dict):
-            continue
-        role = str(message.get("role", "user"))
-        if role == "tool":
-            parts = [tool_response_part(message.get("tool_call_id"), message.get("content"))]
-        else:
-            parts = text_parts(message.get("content"))
-            for call in as_list(message.get("tool_calls")):
-                call = as_dict(call)
-                function = as_dict(call.get("function"))
-                parts.append(tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
-        out.append({"role": role, "parts": parts})
-    return out
+    return [chat_message(message) for message in items if isinstance(message, dict)]
 
 
 def _input_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import weakref
 from types import ModuleType
 from typing import Any, Optional
 
-import wrapt
 from opentelemetry import context as otel_context
 
 from .call import LLMCall, start_call
+from .patching import unwrap, wrap
 
 logger = logging.getLogger("sessionkit")
 
@@ -163,13 +163,7 @@ def _request(module: ModuleType) -> Any:
         _watch(module, instance, call, response)
         return response
 
-    setattr(request, _MARKER, True)
     return request
-
-
-def is_patched(cls: Any) -> bool:
-    method = cls.__dict__.get("_request")
-    return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
 
 
 def patch(module: ModuleType) -> None:
@@ -177,11 +171,8 @@ def patch(module: ModuleType) -> None:
     if not hasattr(module.StreamReader, "_read_nowait_chunk"):
         logger.debug("sessionkit: this aiohttp's StreamReader is not one the hook knows; aiohttp is not traced")
         return
-    if not is_patched(module.ClientSession):
-        wrapt.wrap_function_wrapper(module.ClientSession, "_request", _request(module))
+    wrap(module.ClientSession, "_request", _request(module), _MARKER)
 
 
 def unpatch(module: ModuleType) -> None:
-    cls = module.ClientSession
-    if is_patched(cls):
-        cls._request = cls.__dict__["_request"].__wrapped__
+    unwrap(module.ClientSession, "_request", _MARKER)

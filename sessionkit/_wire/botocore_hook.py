@@ -20,6 +20,7 @@ import wrapt
 
 from .._payloads.llm import Endpoint
 from .call import LLMCall, Request, start_known_call
+from .patching import unwrap, wrap
 
 logger = logging.getLogger("sessionkit")
 
@@ -160,24 +161,13 @@ def _create_client(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> An
     return client
 
 
-setattr(_create_client, _MARKER, True)
-
-
-def is_patched(cls: Any) -> bool:
-    method = cls.__dict__.get("create_client")
-    return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
-
-
 def patch(module: ModuleType) -> None:
     """Patch ``botocore.client.ClientCreator.create_client`` once: new Bedrock clients get the
     handlers."""
-    if not is_patched(module.ClientCreator):
-        wrapt.wrap_function_wrapper(module.ClientCreator, "create_client", _create_client)
+    wrap(module.ClientCreator, "create_client", _create_client, _MARKER)
 
 
 def unpatch(module: ModuleType) -> None:
     """Restore ``create_client``. Clients that have the handlers keep them; with no client
     recording, the handlers do nothing."""
-    cls = module.ClientCreator
-    if is_patched(cls):
-        cls.create_client = cls.__dict__["create_client"].__wrapped__
+    unwrap(module.ClientCreator, "create_client", _MARKER)

@@ -555,12 +555,12 @@ def start_call(request: Any) -> Optional[LLMCall]:
     try:
         if getattr(request, "method", None) != "POST":
             return None
-        client = _recording_client()
-        if client is None:
-            return None
         url = str(request.url)
         if not _llm_path(url):
             return None  # not an LLM API path: every other request stops here
+        client = _recording_client()
+        if client is None:
+            return None
         base_urls = _base_urls(client.config)
         # A well-known host or a configured URL decides by itself; only an unknown host needs
         # the request looked at (its headers, or its body).

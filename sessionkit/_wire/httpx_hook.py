@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
 
-import wrapt
 from opentelemetry import context as otel_context
 
 from .call import LLMCall, start_call
+from .patching import is_wrapped, unwrap, wrap
 
 MODULES = ("httpx", "httpx2")
 _MARKER = "_sessionkit_llm_send"
@@ -118,7 +118,6 @@ def _sync_send(module: ModuleType) -> Any:
         _got_response(call, response, bool(kwargs.get("stream", False)), module)
         return response
 
-    setattr(send, _MARKER, True)
     return send
 
 
@@ -138,26 +137,21 @@ def _async_send(module: ModuleType) -> Any:
         _got_response(call, response, bool(kwargs.get("stream", False)), module)
         return response
 
-    setattr(send, _MARKER, True)
     return send
 
 
 def is_patched(cls: Any) -> bool:
     """Whether ``cls.send`` is sessionkit's wrapper (a test hook, and the patch's own check)."""
-    method = cls.__dict__.get("send")
-    return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, _MARKER, False)
+    return is_wrapped(cls, "send", _MARKER)
 
 
 def patch(module: ModuleType) -> None:
     """Patch ``module`` (httpx or httpx2) once: ``Client.send`` and ``AsyncClient.send``."""
-    if not is_patched(module.Client):
-        wrapt.wrap_function_wrapper(module.Client, "send", _sync_send(module))
-    if not is_patched(module.AsyncClient):
-        wrapt.wrap_function_wrapper(module.AsyncClient, "send", _async_send(module))
+    wrap(module.Client, "send", _sync_send(module), _MARKER)
+    wrap(module.AsyncClient, "send", _async_send(module), _MARKER)
 
 
 def unpatch(module: ModuleType) -> None:
     """Restore the original ``send`` methods."""
     for cls in (module.Client, module.AsyncClient):
-        if is_patched(cls):
-            cls.send = cls.__dict__["send"].__wrapped__
+        unwrap(cls, "send", _MARKER)

@@ -18,14 +18,13 @@ import threading
 from typing import Any, Optional
 from uuid import UUID
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._payloads.body import captured
 from .._session import current
 from .._spans import set_clean_attributes
+from ._open import Open, close, open_span
 from ._registry import client_for
 
 __all__ = ["handler", "setup"]
@@ -33,29 +32,6 @@ __all__ = ["handler", "setup"]
 logger = logging.getLogger("sessionkit")
 NAME = "langchain"
 _HIDDEN = "langsmith:hidden"
-
-
-class _Run:
-    __slots__ = ("span", "context", "token", "session", "client")
-
-    def __init__(self, span: Any, context: Any, token: Any, session: Any, client: Any) -> None:
-        self.span = span
-        self.context = context
-        self.token = token
-        self.session = session
-        self.client = client
-
-
-def _detach(token: Any) -> None:
-    """Undo the attach of a run's start; its end may come in another context (an async run's
-    callback in another task), where nothing is undone."""
-    if isinstance(token, contextvars.Token):
-        try:
-            token.var.reset(token)
-        except (ValueError, RuntimeError):
-            pass
-    elif token is not None:
-        otel_context.detach(token)
 
 
 def _name(serialized: Any, kwargs: dict[str, Any], default: str) -> str:
@@ -73,11 +49,11 @@ class _Handler:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._runs: dict[UUID, _Run] = {}
+        self._runs: dict[UUID, Open] = {}
         self._hidden: dict[UUID, Optional[UUID]] = {}  # a hidden run -> its parent
 
     # -- the spans --------------------------------------------------------------------------------
-    def _visible_parent(self, parent_run_id: Optional[UUID]) -> Optional[_Run]:
+    def _visible_parent(self, parent_run_id: Optional[UUID]) -> Optional[Open]:
         with self._lock:
             while parent_run_id is not None and parent_run_id in self._hidden:
                 parent_run_id = self._hidden[parent_run_id]
@@ -117,14 +93,9 @@ class _Handler:
                 if metadata.get("langgraph_step") is not None:
                     attrs["sessionkit.langgraph.step"] = str(metadata["langgraph_step"])
             attrs["sessionkit.langchain.run_type"] = kind
-            here = otel_context.get_current()
-            base = parent.context if parent is not None else client.span_parent(here)
-            span = client.tracer.start_span(name, context=base, kind=span_kind)
-            set_clean_attributes(span, attrs)
-            context = trace.set_span_in_context(span, base)
-            token = otel_context.attach(context)
+            opened = open_span(client, parent, name, attrs, session, span_kind)
             with self._lock:
-                self._runs[run_id] = _Run(span, context, token, session, client)
+                self._runs[run_id] = opened
         except Exception:
             logger.debug("sessionkit: could not follow a LangChain run (ignored)", exc_info=True)
 
@@ -143,8 +114,7 @@ class _Handler:
                 if isinstance(error, BaseException):
                     span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
-            _detach(run.token)
-            span.end()
+            close(run)
             if run.session is not None:
                 run.session.end("fail" if error is not None else "success")
         except Exception:

@@ -12,53 +12,24 @@ session starts one (ended with the run); the run's ``group_id`` is the thread.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import threading
 from typing import Any, Optional
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._payloads.body import captured
 from .._session import current
 from .._spans import set_clean_attributes
+from ._open import Open, close, open_span
 from ._registry import client_for
 
 __all__ = ["SessionTracingProcessor", "processor", "setup"]
 
 logger = logging.getLogger("sessionkit")
 NAME = "openai_agents"
-
-
-class _Open:
-    """A trace or span of the SDK, as the OpenTelemetry span that stands for it."""
-
-    __slots__ = ("span", "context", "token", "session", "client")
-
-    def __init__(self, span: Any, context: Any, token: Any, session: Any, client: Any) -> None:
-        self.span = span
-        self.context = context
-        self.token = token
-        self.session = session
-        self.client = client
-
-
-def _detach(token: Any) -> None:
-    """Undo an attach made when the SDK's span started; its end can come in another context
-    (a streamed run's task), where the token cannot be reset: then nothing is undone there."""
-    if token is None:
-        return
-    if isinstance(token, contextvars.Token):
-        try:
-            token.var.reset(token)
-        except (ValueError, RuntimeError):
-            pass
-        return
-    otel_context.detach(token)
 
 
 def _content(client: Any, value: Any) -> Optional[str]:
@@ -73,7 +44,7 @@ class SessionTracingProcessor:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: dict[str, _Open] = {}
+        self._open: dict[str, Open] = {}
 
     # -- traces: one per run -------------------------------------------------------------------
     def on_trace_start(self, sdk_trace: Any) -> None:
@@ -101,8 +72,7 @@ class SessionTracingProcessor:
             found = self._pop(str(sdk_trace.trace_id))
             if found is None:
                 return
-            _detach(found.token)
-            found.span.end()
+            close(found)
             if found.session is not None:
                 found.session.end()
         except Exception:
@@ -133,8 +103,7 @@ class SessionTracingProcessor:
                 message = str(error.get("message") if isinstance(error, dict) else error)
                 span.set_attribute(semconv.ERROR_TYPE, message[:128])
                 span.set_status(Status(StatusCode.ERROR, message))
-            _detach(found.token)
-            span.end()
+            close(found)
         except Exception:
             logger.debug("sessionkit: could not end an Agents SDK span (ignored)", exc_info=True)
 
@@ -149,22 +118,17 @@ class SessionTracingProcessor:
         self,
         client: Any,
         key: str,
-        parent: Optional[_Open],
+        parent: Optional[Open],
         name: str,
         attrs: dict[str, Any],
         session: Any,
         kind: SpanKind = SpanKind.INTERNAL,
     ) -> None:
-        here = otel_context.get_current()
-        base = parent.context if parent is not None else client.span_parent(here)
-        span = client.tracer.start_span(name, context=base, kind=kind)
-        set_clean_attributes(span, attrs)
-        context = trace.set_span_in_context(span, base)
-        token = otel_context.attach(context)  # what runs inside (the LLM call on the wire) nests here
+        opened = open_span(client, parent, name, attrs, session, kind)
         with self._lock:
-            self._open[key] = _Open(span, context, token, session, client)
+            self._open[key] = opened
 
-    def _pop(self, key: str) -> Optional[_Open]:
+    def _pop(self, key: str) -> Optional[Open]:
         with self._lock:
             return self._open.pop(key, None)
 

@@ -1,0 +1,54 @@
+"""A framework's run or span, open as an OpenTelemetry span: what the integrations share."""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any, Optional
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from .._spans import set_clean_attributes
+
+__all__ = ["Open", "close", "open_span"]
+
+
+class Open:
+    """The span that stands for a framework's run (or span), current while it runs."""
+
+    __slots__ = ("span", "context", "token", "session", "client")
+
+    def __init__(self, span: Any, context: Any, token: Any, session: Any, client: Any) -> None:
+        self.span = span
+        self.context = context
+        self.token = token
+        self.session = session
+        """The session this run started (a root run outside any session), ended with it."""
+        self.client = client
+
+
+def open_span(
+    client: Any, parent: Optional[Open], name: str, attrs: dict[str, Any], session: Any, kind: SpanKind
+) -> Open:
+    """Start the span under ``parent``'s (else the calling code's, within its session) and make
+    it current here, so what runs inside (the LLM call on the wire) nests under it."""
+    base = parent.context if parent is not None else client.span_parent(otel_context.get_current())
+    span = client.tracer.start_span(name, context=base, kind=kind)
+    set_clean_attributes(span, attrs)
+    context = trace.set_span_in_context(span, base)
+    return Open(span, context, otel_context.attach(context), session, client)
+
+
+def close(run: Open) -> None:
+    """Undo the start's attach and end the span. The end can come in another context than the
+    start (a streamed or async run's task), where the attach cannot be undone: then it is not."""
+    token = run.token
+    if isinstance(token, contextvars.Token):
+        try:
+            token.var.reset(token)
+        except (ValueError, RuntimeError):
+            pass
+    elif token is not None:
+        otel_context.detach(token)
+    run.span.end()

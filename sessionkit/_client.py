@@ -35,12 +35,14 @@ from ._genai_metrics import record_llm_metrics
 from ._history import HistoryTracker, history_loader
 from ._prices import PriceTable
 from ._processor import SessionSpanProcessor
+from ._propagation import NOTHING, read_carrier
 from ._redact import Redactor
 from ._session import Session, current
-from ._sessions import SessionRegistry, SessionScope, TurnDecorator
+from ._sessions import ContinuedScope, SessionRegistry, SessionScope, TurnDecorator
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields
 from ._values import checked_timeout
+from ._wire.propagate import headers_for
 
 if TYPE_CHECKING:
     from ._models import ClientStats, OpenChannel
@@ -263,6 +265,39 @@ class Client:
     def current_session(self) -> Optional[Session]:
         """The session code running here belongs to: the context's, else the default one."""
         return self._sessions.resolve()
+
+    def continue_session(
+        self, headers: Any, *, name: Optional[str] = None, trust: Optional[bool] = None
+    ) -> ContinuedScope:
+        """Continue the caller's session in a ``with`` / ``async with`` block, from the headers
+        of an incoming request (any mapping of header names to values, ASGI's list of byte
+        pairs, or an MCP request's ``_meta``): the block's spans carry the caller's
+        ``session.id`` (and thread, user and turn) and sit under the caller's span, in its trace.
+
+        ``with client.continue_session(request.headers) as session:`` gives the session, or
+        None when the headers carry none (the block then runs as it would without). Bad headers
+        are ignored with one log line. ``trust=False`` (default: the ``continue_incoming``
+        setting) ignores the headers: a public edge must not let a client into another
+        user's session."""
+        if headers is not None and not (isinstance(headers, (Mapping, list, tuple)) or hasattr(headers, "get")):
+            raise TypeError(
+                "sessionkit: continue_session(headers) takes the request's headers: a mapping of names to "
+                f"values (or a list of (name, value) pairs); got {type(headers).__name__}"
+            )
+        if trust is not None and not isinstance(trust, bool):
+            raise TypeError(f"sessionkit: continue_session(trust=...) takes True or False; got {trust!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"sessionkit: continue_session(name=...) takes a string; got {name!r}")
+        trusted = self.config.continue_incoming if trust is None else trust
+        incoming = read_carrier(headers) if trusted and headers is not None else NOTHING
+        return ContinuedScope(self._sessions, incoming, name)
+
+    def propagation_headers(self) -> dict[str, str]:
+        """The headers that carry the calling code's session to another service
+        (``traceparent``, ``tracestate``, ``baggage``), for a transport sessionkit does not
+        hook (gRPC metadata, a message queue): empty outside a session. The HTTP clients
+        sessionkit hooks add them by themselves, to the ``propagate_to`` targets only."""
+        return headers_for(self) or {}
 
     def sessions(self) -> list[Session]:
         """The client's active sessions."""

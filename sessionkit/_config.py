@@ -81,6 +81,10 @@ class Options(TypedDict, total=False):
     prices: Mapping[str, Mapping[str, float]]
     logs_exporter: Optional[LogsExporterName]
     integrations: Union[str, list[str], tuple[str, ...]]
+    propagate_to: Union[str, list[str], tuple[str, ...]]
+    propagate_baggage: Union[str, list[str], tuple[str, ...]]
+    continue_incoming: bool
+    sample_rate: float
 
 
 INTEGRATION_NAMES = ("openai_agents", "langchain", "mcp")
@@ -175,6 +179,23 @@ class Config:
     """Prices of your own models in USD per million tokens, by model name:
     ``{"my-model": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}``. They take precedence
     over the genai-prices table; a model in neither has no cost."""
+    propagate_to: tuple[str, ...] = ()
+    """Where a request made inside a session may carry it (W3C ``traceparent`` and a ``baggage``
+    header with the session's ids): URL prefixes (``"https://tools.internal/api"``), host
+    patterns (``"tools.internal"``, ``"*.svc.cluster.local"``, ``"127.0.0.1:8081"``), and
+    ``"mcp"`` (the MCP servers the program's MCP client calls). Default: nowhere. An LLM API
+    receives it only from an entry that names its host without a wildcard."""
+    propagate_baggage: tuple[str, ...] = ("session", "thread", "user")
+    """Which ids the ``baggage`` header carries to allowed targets: ``"session"`` (with the
+    caller's turn), ``"thread"``, ``"user"``; ``"none"`` sends the trace context alone."""
+    continue_incoming: bool = True
+    """Whether incoming requests (``SessionMiddleware``, ``continue_session``) continue the
+    caller's session from their headers. Set False on a public edge: a client must not write
+    into another user's session."""
+    sample_rate: float = 1.0
+    """The share of sessions kept (0 to 1), decided from the session id alone, so that every
+    process and service keeps or drops the same sessions whole. Kept spans carry the rate
+    (``sessionkit.sample_rate``); a dropped session's spans are not recorded nor exported."""
     logs_exporter: Optional[LogsExporterName] = None
     """Where the ``session.start`` / ``session.end`` events go: ``"otlp"`` (the traces endpoint's
     ``/v1/logs``), ``"file"`` (the local store, next to the spans), ``"console"``, ``"memory"``,
@@ -338,6 +359,45 @@ def _check_integrations(value: Any) -> tuple[str, ...]:
     return tuple(name for name in INTEGRATION_NAMES if name in value)
 
 
+def _names(value: Any, setting: str, accepted: str) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"accepted: {accepted}, as a list or a comma-separated string")
+    return [v.strip() for v in value if v.strip()]
+
+
+def _check_targets(value: Any) -> tuple[str, ...]:
+    entries = _names(value, "propagate_to", "URL prefixes, host patterns or 'mcp'")
+    if [e.lower() for e in entries] == ["none"]:
+        return ()
+    for entry in entries:
+        if "://" in entry:
+            parts = urlsplit(entry)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"accepted: URL prefixes with http:// or https:// and a host, such as 'https://tools.internal/'; "
+                    f"got {entry!r}"
+                )
+        elif "/" in entry or " " in entry:
+            raise ValueError(
+                f"accepted: a host pattern ('tools.internal', '*.svc.cluster.local', '127.0.0.1:8081') or a URL "
+                f"prefix with its scheme; got {entry!r}"
+            )
+    return tuple(dict.fromkeys(entries))
+
+
+def _check_baggage(value: Any) -> tuple[str, ...]:
+    from_names = ("session", "thread", "user")
+    names = [n.lower() for n in _names(value, "propagate_baggage", "names from session, thread, user")]
+    if names == ["none"]:
+        return ()
+    unknown = sorted(set(names) - set(from_names))
+    if unknown:
+        raise ValueError(f"accepted: names from {', '.join(from_names)} (or 'none'); unknown: {', '.join(unknown)}")
+    return tuple(n for n in from_names if n in names)
+
+
 def _check_endpoint(value: Optional[str]) -> Optional[str]:
     if value is None:
         return value
@@ -413,6 +473,10 @@ def _validator() -> SchemaValidator:
         ),
         "logs_exporter": cs.nullable_schema(cs.literal_schema(list(LOGS_EXPORTER_NAMES))),
         "integrations": cs.no_info_plain_validator_function(_check_integrations),
+        "propagate_to": cs.no_info_plain_validator_function(_check_targets),
+        "propagate_baggage": cs.no_info_plain_validator_function(_check_baggage),
+        "continue_incoming": cs.bool_schema(),
+        "sample_rate": cs.float_schema(ge=0, le=1, allow_inf_nan=False),
     }
     missing = set(Config.names()) ^ set(settings)
     assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
@@ -454,6 +518,10 @@ _ENV: dict[str, tuple[str, ...]] = {
     "set_global": ("SESSIONKIT_SET_GLOBAL",),
     "integrations": ("SESSIONKIT_INTEGRATIONS",),
     "logs_exporter": ("SESSIONKIT_LOGS_EXPORTER",),
+    "propagate_to": ("SESSIONKIT_PROPAGATE_TO",),
+    "propagate_baggage": ("SESSIONKIT_PROPAGATE_BAGGAGE",),
+    "continue_incoming": ("SESSIONKIT_CONTINUE_INCOMING",),
+    "sample_rate": ("SESSIONKIT_SAMPLE_RATE",),
 }
 
 
@@ -486,6 +554,10 @@ def _from_environment() -> dict[str, tuple[Any, str]]:
     logs_exporter = os.environ.get("OTEL_LOGS_EXPORTER", "").strip().lower()
     if "logs_exporter" not in found and logs_exporter:
         found["logs_exporter"] = (logs_exporter.split(",")[0].strip(), "environment variable OTEL_LOGS_EXPORTER")
+    sampler = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    sampler_arg = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    if "sample_rate" not in found and sampler_arg and sampler in ("traceidratio", "parentbased_traceidratio"):
+        found["sample_rate"] = (sampler_arg, "environment variable OTEL_TRACES_SAMPLER_ARG")
     if "enabled" not in found and os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         found["enabled"] = (False, "environment variable OTEL_SDK_DISABLED")
     return found

@@ -1,4 +1,4 @@
-"""Carrying the current context into threads and thread pools, and the process id.
+"""Carrying the current context into threads, thread pools and process pools, and the process id.
 
 The current session is a :class:`contextvars.ContextVar` (it lives with ``Session``), so asyncio
 tasks inherit it. Threads
@@ -6,6 +6,13 @@ do not inherit context variables on Python < 3.14, so sessionkit patches ``Threa
 ``ThreadPoolExecutor.submit`` once per process: a thread started inside a session, and work
 submitted to a pool, run in a copy of the submitter's context (the OpenTelemetry context
 included, so parent spans carry over too).
+
+Process pools (``concurrent.futures.ProcessPoolExecutor``, ``multiprocessing.Pool``) cannot
+share a context: work submitted inside a session is wrapped in a ``ProcessTask`` that carries
+the session's propagation headers (and the client's settings, for a spawned worker that has no
+client yet), and runs in the worker inside the same session. What makes the carrier and what
+runs the task are hooks the module-level API sets (``set_process_hooks``): this module only
+carries them.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import pool as mp_pool
 from typing import Any, Optional
 
 import wrapt
@@ -62,8 +70,70 @@ def _pool_submit(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: 
     return wrapped(functools.partial(contextvars.copy_context().run, fn), *rest, **kwargs)
 
 
+# (make, run): make(fn) -> the carried state for work submitted here, or None (no session);
+# run(task, args, kwargs) -> the task's result, in the worker. Set by sessionkit.api.
+_process_hooks: Optional[tuple[Callable[[], Any], Callable[..., Any]]] = None
+
+
+def set_process_hooks(make: Callable[[], Any], run: Callable[..., Any]) -> None:
+    global _process_hooks
+    _process_hooks = (make, run)
+
+
+class ProcessTask:
+    """A pool task submitted inside a session: ``fn`` and what the worker continues the
+    session from. Pickled to the worker (by reference to this class), called there."""
+
+    __slots__ = ("fn", "carried", "__weakref__")
+
+    def __init__(self, fn: Callable[..., Any], carried: Any) -> None:
+        self.fn = fn
+        self.carried = carried
+
+    def __getstate__(self) -> tuple[Any, Any]:
+        return (self.fn, self.carried)
+
+    def __setstate__(self, state: tuple[Any, Any]) -> None:
+        self.fn, self.carried = state
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        hooks = _process_hooks
+        if hooks is None:  # (sessionkit is imported with this module: only a torn-down worker)
+            return self.fn(*args, **kwargs)
+        return hooks[1](self, args, kwargs)
+
+
+def _carried(fn: Any) -> Any:
+    """``fn`` wrapped for a process pool when submitted inside a session, else ``fn``."""
+    if _watched is None or _process_hooks is None or isinstance(fn, ProcessTask) or not callable(fn):
+        return fn
+    try:
+        carried = _process_hooks[0]()
+    except Exception:
+        return fn
+    return fn if carried is None else ProcessTask(fn, carried)
+
+
+def _first_carried(keyword: str) -> Callable[..., Any]:
+    """A wrapper for a pool method whose first argument (or ``keyword``) is the work to carry."""
+
+    def method(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if args:
+            args = (_carried(args[0]), *args[1:])
+        elif keyword in kwargs:
+            kwargs[keyword] = _carried(kwargs[keyword])
+        return wrapped(*args, **kwargs)
+
+    return method
+
+
+# multiprocessing.Pool's entry points: map, starmap and their async forms go through _map_async.
+_POOL_METHODS = ("apply_async", "_map_async", "imap", "imap_unordered")
+
+
 def install_propagation(watched: contextvars.ContextVar[Any]) -> None:
-    """Patch threads and thread pools to carry the current context. A thread gets its starter's
+    """Patch threads, thread pools and process pools to carry the current context (a process
+    pool: the session, through ``ProcessTask``). A thread gets its starter's
     context when ``watched`` is set there (inside a session). Idempotent, reload-safe."""
     global _watched
     with _lock:
@@ -72,6 +142,10 @@ def install_propagation(watched: contextvars.ContextVar[Any]) -> None:
             return
         wrapt.wrap_function_wrapper(threading.Thread, "start", _thread_start)
         wrapt.wrap_function_wrapper(ThreadPoolExecutor, "submit", _pool_submit)
+        wrapt.wrap_function_wrapper(ProcessPoolExecutor, "submit", _first_carried("fn"))
+        for name in _POOL_METHODS:
+            if hasattr(mp_pool.Pool, name):
+                wrapt.wrap_function_wrapper(mp_pool.Pool, name, _first_carried("func"))
         setattr(threading.Thread, _MARKER, True)
 
 

@@ -47,6 +47,10 @@ class SessionSummary(BaseModel):
     """The user's session before this one (``session.previous_id``), when this process knows it."""
     name: str
     trace_per: str = "turn"
+    sampled: bool = True
+    """False when ``sample_rate`` dropped the session: its spans were not recorded, so its span,
+    LLM-call, token and cost figures are 0; identity, state, times, turns, channels and history
+    loads are still counted."""
     thread_id: Optional[str] = None
     user_id: Optional[str] = None
     tags: list[str] = []

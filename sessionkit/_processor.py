@@ -6,14 +6,23 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, Protocol, cast
 
+from opentelemetry import trace
 from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
 
 from . import semconv
-from ._spans import ENRICHERS, SESSION_ROOT_PARENT, TURN_START_KEY, attributes_of, set_clean_attributes
+from ._spans import (
+    DROPPED_ROOT_PARENT,
+    ENRICHERS,
+    SESSION_ROOT_PARENT,
+    TURN_START_KEY,
+    attributes_of,
+    set_clean_attributes,
+)
 from ._tally import Tally
 
-__all__ = ["SessionIndex", "SessionSpanProcessor", "SpanOwner"]
+__all__ = ["SessionIndex", "SessionSampler", "SessionSpanProcessor", "SpanOwner"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -22,6 +31,7 @@ class SpanOwner(Protocol):
     """What the processor needs of a session (``Session`` is one)."""
 
     id: str
+    sampled: bool
 
     @property
     def stamp(self) -> Mapping[str, Any]:
@@ -84,6 +94,11 @@ class SessionSpanProcessor(SpanProcessor):
         self._started = Tally()
         self._ended = Tally()
         self._without_session = Tally()
+
+    @property
+    def sessions(self) -> SessionIndex:
+        """Where the processor finds spans' sessions."""
+        return self._sessions
 
     @property
     def spans_started(self) -> int:
@@ -167,3 +182,50 @@ class SessionSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         pipeline = self.pipeline
         return True if pipeline is None else pipeline.flush(timeout_millis / 1000.0)
+
+
+class SessionSampler(Sampler):
+    """``sample_rate`` < 1: keeps or drops whole sessions, as each session decided from its id.
+
+    A span under a parent follows the parent's decision (so a remote caller's decision, which
+    the same id made, carries into this service); a session's record and turn roots start from
+    a parent context that says which; a top-level span takes its session's decision (the one
+    the calling code belongs to). A span outside every session is kept at the rate by its
+    trace id. Kept spans carry the rate (``sessionkit.sample_rate``)."""
+
+    def __init__(self, sessions: SessionIndex, rate: float) -> None:
+        self._sessions = sessions
+        self.rate = rate
+        self._attributes = {semconv.SAMPLE_RATE: rate}
+        self._keep = SamplingResult(Decision.RECORD_AND_SAMPLE, self._attributes)
+        self._drop = SamplingResult(Decision.DROP)
+        self._outside = TraceIdRatioBased(rate)
+
+    def should_sample(
+        self,
+        parent_context: Optional[Context],
+        trace_id: int,
+        name: str,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if parent.is_valid:
+            if parent.trace_flags.sampled:
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, self._attributes, parent.trace_state)
+            return SamplingResult(Decision.DROP, None, parent.trace_state)
+        if parent_context is SESSION_ROOT_PARENT:
+            return self._keep
+        if parent_context is DROPPED_ROOT_PARENT:
+            return self._drop
+        carried = parent_context.get(TURN_START_KEY) if parent_context is not None else get_value(TURN_START_KEY)
+        session = cast(Optional[SpanOwner], carried) or self._sessions.resolve()
+        if session is not None:
+            return self._keep if session.sampled else self._drop
+        result = self._outside.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        return self._keep if result.decision is Decision.RECORD_AND_SAMPLE else self._drop
+
+    def get_description(self) -> str:
+        return f"SessionSampler{{{self.rate}}}"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, StatusCode
 
 from . import semconv
 from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, ChannelRegistry, abandon, leak
@@ -36,7 +36,9 @@ from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
 from ._payloads.body import fit_json
 from ._payloads.llm import is_llm_span
+from ._propagation import session_kept
 from ._spans import (
+    DROPPED_ROOT_PARENT,
     SESSION_ROOT_PARENT,
     TURN_START_KEY,
     attributes_of,
@@ -130,6 +132,8 @@ class Session:
         "_open_started",
         "_record_pending",
         "_turn_context",
+        "sampled",
+        "_remote_stamp",
         "__weakref__",
     )
 
@@ -143,6 +147,7 @@ class Session:
         tags: Union[None, str, Iterable[Any]] = None,
         metadata: Optional[Mapping[Any, Any]] = None,
         session_id: Optional[str] = None,
+        remote: Optional[tuple[SpanContext, Optional[int]]] = None,
     ) -> None:
         self._owner = owner
         self.id: str = session_id if session_id is not None else _new_id()  # (checked by check_fields)
@@ -186,18 +191,37 @@ class Session:
         self._record_pending = False
         self.stamp: dict[str, Any] = {}
         self._rebuild_stamp()
-        # An empty parent context: the record (or, per session, the root) is always a new trace.
-        self._root: Span = owner.host.tracer.start_span(self.name, context=SESSION_ROOT_PARENT)
-        set_clean_attributes(self._root, self.root_attributes(), fresh=True)
-        self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(
-            self._root, otel_context.Context()
-        )
+        self.sampled: bool = session_kept(self.id, owner.host.config.sample_rate)
+        """Whether ``sample_rate`` keeps this session (decided from its id: the same everywhere).
+        A dropped session's spans are not recorded; its summary has its identity, state, times,
+        explicit turns, channels and history loads, but no span figures."""
+        self._remote_stamp: Optional[dict[str, Any]] = None
+        if remote is None:
+            # An empty parent context: the record (or, per session, the root) is always a new trace.
+            parent = SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
+            self._root: Span = owner.host.tracer.start_span(self.name, context=parent)
+            set_clean_attributes(self._root, self.root_attributes(), fresh=True)
+            self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(
+                self._root, otel_context.Context()
+            )
+            # The parent of a span of this session started outside its turns: a new trace (an
+            # implicit turn) that the processor knows for this session's by the value it carries.
+            self._turn_context = otel_context.set_value(TURN_START_KEY, self, otel_context.Context())
+        else:
+            # Continued from a caller in another process (``continue_session``): no record of
+            # its own (the caller's process has it); spans sit under the caller's span, in the
+            # caller's turn (its trace), stamped with the caller's turn index.
+            span_context, turn_index = remote
+            self._root = NonRecordingSpan(span_context)
+            self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
+            self._turn_context = self._root_context
+            stamp = dict(self.stamp)
+            if turn_index is not None:
+                stamp[semconv.TURN_INDEX] = turn_index
+            self._remote_stamp = stamp
         root = self._root.get_span_context()
         self._trace_id: int = root.trace_id
         self._root_span_id: int = root.span_id
-        # The parent of a span of this session started outside its turns: a new trace (an
-        # implicit turn) that the processor knows for this session's by the value it carries.
-        self._turn_context = otel_context.set_value(TURN_START_KEY, self, otel_context.Context())
 
     # -- identity --------------------------------------------------------------------------
     @property
@@ -297,7 +321,9 @@ class Session:
         return list(self._turns.values())
 
     def _turn_parent(self) -> otel_context.Context:
-        return SESSION_ROOT_PARENT if self._per_turn else self._context()
+        if self._per_turn:
+            return SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
+        return self._context()
 
     def _trim_turns(self) -> None:
         """Keep the newest ``KEPT_TURNS`` turns (and the open ones): a session of many turns
@@ -349,6 +375,10 @@ class Session:
         """Called by the span processor as a span of this session starts: the attributes to
         stamp it with. A top-level span with no turn open starts an implicit turn."""
         turn: Optional[Turn]
+        remote = self._remote_stamp
+        if remote is not None and span.get_span_context().trace_id == self._trace_id:
+            (self._open_started or self._started_tally()).add()
+            return remote  # in the caller's turn
         if self._per_turn:
             turn = self._turns_by_trace.get(span.get_span_context().trace_id) if by_trace else None
             if turn is None:
@@ -693,6 +723,7 @@ class Session:
                 session_id=self.id,
                 previous_session_id=self.previous_id,
                 trace_per="turn" if self._per_turn else "session",
+                sampled=self.sampled,
                 turn_count=self._turn_count,
                 turns=turns,
                 cost_usd=f.cost_usd,
@@ -829,6 +860,11 @@ def trace_in_use(session: Session, trace_id: int) -> bool:
 def finish_pending(session: Session) -> None:
     """Send ``session``'s record now if it is waiting for open spans (the client is closing)."""
     session._finish_pending()
+
+
+def continues_a_caller(session: Session) -> bool:
+    """Whether ``session`` continues a caller's turn from another process (one request's worth)."""
+    return session._remote_stamp is not None
 
 
 def started_in_this_process(session: Session) -> bool:

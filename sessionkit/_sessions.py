@@ -18,6 +18,7 @@ from typing import Any, Optional, Protocol, TypeVar, Union, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 from typing_extensions import Unpack
 
 from . import semconv
@@ -25,10 +26,12 @@ from ._channels import ChannelRegistry
 from ._decorators import bound_arguments, signature_of, wrap
 from ._errors import CLIENT_SHUT_DOWN, SessionStateError
 from ._history import HistoryTracker
+from ._propagation import Incoming
 from ._session import (
     Announcer,
     Session,
     attach,
+    continues_a_caller,
     current,
     detach,
     finish_pending,
@@ -43,7 +46,7 @@ from ._tally import Tally
 from ._turn import Turn, end_call, enter_turn, leave_turn
 from ._types import EndState, Host, SessionFields, check_fields
 
-__all__ = ["SessionRegistry", "SessionScope", "TurnDecorator", "TurnHost", "session_decorator"]
+__all__ = ["ContinuedScope", "SessionRegistry", "SessionScope", "TurnDecorator", "TurnHost", "session_decorator"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -81,19 +84,24 @@ class SessionRegistry:
         self._waiting: dict[str, Session] = {}  # ended sessions whose record waits for open spans
 
     # -- opening --------------------------------------------------------------------------------
-    def open(self, name: str, **fields: Unpack[SessionFields]) -> Session:
-        """A new session, not yet current anywhere."""
+    def open(
+        self,
+        name: str,
+        remote: Optional[tuple[SpanContext, Optional[int]]] = None,
+        **fields: Unpack[SessionFields],
+    ) -> Session:
+        """A new session, not yet current anywhere (``remote``: continuing a caller's turn)."""
         host = self.host
         if host.closed:
             if host.config.strict:
                 raise SessionStateError(CLIENT_SHUT_DOWN)
             logger.warning(CLIENT_SHUT_DOWN)
-        session = Session(self, name, **fields)
+        session = Session(self, name, remote=remote, **fields)
         self._active[session.id] = session  # one dict operation: atomic, no lock needed
         self.started.add()
         if host.recording:
             self._index(session)
-            if host.config.trace_per == "session":  # per turn, each turn goes out as it ends
+            if host.config.trace_per == "session" and remote is None:  # per turn, each turn goes out as it ends
                 self._announcer.add(session)
         self._event(semconv.EVENT_SESSION_START, session)
         return session
@@ -228,7 +236,8 @@ class SessionRegistry:
 
     def _session_ended(self, session: Session) -> None:
         self._announcer.discard(session)
-        self._active.pop(session.id, None)
+        if self._active.get(session.id) is session:
+            self._active.pop(session.id, None)
         if self._ambient:
             with self._lock:
                 self._ambient.pop(session.id, None)
@@ -256,6 +265,78 @@ class SessionRegistry:
         for session in list(self._waiting.values()):  # records still waiting for open spans
             finish_pending(session)
         self._waiting.clear()
+
+
+class ContinuedScope:
+    """``with client.continue_session(headers) as session:``: the block runs in the caller's
+    session (``session`` is it, or None when the headers carry none), under the caller's span.
+    The session continued here ends with the block (``fail`` on an exception); a session this
+    process has open already (the caller is in this process) is joined, not ended."""
+
+    def __init__(self, registry: SessionRegistry, incoming: Incoming, name: Optional[str]) -> None:
+        self._registry = registry
+        self._incoming = incoming
+        self._name = name
+        self._stack: list[tuple[Optional[Session], bool, Any, Any]] = []
+
+    @property
+    def incoming(self) -> Incoming:
+        """What the headers carried (validated)."""
+        return self._incoming
+
+    def __enter__(self) -> Optional[Session]:
+        incoming = self._incoming
+        registry = self._registry
+        session: Optional[Session] = None
+        owned = False
+        try:
+            if incoming.session_id is not None and registry.host.recording:
+                known = registry.by_id.get(incoming.session_id)
+                if (
+                    known is not None
+                    and known.is_active
+                    and started_in_this_process(known)
+                    and not continues_a_caller(known)  # (another request's: each request has its own)
+                ):
+                    session = known  # the caller is in this process: join its session
+                else:
+                    remote = (incoming.parent, incoming.turn_index) if incoming.parent is not None else None
+                    session = registry.open(
+                        self._name or "session",
+                        remote,
+                        session_id=incoming.session_id,
+                        thread_id=incoming.thread_id,
+                        user_id=incoming.user_id,
+                    )
+                    owned = True
+        except Exception:
+            logger.warning("sessionkit: could not continue session %r (ignored)", incoming.session_id, exc_info=True)
+            session, owned = None, False
+        context = otel_context.get_current()
+        if incoming.parent is not None:
+            context = trace.set_span_in_context(NonRecordingSpan(incoming.parent), context)
+        elif session is not None:
+            context = root_context(session)
+        session_token = current.set(session) if session is not None else None
+        self._stack.append((session, owned, session_token, otel_context.attach(context)))
+        return session
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        session, owned, session_token, token = self._stack.pop()
+        otel_context.detach(token)
+        if session_token is not None:
+            current.reset(session_token)
+        if owned and session is not None and session.is_active:
+            if exc is None or is_clean_exit(exc):
+                session.end(EndState.SUCCESS)
+            else:
+                session.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
+
+    async def __aenter__(self) -> Optional[Session]:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 def _newest_active(sessions: dict[str, Session]) -> Optional[Session]:

@@ -30,6 +30,10 @@ logger = logging.getLogger("sessionkit")
 # recognised by identity, so the processor does not stamp a root with an enclosing session.
 SESSION_ROOT_PARENT = Context()
 
+# The same for a session that sampling dropped (``sample_rate``): the sampler drops a span
+# started from it, and every span under it.
+DROPPED_ROOT_PARENT = Context({create_key("sessionkit-dropped-session"): True})
+
 # Set by a session in a parent context it gives out (``Session._span_parent``): a span started
 # from it is a new turn of that session (the processor reads it).
 TURN_START_KEY = create_key("sessionkit-turn-start")

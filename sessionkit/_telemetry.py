@@ -25,7 +25,7 @@ from ._config import Config
 from ._export.events import SessionEvents
 from ._export.factory import build_exporter, build_metric_reader, is_local, pipeline_probe, resolve
 from ._export.pipeline import ExportPipeline, run_bounded
-from ._processor import SessionSpanProcessor
+from ._processor import SessionSampler, SessionSpanProcessor
 
 __all__ = ["PIPELINE_FIELDS", "PROVIDER_FIELDS", "VERSION", "Telemetry"]
 
@@ -67,6 +67,7 @@ PROVIDER_FIELDS = frozenset(
         "endpoint",
         "headers",
         "protocol",
+        "sample_rate",
     }
 )
 
@@ -123,7 +124,8 @@ class Telemetry:
             attributes[semconv.OPENINFERENCE_PROJECT_NAME] = config.effective_project_name
             # An earlier provider (before re-init) keeps the same processor, so spans from
             # tracers that libraries cached from it still reach the current exporter.
-            provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
+            sampler = SessionSampler(self.processor.sessions, config.sample_rate) if config.sample_rate < 1 else None
+            provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False, sampler=sampler)
             provider.add_span_processor(self.processor)
         self.provider = provider
         self.tracer = provider.get_tracer("sessionkit", VERSION)

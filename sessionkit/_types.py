@@ -76,6 +76,10 @@ class Host(Protocol):
         is configured."""
         ...
 
+    def current_session(self) -> Optional[Any]:
+        """The session the calling code belongs to (a ``Session``), or None."""
+        ...
+
     def span_parent(self, context: Optional[Context] = None) -> Context:
         """The parent context for a new span: ``context`` when it holds a span, else the root of
         the session the calling code belongs to."""

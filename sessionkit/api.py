@@ -17,9 +17,11 @@ from typing_extensions import Unpack
 from . import _global, _wire, integrations
 from ._client import Client
 from ._config import Options
+from ._context import set_process_hooks
 from ._decorators import SpanDecorator
 from ._history import history_loader as _history_loader
 from ._session import Session
+from ._session import current as _current
 from ._sessions import SessionScope, TurnDecorator
 from ._types import EndState, SessionFields
 
@@ -74,6 +76,68 @@ def reset_default_client(timeout: float = 2.0) -> None:
     if client is not None:
         client.shutdown(timeout=timeout)
 
+
+# -- process pools ---------------------------------------------------------------------------------
+# Settings a spawned worker's client is made with (the rest are objects that do not cross).
+_UNCARRIED = frozenset({"tracer_provider", "meter_provider", "redact", "auto_start_session", "handle_sigterm"})
+POOL_FLUSH_TIMEOUT = 5.0
+"""Seconds a pool worker waits, after each task, for the task's spans to be exported."""
+
+
+def _pool_carrier() -> Optional[tuple[dict[str, str], dict[str, Any]]]:
+    """What work submitted to a process pool here carries: the session's headers and the
+    client's settings, or None outside a session."""
+    session = _current.get()
+    client = session.client if session is not None else _default
+    if not isinstance(client, Client) or client.closed:
+        return None
+    headers = client.propagation_headers()
+    if not headers:
+        return None
+    config = client.config
+    options: dict[str, Any] = {}
+    for name in config.names():
+        value = getattr(config, name)
+        if name in _UNCARRIED or (name == "exporter" and not isinstance(value, str)):
+            continue
+        options[name] = value
+    return headers, options
+
+
+def _run_pool_task(task: Any, args: tuple, kwargs: dict) -> Any:
+    """In a pool worker: the task, inside the submitter's session; its spans exported before
+    its result goes back (a pool may end its workers without running exit handlers)."""
+    client: Optional[Client] = None
+    continued: Any = None
+    try:
+        headers, options = task.carried
+        client = _default
+        if client is None or client.closed:
+            client = init(**options)  # a spawned worker: a client like the submitter's
+        continued = client.continue_session(headers, trust=True)
+        continued.__enter__()
+    except Exception:
+        logging.getLogger("sessionkit").warning(
+            "sessionkit: could not continue the session in a pool worker (the task runs without)", exc_info=True
+        )
+        continued = None
+    failure: Optional[BaseException] = None
+    try:
+        return task.fn(*args, **kwargs)
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        try:
+            if continued is not None:
+                continued.__exit__(type(failure) if failure else None, failure, None)
+            if client is not None:
+                client.flush(POOL_FLUSH_TIMEOUT)
+        except Exception:
+            logging.getLogger("sessionkit").debug("sessionkit: could not end a pool task's session", exc_info=True)
+
+
+set_process_hooks(_pool_carrier, _run_pool_task)
 
 # The wire-level hook prefers the default client when several clients record.
 _wire.registry.default_client = get_client

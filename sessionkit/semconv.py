@@ -15,6 +15,7 @@ from opentelemetry.semconv.attributes import error_attributes as _error
 from opentelemetry.semconv.attributes import http_attributes as _http
 from opentelemetry.semconv.attributes import server_attributes as _server
 from opentelemetry.semconv.attributes import service_attributes as _service
+from opentelemetry.semconv.attributes import url_attributes as _url
 
 # -- Session identity, stamped on every span of a session -------------------------------------
 SESSION_ID = _session.SESSION_ID  # "session.id": Phoenix and most dashboards group by it
@@ -44,6 +45,7 @@ SESSION_PREVIOUS_ID = _session.SESSION_PREVIOUS_ID  # "session.previous_id"
 
 # -- Turns: each turn's root span (and, the index, every span of the turn) --------------------
 TURN_INDEX = "sessionkit.turn.index"
+SAMPLE_RATE = "sessionkit.sample_rate"  # on kept spans when sample_rate < 1: a backend scales counts by 1/rate
 TURN_IMPLICIT = "sessionkit.turn.implicit"  # the turn is a top-level call, not a session.turn() block
 TURN_LLM_CALLS = "sessionkit.turn.llm_calls"
 TURN_INPUT_TOKENS = "sessionkit.turn.input_tokens"
@@ -147,6 +149,8 @@ SERVER_ADDRESS = _server.SERVER_ADDRESS
 SERVER_PORT = _server.SERVER_PORT
 HTTP_RESPONSE_STATUS_CODE = _http.HTTP_RESPONSE_STATUS_CODE
 HTTP_RESEND_COUNT = _http.HTTP_REQUEST_RESEND_COUNT
+HTTP_REQUEST_METHOD = _http.HTTP_REQUEST_METHOD
+URL_PATH = _url.URL_PATH
 METRIC_GEN_AI_DURATION = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
 METRIC_GEN_AI_TOKEN_USAGE = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
 METRIC_GEN_AI_TTFC = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK

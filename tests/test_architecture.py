@@ -148,9 +148,11 @@ def test_implementation_modules_are_private():
         "sessionkit.fake_llm",
         "sessionkit.instrumentation",
         "sessionkit.integrations",
+        "sessionkit.integrations.asgi",
         "sessionkit.integrations.langchain",
         "sessionkit.integrations.mcp",
         "sessionkit.integrations.openai_agents",
+        "sessionkit.integrations.wsgi",
         "sessionkit.semconv",
     ]
 

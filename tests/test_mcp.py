@@ -5,7 +5,9 @@ sessionkit client exporting to the test's OTLP receiver)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
@@ -158,3 +160,102 @@ def test_with_the_integration_off_the_sdks_spans_are_left_as_they_are(http_serve
         assert sent.attributes["session.id"]  # still in the session: the global provider
     finally:
         c.shutdown(timeout=2)
+
+
+HTTP_SERVER = """
+import socket, sys
+import sessionkit, uvicorn
+from mcp.server.mcpserver import MCPServer
+
+client = sessionkit.init(service_name="mcp-http-server", exporter="otlp", endpoint=sys.argv[1], export_interval=0.1)
+server = MCPServer("calculator")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    \"\"\"Add two numbers.\"\"\"
+    with client.tracer.start_as_current_span("adding"):
+        return a + b
+
+
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(128)  # (connections wait in the backlog until the server runs)
+print("PORT", sock.getsockname()[1], flush=True)
+app = server.streamable_http_app(host="127.0.0.1")
+uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="on")).run(sockets=[sock])
+"""
+
+
+def _caller(receiver):
+    return sessionkit.Client(
+        service_name="mcp-caller", exporter="otlp", endpoint=receiver.endpoint, export_interval=0.1, propagate_to="mcp"
+    )
+
+
+def _joined(receiver, server_span: str, session, turn_trace: str) -> None:
+    assert receiver.wait_for(lambda spans: any(s.name == server_span for s in spans), timeout=15)
+    (handled,) = [s for s in receiver.spans if s.name == server_span]
+    assert handled.attributes["session.id"] == session.id
+    assert handled.attributes["gen_ai.conversation.id"] == "t-1"
+    assert handled.attributes["sessionkit.turn.index"] == 1
+    assert handled.trace_id == turn_trace
+
+
+def test_the_session_travels_in_params_meta_to_an_mcp_server_over_stdio(receiver, tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(SERVER))
+    params = StdioServerParameters(command=sys.executable, args=[str(script), receiver.endpoint])
+    caller = _caller(receiver)
+    try:
+        with caller.session("mcp-stdio", thread_id="t-1") as session:
+            with session.turn("add them") as turn:
+                _, result = asyncio.run(call_add(params))
+        assert result.structured_content == {"result": 5}
+    finally:
+        caller.shutdown(timeout=5)
+    _joined(receiver, "tools/call add", session, turn.trace_id)
+
+
+def test_the_session_travels_in_params_meta_to_an_mcp_server_over_streamable_http(receiver):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONKIT_", "OTEL_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HTTP_SERVER), receiver.endpoint],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PORT"), line
+        caller = _caller(receiver)
+        try:
+            with caller.session("mcp-http", thread_id="t-1") as session:
+                with session.turn("add them") as turn:
+                    _, result = asyncio.run(call_add(f"http://127.0.0.1:{int(line.split()[1])}/mcp"))
+            assert result.structured_content == {"result": 5}
+        finally:
+            caller.shutdown(timeout=5)
+        _joined(receiver, "tools/call add", session, turn.trace_id)
+        assert receiver.wait_for(lambda spans: any(s.name == "adding" for s in spans), timeout=15)
+        (adding,) = [s for s in receiver.spans if s.name == "adding"]
+        assert adding.attributes["session.id"] == session.id  # the tool's own spans too
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_without_mcp_in_propagate_to_no_session_goes_into_params_meta(receiver, tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(SERVER))
+    params = StdioServerParameters(command=sys.executable, args=[str(script), receiver.endpoint])
+    caller = sessionkit.Client(service_name="mcp-caller", exporter="otlp", endpoint=receiver.endpoint)
+    try:
+        with caller.session("mcp-stdio") as session:
+            asyncio.run(call_add(params))
+    finally:
+        caller.shutdown(timeout=5)
+    assert receiver.wait_for(lambda spans: any(s.name == "tools/call add" for s in spans), timeout=15)
+    (handled,) = [s for s in receiver.spans if s.name == "tools/call add"]
+    assert "session.id" not in handled.attributes
+    assert session.id not in str(handled.attributes)

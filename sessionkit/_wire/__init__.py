@@ -1,5 +1,6 @@
 """Seeing LLM calls on the wire, whichever client sends them: httpx and httpx2 (``httpx_hook``),
-aiohttp (``aiohttp_hook``), botocore for AWS Bedrock (``botocore_hook``).
+aiohttp (``aiohttp_hook``), botocore for AWS Bedrock (``botocore_hook``); and carrying the
+session to allowed services (``propagate``) through those and urllib3 (``urllib3_hook``: requests).
 
 Each hook patches its library once per process, the moment the program imports it (a
 post-import hook: sessionkit itself imports none of them), and hands what it sees to
@@ -16,7 +17,7 @@ from typing import Any
 import wrapt
 
 from .._types import Host
-from . import aiohttp_hook, botocore_hook, httpx_hook
+from . import aiohttp_hook, botocore_hook, httpx_hook, urllib3_hook
 from .call import LLMCall, registry
 from .httpx_hook import is_patched
 
@@ -30,6 +31,7 @@ HOOKS: dict[str, Any] = {
     "httpx2": httpx_hook,
     "aiohttp": aiohttp_hook,
     "botocore.client": botocore_hook,
+    "urllib3.connectionpool": urllib3_hook,
 }
 _hooked: set[str] = set()
 _wanted = False

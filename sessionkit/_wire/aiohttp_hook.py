@@ -19,6 +19,7 @@ from opentelemetry import context as otel_context
 
 from .call import LLMCall, start_call
 from .patching import unwrap, wrap
+from .propagate import merged, ours_for
 
 logger = logging.getLogger("sessionkit")
 
@@ -147,9 +148,24 @@ def _watch(module: ModuleType, session: Any, call: LLMCall, response: Any) -> No
         call.finish()
 
 
+def _propagate(session: Any, args: tuple, kwargs: dict[str, Any], call: Optional[LLMCall]) -> None:
+    """The session's headers in ``kwargs["headers"]``, when the target is allowed (``propagate_to``)."""
+    try:
+        url = str(args[1] if len(args) > 1 else kwargs.get("str_or_url", ""))
+        if "://" not in url:
+            base = getattr(session, "_base_url", None)  # ClientSession(base_url=...): relative URLs
+            url = str(base).rstrip("/") + "/" + url.lstrip("/") if base is not None else url
+        ours = ours_for(url, call.context if call is not None else None)
+        if ours:
+            kwargs["headers"] = merged(kwargs.get("headers"), ours, getattr(session, "headers", None))
+    except Exception:
+        pass  # (the request goes on without them)
+
+
 def _request(module: ModuleType) -> Any:
     async def request(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         call = _start(instance, args, kwargs)
+        _propagate(instance, args, kwargs, call)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)

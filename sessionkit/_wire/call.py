@@ -591,5 +591,8 @@ def start_known_call(endpoint: Endpoint, request: Request) -> Optional[LLMCall]:
 def _recording_client() -> Optional[Host]:
     if not is_instrumentation_enabled() or otel_context.get_value(WIRE_CALL_KEY) is not None:
         return None
+    session = current.get()
+    if session is not None and not session.sampled:
+        return None  # a session sampling dropped: its calls cost nothing more
     client = registry.pick()
     return client if client is not None and client.recording else None

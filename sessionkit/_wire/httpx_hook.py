@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 
 from .call import LLMCall, start_call
 from .patching import is_wrapped, unwrap, wrap
+from .propagate import merge_headers, ours_for
 
 MODULES = ("httpx", "httpx2")
 _MARKER = "_sessionkit_llm_send"
@@ -102,9 +103,22 @@ def _got_response(call: LLMCall, response: Any, stream: bool, module: ModuleType
         response.stream = _wrap_stream(module, response.stream, call)
 
 
+def _propagate(request: Any, call: Any) -> None:
+    """The session's headers on the request, when its target is allowed (``propagate_to``)."""
+    try:
+        ours = ours_for(str(request.url), call.context if call is not None else None)
+        if ours:
+            headers = request.headers
+            merge_headers(headers.get, headers.__setitem__, ours)
+    except Exception:
+        pass  # (the request goes on without them)
+
+
 def _sync_send(module: ModuleType) -> Any:
     def send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = start_call(args[0] if args else kwargs.get("request"))
+        request = args[0] if args else kwargs.get("request")
+        call = start_call(request)
+        _propagate(request, call)
         if call is None:
             return wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)
@@ -123,7 +137,9 @@ def _sync_send(module: ModuleType) -> Any:
 
 def _async_send(module: ModuleType) -> Any:
     async def send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = start_call(args[0] if args else kwargs.get("request"))
+        request = args[0] if args else kwargs.get("request")
+        call = start_call(request)
+        _propagate(request, call)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import wrapt
 
 from .. import semconv
+from .._propagation import merge_headers
 from .._spans import add_enricher, attributes_of, set_clean_attributes
 from ._registry import client_for
 
@@ -70,18 +71,62 @@ def enrich(span: Any) -> None:
 
 
 async def _handle(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    token = _serving.set(args[0] if args else kwargs.get("ctx"))
+    ctx = args[0] if args else kwargs.get("ctx")
+    token = _serving.set(ctx)
+    continued = None
+    try:
+        meta = getattr(ctx, "meta", None)
+        client = client_for(NAME) if meta else None
+        if client is not None:
+            continued = client.continue_session(meta)  # the caller's session, from params._meta
+            continued.__enter__()
+    except Exception:
+        logger.debug("sessionkit: could not continue the MCP caller's session (ignored)", exc_info=True)
+        continued = None
+    failure: Optional[BaseException] = None
     try:
         return await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         _serving.reset(token)
+        if continued is not None:
+            try:
+                continued.__exit__(type(failure) if failure else None, failure, None)
+            except Exception:
+                logger.debug("sessionkit: could not end the MCP request's session (ignored)", exc_info=True)
+
+
+def _inject(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """The SDK put the trace context in a request's ``params._meta``; add the session's baggage
+    (and the trace context, if the SDK's propagator left it out) when ``propagate_to`` has "mcp"."""
+    result = wrapped(*args, **kwargs)
+    try:
+        meta = args[0] if args else kwargs.get("meta")
+        client = client_for(NAME)
+        if isinstance(meta, dict) and client is not None and "mcp" in client.config.propagate_to:
+            ours = client.propagation_headers()
+            if ours:
+                merge_headers(meta.get, meta.__setitem__, ours)
+    except Exception:
+        logger.debug("sessionkit: could not add the session to an MCP request (ignored)", exc_info=True)
+    return result
 
 
 def setup() -> None:
     """Complete the MCP SDK's spans from now on (once): on the server side the request's MCP
     session id (streamable HTTP) is read from the request context the SDK's tracing middleware
-    is handed."""
+    is handed; a request's ``params._meta`` that carries a caller's session continues it (the
+    tool's spans join the caller's session and turn). On the client side, the session's baggage
+    goes into ``params._meta`` next to the trace context when ``propagate_to`` names ``"mcp"``."""
     add_enricher(SCOPE, enrich)
+    try:
+        from mcp.shared import jsonrpc_dispatcher
+
+        wrapt.wrap_function_wrapper(jsonrpc_dispatcher, "inject_trace_context", _inject)
+    except Exception:
+        logger.debug("sessionkit: this mcp sends no trace context sessionkit knows (no session in _meta)")
     try:
         from mcp.server import _otel
 

@@ -36,12 +36,11 @@ __all__ = [
     "MAX_HEADER",
     "Incoming",
     "Targets",
-    "baggage_items",
+    "baggage_header",
     "merge_headers",
     "outgoing_headers",
     "read_carrier",
     "session_kept",
-    "traceparent_of",
 ]
 
 logger = logging.getLogger("sessionkit")
@@ -148,45 +147,44 @@ def session_kept(session_id: str, rate: float) -> bool:
 
 
 # -- outgoing ---------------------------------------------------------------------------------------
-def traceparent_of(context: SpanContext) -> Optional[str]:
-    """The W3C ``traceparent`` of a span, or None for an invalid one."""
-    if not context.is_valid:
-        return None
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+def baggage_header(stamp: Mapping[str, Any], turn_index: Any, fields: tuple[str, ...]) -> Optional[str]:
+    """The ``baggage`` header a session's ``stamp`` (its span attributes) sends, with the turn,
+    as ``fields`` says; None when it carries nothing. The same ids make the same header: kept
+    (bounded), so a request pays a lookup, not the quoting."""
+    key = (stamp.get(_KEY_SESSION), stamp.get(_KEY_THREAD), stamp.get(_KEY_USER), turn_index, fields)
+    found = _baggage_cache.get(key)
+    if found is None:
+        items: list[tuple[str, str]] = []
+        session_id, thread, user = key[0], key[1], key[2]
+        if "session" in fields and isinstance(session_id, str):
+            items.append((_KEY_SESSION, session_id))
+            if isinstance(turn_index, int) and not isinstance(turn_index, bool):
+                items.append((_KEY_TURN, str(turn_index)))
+        if "thread" in fields and isinstance(thread, str):
+            items.append((_KEY_THREAD, thread))
+        if "user" in fields and isinstance(user, str):
+            items.append((_KEY_USER, user))
+        found = ",".join(f"{quote(k, safe='.')}={quote(v, safe='')}" for k, v in items)
+        if len(_baggage_cache) >= 1024:
+            _baggage_cache.clear()
+        _baggage_cache[key] = found
+    return found or None
 
 
-def baggage_items(stamp: Mapping[str, Any], turn_index: Any, fields: Iterable[str]) -> list[tuple[str, str]]:
-    """The baggage entries a session's ``stamp`` (its span attributes) sends, as ``fields`` says."""
-    items: list[tuple[str, str]] = []
-    for field in fields:
-        if field == "session":
-            session_id = stamp.get(_KEY_SESSION)
-            if isinstance(session_id, str):
-                items.append((_KEY_SESSION, session_id))
-                if isinstance(turn_index, int) and not isinstance(turn_index, bool):
-                    items.append((_KEY_TURN, str(turn_index)))
-        elif field == "thread":
-            thread = stamp.get(_KEY_THREAD)
-            if isinstance(thread, str):
-                items.append((_KEY_THREAD, thread))
-        elif field == "user":
-            user = stamp.get(_KEY_USER)
-            if isinstance(user, str):
-                items.append((_KEY_USER, user))
-    return items
+_baggage_cache: dict[tuple[Any, ...], str] = {}
 
 
-def outgoing_headers(span_context: Optional[SpanContext], items: list[tuple[str, str]]) -> dict[str, str]:
-    """``traceparent`` / ``tracestate`` / ``baggage`` for a span's context and baggage entries."""
+def outgoing_headers(span_context: Optional[SpanContext], baggage: Optional[str]) -> dict[str, str]:
+    """``traceparent`` / ``tracestate`` / ``baggage`` for a span's context and a baggage header."""
     headers: dict[str, str] = {}
-    if span_context is not None:
-        parent = traceparent_of(span_context)
-        if parent is not None:
-            headers["traceparent"] = parent
-            if span_context.trace_state:
-                headers["tracestate"] = span_context.trace_state.to_header()
-    if items:
-        headers["baggage"] = ",".join(f"{quote(k, safe='.')}={quote(v, safe='')}" for k, v in items)
+    if span_context is not None and span_context.is_valid:
+        headers["traceparent"] = (
+            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{int(span_context.trace_flags):02x}"
+        )
+        if span_context.trace_state:
+            headers["tracestate"] = span_context.trace_state.to_header()
+    if baggage:
+        headers["baggage"] = baggage
     return headers
 
 

@@ -179,6 +179,8 @@ def test_a_turn_spans_the_agent_and_two_tool_services_and_nothing_leaks_to_other
                         async with aiohttp.ClientSession() as http:
                             async with http.get(outsider.url) as response:
                                 await response.read()
+                            async with http.get(f"{wsgi.url}/aio") as response:  # allowed: carries it
+                                assert await response.text() == "oia/"
 
                     asyncio.run(other())
                     if turn_no == 1:
@@ -196,10 +198,10 @@ def test_a_turn_spans_the_agent_and_two_tool_services_and_nothing_leaks_to_other
     def of(service: str) -> list:
         return [s for s in receiver.spans if s.resource.get("service.name") == service]
 
-    assert receiver.wait_for(lambda spans: len([s for s in spans if s.name == "execute_tool search"]) == 2, timeout=15)
+    assert receiver.wait_for(lambda spans: len([s for s in spans if s.name == "execute_tool search"]) == 4, timeout=15)
     tools = [s for s in of("asgi-tools") if s.name == "execute_tool lookup"]
     searches = [s for s in of("wsgi-tools") if s.name == "execute_tool search"]
-    assert len(tools) == 2 and len(searches) == 2
+    assert len(tools) == 2 and len(searches) == 4  # (two a turn: requests and aiohttp)
     plans = {s.trace_id: s for s in of("agent") if s.name == "plan"}
     assert len(plans) == 2  # one trace per turn
     for span in tools + searches:
@@ -210,7 +212,7 @@ def test_a_turn_spans_the_agent_and_two_tool_services_and_nothing_leaks_to_other
         assert span.attributes["sessionkit.turn.index"] == plans[span.trace_id].attributes["sessionkit.turn.index"]
     # Each request's server span sits under the agent's span, the tool span under it.
     servers = [s for s in receiver.spans if s.kind == 2]  # SERVER
-    assert {s.name for s in servers} == {"POST /weather", "GET /abc"}
+    assert sorted(s.name for s in servers) == ["GET /abc", "GET /abc", "GET /aio", "GET /aio", "POST /weather", "POST /weather"]
     for server in servers:
         assert server.parent_span_id == plans[server.trace_id].span_id
         assert server.attributes["http.response.status_code"] == 200

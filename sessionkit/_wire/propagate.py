@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from .. import semconv
 from .._payloads.llm import provider_of
-from .._propagation import Targets, baggage_items, merge_headers, outgoing_headers
+from .._propagation import Targets, baggage_header, merge_headers, outgoing_headers
 from .._session import current
 from .._spans import attributes_of
 from .._types import Host
@@ -68,8 +68,7 @@ def headers_for(
         span = trace.get_current_span(context)
         span_context = span.get_span_context()
         turn = attributes_of(span).get(semconv.TURN_INDEX) if span_context.is_valid else None
-        items = baggage_items(session.stamp, turn, config.propagate_baggage)
-        return outgoing_headers(span_context if span_context.is_valid else None, items)
+        return outgoing_headers(span_context, baggage_header(session.stamp, turn, config.propagate_baggage))
     except Exception:
         logger.debug("sessionkit: could not make propagation headers (the request goes without)", exc_info=True)
         return None

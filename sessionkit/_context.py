@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import os
 import threading
 import weakref
@@ -47,6 +48,20 @@ def pid() -> int:
 def _forked() -> None:
     global _pid
     _pid = os.getpid()
+    _free_import_hook_lock()
+
+
+def _free_import_hook_lock() -> None:
+    """In a forked child: a fresh lock for wrapt's post-import hooks. Every import passes
+    through wrapt's finder, which takes that lock; a thread of the parent that held it at the
+    fork (importing, or running a post-import hook) does not exist here and never lets it go,
+    so the child's next import would wait forever (a pool worker hung on its first task)."""
+    try:
+        importer = importlib.import_module("wrapt.importer")  # (wrapt ships no types for it)
+        if "_post_import_hooks_lock" in vars(importer):
+            vars(importer)["_post_import_hooks_lock"] = threading.RLock()
+    except Exception:
+        pass
 
 
 if hasattr(os, "register_at_fork"):
@@ -147,6 +162,25 @@ def install_propagation(watched: contextvars.ContextVar[Any]) -> None:
             if hasattr(mp_pool.Pool, name):
                 wrapt.wrap_function_wrapper(mp_pool.Pool, name, _first_carried("func"))
         setattr(threading.Thread, _MARKER, True)
+
+
+def around_fork(
+    before: Callable[[], Any], after_in_parent: Callable[[], Any], after_in_child: Callable[[], Any]
+) -> None:
+    """Fork hooks of one object's bound methods, held weakly (as ``at_fork_in_child``)."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    hooks = [weakref.WeakMethod(m) for m in (before, after_in_parent, after_in_child)]
+
+    def call(index: int) -> Callable[[], None]:
+        def hook() -> None:
+            bound = hooks[index]()
+            if bound is not None:
+                bound()
+
+        return hook
+
+    os.register_at_fork(before=call(0), after_in_parent=call(1), after_in_child=call(2))
 
 
 def at_fork_in_child(method: Callable[[], Any]) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "init",
     "llm",
     "reset_default_client",
+    "swap_default_client",
     "session",
     "shutdown",
     "start_session",
@@ -47,6 +48,7 @@ __all__ = [
 if "_default_lock" not in globals():
     _default_lock = threading.Lock()
     _default: Optional[Client] = None
+    _pinned: Optional[Client] = None  # a default client init() leaves as it is (swap_default_client)
 
 
 def init(**options: Unpack[Options]) -> Client:
@@ -56,6 +58,8 @@ def init(**options: Unpack[Options]) -> Client:
     """
     global _default
     with _default_lock:
+        if _default is not None and _default is _pinned and not _default.closed:
+            return _default  # a test's capture client: the agent's own init() must not reconfigure it
         if _default is None or _default.closed:
             _default = Client(**options)
         else:
@@ -66,6 +70,20 @@ def init(**options: Unpack[Options]) -> Client:
 def get_client() -> Optional[Client]:
     """The default client, or None before :func:`init`."""
     return _default
+
+
+def swap_default_client(client: Optional[Client], *, pinned: bool = False) -> Optional[Client]:
+    """Make ``client`` the default client (None: none) and return the one it replaces, which is
+    left running (``sessionkit.testing`` puts a test's client in and the old one back).
+    ``pinned``: while it is the default, ``init(...)`` returns it unchanged (the code under test
+    calls ``init`` with its own settings; the test's client must keep exporting to memory)."""
+    global _default, _pinned
+    if client is not None and not isinstance(client, Client):
+        raise TypeError(f"sessionkit: swap_default_client() takes a Client or None; got {client!r}")
+    with _default_lock:
+        previous, _default = _default, client
+        _pinned = client if pinned else None
+    return previous
 
 
 def reset_default_client(timeout: float = 2.0) -> None:

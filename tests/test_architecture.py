@@ -28,6 +28,8 @@ EXTERNAL = {
     # aiohttp's StreamReader reads every chunk of a body through this method: the hook's
     # subclass of it sees the chunks (aiohttp_hook.py says why this way)
     "sessionkit/_wire/aiohttp_hook.py": {"_read_nowait_chunk"},
+    # wrapt's import-hook lock, made anew in a forked child (_context.py says why)
+    "sessionkit/_context.py": {"_post_import_hooks_lock"},
 }
 # Protocols of other projects whose names start with an underscore: IPython's rich display.
 PROTOCOLS = {"_repr_html_"}
@@ -154,6 +156,7 @@ def test_implementation_modules_are_private():
         "sessionkit.integrations.openai_agents",
         "sessionkit.integrations.wsgi",
         "sessionkit.semconv",
+        "sessionkit.testing",
     ]
 
 

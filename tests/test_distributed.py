@@ -212,7 +212,14 @@ def test_a_turn_spans_the_agent_and_two_tool_services_and_nothing_leaks_to_other
         assert span.attributes["sessionkit.turn.index"] == plans[span.trace_id].attributes["sessionkit.turn.index"]
     # Each request's server span sits under the agent's span, the tool span under it.
     servers = [s for s in receiver.spans if s.kind == 2]  # SERVER
-    assert sorted(s.name for s in servers) == ["GET /abc", "GET /abc", "GET /aio", "GET /aio", "POST /weather", "POST /weather"]
+    assert sorted(s.name for s in servers) == [
+        "GET /abc",
+        "GET /abc",
+        "GET /aio",
+        "GET /aio",
+        "POST /weather",
+        "POST /weather",
+    ]
     for server in servers:
         assert server.parent_span_id == plans[server.trace_id].span_id
         assert server.attributes["http.response.status_code"] == 200

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .._context import around_fork
 from .._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,6 +37,22 @@ class DeferredExporter(SpanExporter):
         self._build = build
         self._label = label
         self._inner: Optional[SpanExporter] = None
+        self._lock = threading.Lock()
+        self._held_for_fork = False
+        around_fork(self._before_fork, self._after_fork_in_parent, self._after_fork_in_child)
+
+    # A fork while the export thread builds the exporter (importing its modules) would leave the
+    # child with import locks no thread of it holds: the fork waits (at most 2 s) for the build.
+    def _before_fork(self) -> None:
+        self._held_for_fork = self._inner is None and self._lock.acquire(timeout=2.0)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._held_for_fork = False
         self._lock = threading.Lock()
 
     def get(self) -> SpanExporter:

@@ -22,6 +22,7 @@ from pydantic_core import core_schema as cs
 from typing_extensions import TypedDict
 
 from ._errors import ConfigError
+from ._propagation import BAGGAGE_FIELDS
 
 ExporterName = Literal["otlp", "otlp-grpc", "file", "console", "memory", "none"]
 EXPORTER_NAMES: tuple[str, ...] = ("otlp", "otlp-grpc", "file", "console", "memory", "none")
@@ -359,7 +360,7 @@ def _check_integrations(value: Any) -> tuple[str, ...]:
     return tuple(name for name in INTEGRATION_NAMES if name in value)
 
 
-def _names(value: Any, setting: str, accepted: str) -> list[str]:
+def _names(value: Any, accepted: str) -> list[str]:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
@@ -368,7 +369,7 @@ def _names(value: Any, setting: str, accepted: str) -> list[str]:
 
 
 def _check_targets(value: Any) -> tuple[str, ...]:
-    entries = _names(value, "propagate_to", "URL prefixes, host patterns or 'mcp'")
+    entries = _names(value, "URL prefixes, host patterns or 'mcp'")
     if [e.lower() for e in entries] == ["none"]:
         return ()
     for entry in entries:
@@ -388,8 +389,8 @@ def _check_targets(value: Any) -> tuple[str, ...]:
 
 
 def _check_baggage(value: Any) -> tuple[str, ...]:
-    from_names = ("session", "thread", "user")
-    names = [n.lower() for n in _names(value, "propagate_baggage", "names from session, thread, user")]
+    from_names = BAGGAGE_FIELDS
+    names = [n.lower() for n in _names(value, "names from session, thread, user")]
     if names == ["none"]:
         return ()
     unknown = sorted(set(names) - set(from_names))

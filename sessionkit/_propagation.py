@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote, unquote, urlsplit
 
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 
 from . import semconv
 from ._values import MAX_ID
@@ -81,7 +81,7 @@ class Targets:
             if entry == _MCP:
                 continue
             if "://" in entry:
-                prefixes.append(entry.lower() if entry.count("/") <= 2 else _lower_origin(entry))
+                prefixes.append(_lower_origin(entry))
             elif any(c in entry for c in "*?["):
                 patterns.append(re.compile(fnmatch.translate(entry.lower())))
             else:
@@ -91,9 +91,6 @@ class Targets:
         self._patterns = tuple(patterns)
         self._cache: dict[tuple[str, bool], bool] = {}
         self._is_llm_host = is_llm_host
-
-    def __bool__(self) -> bool:
-        return bool(self.entries)
 
     def allows(self, url: str, llm: bool = False) -> bool:
         """Whether a request to ``url`` may carry the session (``llm``: it is an LLM call)."""
@@ -223,10 +220,6 @@ class Incoming:
     turn_index: Optional[int] = None
     parent: Optional[SpanContext] = None
     """The caller's span (remote), when a valid ``traceparent`` came."""
-
-    @property
-    def parent_span(self) -> Optional[NonRecordingSpan]:
-        return None if self.parent is None else NonRecordingSpan(self.parent)
 
 
 NOTHING = Incoming()

@@ -279,11 +279,6 @@ class ContinuedScope:
         self._name = name
         self._stack: list[tuple[Optional[Session], bool, Any, Any]] = []
 
-    @property
-    def incoming(self) -> Incoming:
-        """What the headers carried (validated)."""
-        return self._incoming
-
     def __enter__(self) -> Optional[Session]:
         incoming = self._incoming
         registry = self._registry

@@ -39,8 +39,10 @@ from .api import (
 )
 
 if TYPE_CHECKING:
-    from ._models import ClientStats, OpenChannel, SessionSummary, TurnSummary
+    from ._models import ClientStats, OpenChannel, SessionSummary, SpanRecord, TurnSummary
     from ._render import SessionsTable
+    from ._store.query import Store, open_store
+    from ._store.schema import StoreError
 
 __all__ = [
     "Channel",
@@ -62,6 +64,9 @@ __all__ = [
     "SessionkitError",
     "SessionsTable",
     "SpanDecorator",
+    "SpanRecord",
+    "Store",
+    "StoreError",
     "Turn",
     "TurnDecorator",
     "TurnSummary",
@@ -74,6 +79,7 @@ __all__ = [
     "history_loader",
     "init",
     "llm",
+    "open_store",
     "record_llm_usage",
     "session",
     "shutdown",
@@ -92,7 +98,15 @@ def __getattr__(name: str) -> Any:
         from ._render import SessionsTable
 
         return SessionsTable
-    if name in ("ClientStats", "OpenChannel", "SessionSummary", "TurnSummary"):
+    if name in ("Store", "open_store"):
+        from ._store import query
+
+        return getattr(query, name)
+    if name == "StoreError":
+        from ._store.schema import StoreError
+
+        return StoreError
+    if name in ("ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary"):
         from . import _models
 
         return getattr(_models, name)

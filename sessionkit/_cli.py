@@ -1,45 +1,122 @@
-"""The ``sessionkit`` command: demo, sessions, show, doctor."""
+"""The ``sessionkit`` command: demo, sessions, show, export, doctor."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ._config import Config
 from ._export.factory import probe_collector
-from ._export.reader import find_session, read_sessions
-from ._render import SESSION_HEADER, format_table, session_rows, session_turns
+from ._render import SESSION_HEADER, format_table, session_rows, session_state, session_turns, stored_cost
+from ._store.query import STATES, Store
+from ._store.schema import StoreError
 
 
 def _folder(arg: Optional[str]) -> Path:
     return Path(arg) if arg else Config.resolve().file_dir
 
 
+def _open(arg: Optional[str]) -> Store:
+    return Store(_folder(arg), say=lambda text: print(text, file=sys.stderr))
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    return {"user": args.user, "thread": args.thread, "state": args.state, "since": args.since, "name": args.name}
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
-    folder = _folder(args.dir)
-    sessions = read_sessions(folder)
-    if not sessions:
-        print(f"No sessions in {folder}. Run `sessionkit demo`, or init() with the default file exporter.")
-        return 0
-    print(format_table(session_rows(sessions[-args.limit :]), SESSION_HEADER))
-    print(f"\n{len(sessions)} sessions in {folder}; `sessionkit show ID` prints one turn by turn.")
+    with _open(args.dir) as store:
+        filters = _filters(args)
+        if args.json:
+            found = store.sessions(**filters, limit=args.limit, offset=args.offset)
+            print(json.dumps([s.model_dump(mode="json", exclude={"turns"}) for s in found], indent=2))
+            return 0
+        sessions = store.listing(**filters, limit=args.limit, offset=args.offset)
+        total = store.count(**filters)
+        if not sessions:
+            if total or any(v is not None for v in filters.values()):
+                print(f"No sessions match in {store.path} ({total} match the filters).")
+            else:
+                print(
+                    f"No sessions in {store.folder}. Run `sessionkit demo`, or init() with the default file exporter."
+                )
+            return 0
+        print(format_table(session_rows(sessions), SESSION_HEADER))
+        shown_to = args.offset + len(sessions)
+        more = f"; the next page: --offset {shown_to}" if shown_to < total else ""
+        print(
+            f"\n{args.offset + 1}-{shown_to} of {total} sessions (newest first) in {store.path}{more}; "
+            "`sessionkit show ID` prints one turn by turn."
+        )
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    folder = _folder(args.dir)
-    session = find_session(folder, args.session_id)
-    if session is None:
-        print(f"No single session with an id starting {args.session_id!r} in {folder}.", file=sys.stderr)
+    with _open(args.dir) as store:
+        found = store.session_ids(args.session_id)
+        session_id = args.session_id if args.session_id in found else found[0] if len(found) == 1 else None
+        if session_id is None:
+            several = len(found) > 1
+            why = "several sessions have" if several else "no session has"
+            print(f"{why} an id starting {args.session_id!r} in {store.path}.", file=sys.stderr)
+            return 1
+        if args.json:
+            data = store.session(session_id)
+            assert data is not None
+            print(
+                json.dumps(
+                    {
+                        **data.model_dump(mode="json"),
+                        "spans": [s.model_dump(mode="json") for s in store.spans(session_id)],
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+        summary = store.listing_of(session_id)
+        stored = store.stored_session(session_id)
+    if summary is None:
         return 1
+    cost = "incomplete" if summary.cost_incomplete else stored_cost(summary.cost_usd, summary.llm_calls)
     print(
-        f"session {session.id}  name={session.name}  thread={session.thread_id or '-'}  "
-        f"user={session.user_id or '-'}  state={session.state}"
+        f"session {summary.session_id}  name={summary.name}  thread={summary.thread_id or '-'}  "
+        f"user={summary.user_id or '-'}  state={session_state(summary)}  "
+        f"{summary.duration_seconds:.2f}s  cost={cost}"
     )
-    print(session_turns(session))
+    if stored is not None:
+        print(session_turns(stored))
+    return 0
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    """A progress line on stderr when it is a terminal (nothing otherwise)."""
+    if not sys.stderr.isatty():
+        return lambda done, total: None
+
+    def show(done: int, total: int) -> None:
+        share = f" ({done * 100 // total}%)" if total else ""
+        end = "\n" if done >= total else ""
+        print(f"\r{label}: {done}/{total} spans{share}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open(args.dir) as store:
+        try:
+            if args.jsonl:
+                count = store.export_jsonl(args.jsonl, since=args.since, progress=_progress("writing"))
+                print(f"wrote {count} spans to {args.jsonl} (OTLP JSON lines)")
+            else:
+                count = store.export(args.endpoint, since=args.since, progress=_progress("sending"))
+                print(f"sent {count} spans to {args.endpoint}")
+        except StoreError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
     return 0
 
 
@@ -50,15 +127,13 @@ def check_destination(config: Config, timeout: float = 3.0) -> tuple[bool, str]:
         status, message = probe_collector(config, timeout)
         return status is not None and status < 300, message
     if exporter == "file":
-        folder = Path(config.file_dir)
+        from ._store.schema import check_usable, db_path
+
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / ".sessionkit-doctor"
-            probe.write_text("ok")
-            probe.unlink()
-            return True, f"local store {folder} is writable"
-        except OSError as exc:
-            return False, f"local store {folder} is not writable: {exc}"
+            check_usable(config.file_dir)
+        except StoreError as exc:
+            return False, str(exc)
+        return True, f"local store {db_path(config.file_dir)} is writable"
     return True, f"exporter {exporter!r}: nothing to check"
 
 
@@ -95,15 +170,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="local store folder (default: the configured file_dir)")
     demo.set_defaults(func=cmd_demo)
 
-    sessions = sub.add_parser("sessions", help="list the sessions in the local store")
-    sessions.add_argument("--dir", help="folder to read (default: the configured file_dir)")
-    sessions.add_argument("--limit", type=int, default=50)
+    sessions = sub.add_parser("sessions", help="list the sessions in the local store, newest first")
+    sessions.add_argument("--dir", help="store folder to read (default: the configured file_dir)")
+    sessions.add_argument("--user", help="only this user's sessions")
+    sessions.add_argument("--thread", help="only this thread's (conversation's) sessions")
+    sessions.add_argument("--state", choices=STATES, help="only sessions that ended so, or are unfinished")
+    sessions.add_argument("--since", help="only sessions started since: 30m, 2h, 7d, or an ISO date/time")
+    sessions.add_argument("--name", help="only sessions of this name (a glob: 'support-*')")
+    sessions.add_argument("--limit", type=int, default=50, help="sessions per page (default 50)")
+    sessions.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
+    sessions.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     sessions.set_defaults(func=cmd_sessions)
 
     show = sub.add_parser("show", help="print one session turn by turn: figures, messages, spans")
     show.add_argument("session_id", help="a session id or its first characters")
-    show.add_argument("--dir", help="folder to read (default: the configured file_dir)")
+    show.add_argument("--dir", help="store folder to read (default: the configured file_dir)")
+    show.add_argument("--json", action="store_true", help="print the session, its turns and spans as JSON")
     show.set_defaults(func=cmd_show)
+
+    export = sub.add_parser("export", help="send the stored spans to an OTLP collector, or write OTLP JSON lines")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint", help="an OTLP/HTTP collector, e.g. http://127.0.0.1:6006 (Phoenix)")
+    target.add_argument("--jsonl", help="write OTLP JSON lines to this file")
+    export.add_argument("--since", help="only sessions started since: 30m, 2h, 7d, or an ISO date/time")
+    export.add_argument("--dir", help="store folder to read (default: the configured file_dir)")
+    export.set_defaults(func=cmd_export)
+
     doctor = sub.add_parser("doctor", help="print the effective configuration (secrets masked) and check the collector")
     doctor.add_argument("--endpoint", help="check this endpoint instead of the configured one")
     doctor.set_defaults(func=cmd_doctor)
@@ -111,8 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    from ._errors import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("limit", "offset"):
+        if getattr(args, name, 0) < 0:
+            parser.error(f"--{name} must be 0 or more")
+    try:
+        return int(args.func(args))
+    except (ConfigError, StoreError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -113,7 +113,12 @@ class Config:
     """Seconds one export request may take, retries included."""
     resource_attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     file_dir: Path = dataclasses.field(default_factory=default_file_dir)
-    """Folder of the ``file`` exporter (OTLP JSON lines) and of ``sessionkit sessions``."""
+    """Folder of the local store (the ``file`` exporter's SQLite database, ``sessionkit.db``),
+    read by ``sessionkit sessions`` and :func:`~sessionkit.open_store`."""
+    store_max_mb: Optional[float] = 1024.0
+    """The local store's size limit in MB: past it, the oldest sessions are removed whole. None: no limit."""
+    store_max_age_days: Optional[float] = 30.0
+    """Sessions older than this many days are removed from the local store. None: kept until the size limit."""
     auto_start_session: bool = False
     """Start a session at ``init`` that collects everything started outside any session."""
     auto_session_name: str = "default"
@@ -199,7 +204,8 @@ class Config:
     (``sessionkit.sample_rate``); a dropped session's spans are not recorded nor exported."""
     logs_exporter: Optional[LogsExporterName] = None
     """Where the ``session.start`` / ``session.end`` events go: ``"otlp"`` (the traces endpoint's
-    ``/v1/logs``), ``"file"`` (the local store, next to the spans), ``"console"``, ``"memory"``,
+    ``/v1/logs``), ``"file"`` (the local store's events; with the ``file`` exporter too, derived from each
+    session's record), ``"console"``, ``"memory"``,
     ``"none"``. None: ``OTEL_LOGS_EXPORTER`` if set, else ``"file"`` with the file exporter and
     ``"none"`` otherwise."""
 
@@ -217,6 +223,14 @@ class Config:
         if self.logs_exporter is not None:
             return self.logs_exporter if self.enabled else "none"
         return "file" if self.exporter == "file" and self.enabled else "none"
+
+    @property
+    def emits_session_events(self) -> bool:
+        """Whether sessions emit their events on the logs signal. Not with the local store as
+        both exporters: it writes a session's events from its record span, in the same
+        transaction, at no cost to the agent."""
+        kind = self.effective_logs_exporter
+        return kind != "none" and not (kind == "file" and self.exporter == "file")
 
     def logs_url(self) -> str:
         """The OTLP/HTTP logs endpoint: the traces endpoint's base with ``/v1/logs``."""
@@ -441,6 +455,8 @@ def _validator() -> SchemaValidator:
         "export_timeout": cs.float_schema(gt=0, allow_inf_nan=False),
         "resource_attributes": cs.dict_schema(cs.str_schema(), cs.any_schema()),
         "file_dir": cs.no_info_plain_validator_function(_to_path),
+        "store_max_mb": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
+        "store_max_age_days": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
         "auto_start_session": cs.bool_schema(),
         "auto_session_name": cs.str_schema(),
         "strict": cs.bool_schema(),
@@ -499,6 +515,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "protocol": ("SESSIONKIT_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
     "export_timeout": ("SESSIONKIT_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
     "file_dir": ("SESSIONKIT_FILE_DIR",),
+    "store_max_mb": ("SESSIONKIT_STORE_MAX_MB",),
+    "store_max_age_days": ("SESSIONKIT_STORE_MAX_AGE_DAYS",),
     "auto_start_session": ("SESSIONKIT_AUTO_START_SESSION",),
     "strict": ("SESSIONKIT_STRICT",),
     "enabled": ("SESSIONKIT_ENABLED",),
@@ -538,6 +556,8 @@ def _from_environment() -> dict[str, tuple[Any, str]]:
                 value = parse_headers(value)
             elif field == "llm_base_urls":
                 value = [u.strip() for u in value.split(",") if u.strip()]
+            elif field in ("store_max_mb", "store_max_age_days") and value.lower() in ("none", "off"):
+                value = None
             elif field == "capture_content" and name.startswith("OTEL_"):
                 value = value.lower() in ("true", "1", "yes", "on")
             found[field] = (value, f"environment variable {name}")

@@ -290,7 +290,7 @@ def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 5, fil
     config = client.config
     if config.exporter == "file":
         path = getattr(client.exporter, "path", None) or Path(config.file_dir)
-        print(f"spans went to {path} (OTLP JSON lines)")
+        print(f"spans went to the local store {path}")
         print("see them with: sessionkit sessions   |   sessionkit show <session id>")
     else:
         print(f"spans went to {config.traces_url()} over OTLP ({config.protocol})")

@@ -7,13 +7,13 @@ not at ``import sessionkit``: pydantic is the largest part of the import otherwi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel
 
 from ._types import EndState
 
-__all__ = ["ClientStats", "OpenChannel", "SessionSummary", "TurnSummary"]
+__all__ = ["ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary"]
 
 
 class TurnSummary(BaseModel):
@@ -37,6 +37,10 @@ class TurnSummary(BaseModel):
     cost_incomplete: bool = False
     llm_calls_without_usage: int = 0
     """LLM calls that reported no token usage: the token figures leave them out."""
+    session_id: Optional[str] = None
+    """Set on turns read from the local store (``Store.turns``)."""
+    started_at: Optional[datetime] = None
+    """Set on turns read from the local store."""
 
 
 class SessionSummary(BaseModel):
@@ -127,3 +131,26 @@ class OpenChannel(BaseModel):
     session_id: str
     purpose: Optional[str] = None
     age_seconds: float
+
+
+class SpanRecord(BaseModel):
+    """One span as the local store keeps it (``Store.spans``)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: Optional[str] = None
+    session_id: Optional[str] = None
+    turn_index: Optional[int] = None
+    name: str
+    kind: str
+    """INTERNAL, SERVER, CLIENT, PRODUCER or CONSUMER."""
+    started_at: datetime
+    ended_at: datetime
+    duration_seconds: float
+    status: str
+    """UNSET, OK or ERROR."""
+    status_message: Optional[str] = None
+    attributes: dict[str, Any] = {}
+    events: list[dict[str, Any]] = []
+    """Each event's name, time (ns since the epoch) and attributes."""
+    service_name: Optional[str] = None

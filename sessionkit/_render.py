@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import semconv
-from ._export.reader import STATUS_ERROR
+from ._store.records import STATUS_ERROR
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._export.reader import StoredSession, StoredSpan
     from ._models import ClientStats, SessionSummary
+    from ._store.records import StoredSession, StoredSpan
 
 __all__ = [
     "SESSION_HEADER",
@@ -247,21 +247,30 @@ SESSION_HEADER = [
 ]
 
 
-def session_rows(sessions: Sequence[StoredSession]) -> list[list[str]]:
-    """Stored sessions as rows under ``SESSION_HEADER`` (``sessionkit sessions``)."""
+def session_state(summary: Any) -> str:
+    """A stored session's state: its end state, or ``unfinished`` (running, or its process died)."""
+    state = getattr(summary, "state", None)
+    if isinstance(state, str):
+        return state
+    return summary.end_state.value if summary.end_state is not None else "unfinished"
+
+
+def session_rows(sessions: Sequence[Any]) -> list[list[str]]:
+    """Stored sessions (``SessionSummary`` records or the store's plain rows) as rows under
+    ``SESSION_HEADER`` (``sessionkit sessions``)."""
     return [
         [
-            s.id[:8],
+            s.session_id[:8],
             s.name,
             s.thread_id or "-",
             s.user_id or "-",
-            s.state,
+            session_state(s),
             f"{s.duration_seconds:.2f}s",
-            str(len(s.turns)),
-            str(len(s.work_spans)),
-            str(len(s.llm_spans)),
+            str(s.turn_count),
+            str(s.span_count),
+            str(s.llm_calls),
             f"{s.input_tokens}/{s.output_tokens}",
-            stored_cost(s.cost, len(s.llm_spans)),
+            "incomplete" if s.cost_incomplete else stored_cost(s.cost_usd, s.llm_calls),
             str(s.errors),
         ]
         for s in sessions

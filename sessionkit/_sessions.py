@@ -107,7 +107,7 @@ class SessionRegistry:
         return session
 
     def _event(self, name: str, session: Session) -> None:
-        if self.host.config.effective_logs_exporter == "none":
+        if not self.host.config.emits_session_events:
             return
         try:
             attrs: dict[str, Any] = {semconv.SESSION_ID: session.id, semconv.SESSION_NAME: session.name}

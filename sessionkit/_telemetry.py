@@ -44,6 +44,8 @@ PIPELINE_FIELDS = frozenset(
         "protocol",
         "export_timeout",
         "file_dir",
+        "store_max_mb",
+        "store_max_age_days",
         "max_queue_size",
         "max_export_batch_size",
         "export_interval",

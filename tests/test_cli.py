@@ -18,7 +18,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_show_unknown_session_fails_clearly(tmp_path):
     proc = run_cli("show", "nope", "--dir", str(tmp_path))
-    assert proc.returncode == 1 and "No single session" in proc.stderr
+    assert proc.returncode == 1 and "no session has an id starting 'nope'" in proc.stderr
 
 
 def test_doctor_masks_secrets_and_checks_the_collector(receiver, dead_port):
@@ -64,8 +64,9 @@ def test_sessions_lists_the_newest_within_the_limit(tmp_path):
     client.shutdown(timeout=5)
     proc = run_cli("sessions", "--dir", str(tmp_path), "--limit", "2")
     assert proc.returncode == 0
-    rows = [line.split()[1] for line in proc.stdout.splitlines()[2:] if line and not line.startswith("5 sessions")]
-    assert rows == ["s3", "s4"] and "5 sessions in" in proc.stdout
+    rows = [line.split()[1] for line in proc.stdout.splitlines()[2:4]]
+    assert rows == ["s4", "s3"] and "1-2 of 5 sessions (newest first)" in proc.stdout
+    assert "the next page: --offset 2" in proc.stdout
 
 
 def test_doctor_reports_a_bad_setting_by_name():

@@ -105,7 +105,7 @@ def test_auto_session_ends_indeterminate_at_exit(tmp_path):
     )
     rc, out, err, _ = run_python(code, env={"SESSIONKIT_FILE_DIR": str(store)})
     assert rc == 0, err
-    from sessionkit._export.reader import read_sessions
+    from helpers import read_sessions
 
     sessions = read_sessions(store)
     assert [s.id for s in sessions] == [out.strip()]

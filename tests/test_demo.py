@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from sessionkit._export.reader import read_sessions
+
+from helpers import read_sessions
 
 
 def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):

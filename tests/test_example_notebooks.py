@@ -8,9 +8,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
-from sessionkit._export.reader import read_sessions
 
-from helpers import session_id_of
+from helpers import read_sessions, session_id_of
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

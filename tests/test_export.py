@@ -11,10 +11,9 @@ import time
 
 import pytest
 import sessionkit
-from sessionkit._export.reader import read_sessions
 
 from grpc_receiver import GrpcOtlpReceiver
-from helpers import run_python, session_id_of
+from helpers import read_sessions, run_python, session_id_of
 from otlp_receiver import OtlpReceiver
 
 
@@ -237,8 +236,8 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
     failing = c.start_session("broken")
     failing.end("fail", "no stock")
     c.flush(timeout=5)
-    files = list(store.glob("spans-*.jsonl"))
-    assert len(files) == 1
+    assert [p.name for p in store.glob("*.db")] == ["sessionkit.db"]  # one database, no other files
+    assert not list(store.glob("*.jsonl"))
 
     stored = {x.id: x for x in read_sessions(store)}
     assert set(stored) == {s.id, failing.id}

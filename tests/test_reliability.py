@@ -13,9 +13,8 @@ import time
 
 import pytest
 import sessionkit
-from sessionkit._export.reader import read_sessions
 
-from helpers import run_python, session_id_of
+from helpers import read_sessions, run_python, session_id_of
 from otlp_receiver import OtlpReceiver
 
 FAULTS = ["refused", "hang", "slow:3", "status:500", "status:503", "status:429", "reset", "garbage"]
@@ -249,11 +248,14 @@ def test_sessionkit_errors_inside_instrumentation_are_logged_not_raised(client, 
     assert any(s.name == "still-works" for s in client.exporter.get_finished_spans())
 
 
-def test_file_store_lines_are_valid_otlp_json(tmp_path):
+def test_the_stores_jsonl_export_is_valid_otlp_json(tmp_path):
     c = sessionkit.init()
     with c.session("s"):
         pass
     c.flush()
-    line = next((tmp_path / "store").glob("spans-*.jsonl")).read_text().splitlines()[0]
+    out = tmp_path / "out.jsonl"
+    with sessionkit.open_store(tmp_path / "store") as store:
+        assert store.export_jsonl(out) == 1  # the session's record
+    line = out.read_text().splitlines()[0]
     span = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert len(span["traceId"]) == 32 and len(span["spanId"]) == 16  # hex, as OTLP JSON wants

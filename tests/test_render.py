@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sessionkit import Config, EndState
-from sessionkit._export.reader import StoredSession, StoredSpan
 from sessionkit._models import ClientStats, SessionSummary
 from sessionkit._render import (
     SessionsTable,
@@ -17,6 +16,7 @@ from sessionkit._render import (
     summary_rows,
     summary_table,
 )
+from sessionkit._store.records import StoredSession, StoredSpan
 
 
 def summary(**changes) -> SessionSummary:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import textwrap
 
 import openai
@@ -502,17 +503,10 @@ def test_the_local_store_keeps_the_session_events(tmp_path):
     with c.session("chat") as s:
         pass
     c.shutdown(timeout=5)
-    (events_file,) = store.glob("events-*.jsonl")
-    records = [
-        record
-        for line in events_file.read_text().splitlines()
-        for rl in json.loads(line)["resourceLogs"]
-        for sl in rl["scopeLogs"]
-        for record in sl["logRecords"]
-    ]
-    assert [r["eventName"] for r in records] == ["session.start", "session.end"]
-    ids = [next(a["value"]["stringValue"] for a in r["attributes"] if a["key"] == "session.id") for r in records]
-    assert ids == [s.id, s.id]
+    db = sqlite3.connect(store / "sessionkit.db")
+    rows = db.execute("SELECT name, session_id, attributes FROM events ORDER BY time_ns").fetchall()
+    assert [(name, sid) for name, sid, _ in rows] == [("session.start", s.id), ("session.end", s.id)]
+    assert all(json.loads(attrs)["session.id"] == s.id for _, _, attrs in rows)
 
 
 def test_without_a_logs_exporter_no_events_and_no_logs_sdk(client):

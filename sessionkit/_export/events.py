@@ -4,24 +4,20 @@ The semantic conventions' ``session`` namespace defines these two events (``sess
 ``session.previous_id`` on a start that follows a user's earlier session). They go out as log
 records with an ``event_name`` through the logs SDK, to the exporter ``logs_exporter`` names:
 OTLP (over HTTP to the traces endpoint's ``/v1/logs``, or over gRPC when the traces go over
-gRPC), the local store (an OTLP JSON file next to the spans), the console, or memory (tests).
+gRPC), the local store (its events table, next to the spans), the console, or memory (tests).
 Nothing of the logs SDK is imported until the first event, and with no logs exporter an event
 costs one attribute check.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import IO, Any, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from .._config import Config
-from .._context import at_fork_in_child
 
 __all__ = ["SessionEvents"]
 
@@ -94,7 +90,10 @@ class SessionEvents:
                     endpoint=config.logs_url(), headers=dict(config.headers), timeout=config.export_timeout
                 )
             else:
-                self.exporter = FileLogExporter(config.file_dir)
+                from .._store.writer import StoreLogExporter
+                from .factory import store_writer
+
+                self.exporter = StoreLogExporter(store_writer(config))
             delay_ms = int(config.export_interval * 1000)
             provider.add_log_record_processor(BatchLogRecordProcessor(self.exporter, schedule_delay_millis=delay_ms))
         self._provider = provider
@@ -111,50 +110,3 @@ class SessionEvents:
                 provider.shutdown()
             except Exception:
                 logger.debug("sessionkit: could not shut the session-event logger down", exc_info=True)
-
-
-class FileLogExporter:
-    """The local store's events: OTLP JSON ``ExportLogsServiceRequest`` lines in
-    ``<folder>/events-<date>-<pid>.jsonl`` (the spans' folder)."""
-
-    def __init__(self, folder: os.PathLike[str] | str) -> None:
-        self.folder = Path(folder)
-        self._lock = threading.Lock()
-        self._file: Optional[IO[str]] = None
-        self._pid = -1
-        self.path: Optional[Path] = None
-        at_fork_in_child(self._after_fork)
-
-    def _after_fork(self) -> None:
-        self._lock = threading.Lock()
-
-    def export(self, batch: Sequence[Any]) -> Any:
-        from google.protobuf.json_format import MessageToDict
-        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-        from opentelemetry.sdk._logs.export import LogRecordExportResult
-
-        try:
-            message = MessageToDict(encode_logs(batch), use_integers_for_enums=True)
-            line = json.dumps(message, separators=(",", ":"))
-            with self._lock:
-                pid = os.getpid()
-                if self._file is None or self._pid != pid:
-                    self.folder.mkdir(parents=True, exist_ok=True)
-                    self.path = self.folder / f"events-{time.strftime('%Y%m%d-%H%M%S')}-{pid}.jsonl"
-                    self._file = open(self.path, "a", encoding="utf-8")
-                    self._pid = pid
-                self._file.write(line + "\n")
-                self._file.flush()
-            return LogRecordExportResult.SUCCESS
-        except Exception:
-            logger.exception("sessionkit: could not write session events to %s", self.folder)
-            return LogRecordExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-    def shutdown(self) -> None:
-        with self._lock:
-            if self._file is not None and self._pid == os.getpid():
-                self._file.close()
-            self._file = None

@@ -25,6 +25,7 @@ from .._errors import ConfigError
 
 if TYPE_CHECKING:
     from .._config import Config
+    from .._store.writer import StoreWriter
 
 
 logger = logging.getLogger("sessionkit")
@@ -89,11 +90,39 @@ def build_exporter(config: Config) -> SpanExporter:
     name = config.exporter
     if isinstance(name, SpanExporter):
         return name
+    if name == "file":
+        check_store(config)  # a damaged or unwritable store fails at init, not in the export thread
     if name in ("file", "otlp", "otlp-grpc"):
         if _uses_grpc(config) and importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
             raise _grpc_missing(name)
         return DeferredExporter(lambda: build_now(config), str(name))
     return build_now(config)
+
+
+def store_writer(config: Config) -> StoreWriter:
+    """A writer of the local store ``config`` names, with its retention limits."""
+    from .._store.writer import StoreWriter
+
+    max_mb, max_days = config.store_max_mb, config.store_max_age_days
+    return StoreWriter(
+        config.file_dir,
+        max_bytes=None if max_mb is None else int(max_mb * 1024 * 1024),
+        max_age=None if max_days is None else max_days * 86400.0,
+    )
+
+
+def check_store(config: Config) -> None:
+    from .._store.schema import StoreError, check_usable
+
+    try:
+        check_usable(config.file_dir)
+    except StoreError as exc:
+        raise ConfigError(
+            f"sessionkit: {exc}. Move the file away (sessionkit starts a new store), or set file_dir "
+            "(SESSIONKIT_FILE_DIR) to another folder",
+            field="file_dir",
+            value=str(config.file_dir),
+        ) from None
 
 
 def _uses_grpc(config: Config) -> bool:
@@ -114,9 +143,9 @@ def build_now(config: Config) -> SpanExporter:
     if isinstance(name, SpanExporter):
         return name
     if name == "file":
-        from .file import FileSpanExporter
+        from .._store.writer import StoreSpanExporter
 
-        return FileSpanExporter(config.file_dir)
+        return StoreSpanExporter(store_writer(config))
     if name == "memory":
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

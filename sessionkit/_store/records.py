@@ -1,12 +1,10 @@
-"""Read the ``file`` exporter's OTLP JSON lines back into spans and sessions."""
+"""Stored spans grouped as a session and its turns, with the figures they add up to (what
+``sessionkit show`` prints)."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 from .. import semconv
@@ -28,6 +26,9 @@ class StoredSpan:
     attributes: dict[str, Any]
     status_code: int
     service_name: str = ""
+    kind: int = 0
+    status_message: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float:
@@ -201,78 +202,3 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-def _any_value(value: dict[str, Any]) -> Any:
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])  # int64 is a string in OTLP JSON
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "arrayValue" in value:
-        return [_any_value(v) for v in value["arrayValue"].get("values", [])]
-    if "kvlistValue" in value:
-        return {kv["key"]: _any_value(kv.get("value", {})) for kv in value["kvlistValue"].get("values", [])}
-    return None
-
-
-def _attributes(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _any_value(item.get("value", {})) for item in items}
-
-
-def parse_line(line: str) -> Iterator[StoredSpan]:
-    """The spans of one OTLP JSON ``ExportTraceServiceRequest``."""
-    request = json.loads(line)
-    for resource_spans in request.get("resourceSpans", []):
-        resource = _attributes(resource_spans.get("resource", {}).get("attributes", []))
-        service = str(resource.get(semconv.SERVICE_NAME, ""))
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            for span in scope_spans.get("spans", []):
-                yield StoredSpan(
-                    trace_id=span.get("traceId", ""),
-                    span_id=span.get("spanId", ""),
-                    parent_span_id=span.get("parentSpanId", ""),
-                    name=span.get("name", ""),
-                    start_ns=int(span.get("startTimeUnixNano", 0)),
-                    end_ns=int(span.get("endTimeUnixNano", 0)),
-                    attributes=_attributes(span.get("attributes", [])),
-                    status_code=int(span.get("status", {}).get("code", 0)),
-                    service_name=service,
-                )
-
-
-def read_spans(folder: Path) -> list[StoredSpan]:
-    """Every span in the folder's ``*.jsonl`` files, each once (by trace and span id)."""
-    seen: dict[tuple[str, str], StoredSpan] = {}
-    if not folder.is_dir():
-        return []
-    for path in sorted(folder.glob("spans-*.jsonl")):  # (events-*.jsonl hold the session events)
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    for span in parse_line(line):
-                        seen.setdefault((span.trace_id, span.span_id), span)
-                except (ValueError, KeyError, TypeError):
-                    logger.warning("sessionkit: skipping unreadable line %d of %s", number, path)
-    return list(seen.values())
-
-
-def read_sessions(folder: Path) -> list[StoredSession]:
-    """The sessions found in the folder, oldest first."""
-    sessions: dict[str, StoredSession] = {}
-    for span in read_spans(folder):
-        session_id = span.attributes.get(semconv.SESSION_ID) or span.attributes.get(semconv.RECORD_SESSION_ID)
-        if isinstance(session_id, str):
-            sessions.setdefault(session_id, StoredSession(session_id)).spans.append(span)
-    return sorted(sessions.values(), key=lambda s: s.started_ns)
-
-
-def find_session(folder: Path, prefix: str) -> Optional[StoredSession]:
-    """The session whose id starts with ``prefix`` (None when none or several match)."""
-    matches = [s for s in read_sessions(folder) if s.id.startswith(prefix)]
-    return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,652 @@
+"""Reading the store: sessions, turns and spans by the same filters the CLI takes.
+
+Every query is answered from an index: the session list from the sessions table (one row a
+session, kept current by the writer), a session's spans by their session index, so the time
+to list or show does not grow with the size of the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .. import semconv
+from .._errors import ConfigError
+from .._types import EndState
+from .records import StoredSession, StoredSpan
+from .schema import StoreError, connect, db_path
+
+if TYPE_CHECKING:
+    from .._models import SessionSummary, SpanRecord, TurnSummary
+
+logger = logging.getLogger("sessionkit")
+
+STATES = ("success", "fail", "indeterminate", "unfinished")
+_KINDS = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUS = ("UNSET", "OK", "ERROR")
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+Since = Union[datetime, timedelta, str, None]
+
+
+def since_ns(since: Since, *, setting: str = "since") -> Optional[int]:
+    """``since`` as nanoseconds since the epoch: a datetime (naive: local time), a timedelta
+    before now, or text: ``30m``, ``2h``, ``7d``, ``1w``, or an ISO date or time."""
+    if since is None:
+        return None
+    now = datetime.now(timezone.utc)
+    if isinstance(since, timedelta):
+        moment = now - since
+    elif isinstance(since, datetime):
+        moment = since if since.tzinfo is not None else since.astimezone()
+    elif isinstance(since, str):
+        match = _SINCE.match(since)
+        if match:
+            moment = now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        else:
+            try:
+                parsed = datetime.fromisoformat(since.strip())
+            except ValueError:
+                raise ConfigError(
+                    f"sessionkit: {setting}={since!r} is neither a duration (30m, 2h, 7d, 1w) nor an ISO date or time "
+                    "(2026-12-01, 2026-12-01T09:30)",
+                    field=setting,
+                    value=since,
+                ) from None
+            moment = parsed if parsed.tzinfo is not None else parsed.astimezone()
+    else:
+        raise ConfigError(
+            f"sessionkit: {setting} must be a datetime, a timedelta or text like '2h', not {type(since).__name__}",
+            field=setting,
+            value=since,
+        )
+    return min(max(int(moment.timestamp() * 1e9), 0), 2**63 - 1)  # (SQLite's integers are 64-bit)
+
+
+def _time(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc)
+
+
+def _maybe_time(ns: Optional[int]) -> Optional[datetime]:
+    return None if ns is None else _time(ns)
+
+
+def _where(
+    user: Optional[str],
+    thread: Optional[str],
+    state: Optional[str],
+    since: Since,
+    name: Optional[str],
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if user is not None:
+        clauses.append("user_id = ?")
+        args.append(user)
+    if thread is not None:
+        clauses.append("thread_id = ?")
+        args.append(thread)
+    if state is not None:
+        if state not in STATES:
+            raise ConfigError(
+                f"sessionkit: state={state!r} is not a session state; use one of {', '.join(STATES)}",
+                field="state",
+                value=state,
+            )
+        clauses.append("state = ?")
+        args.append(state)
+    start = since_ns(since)
+    if start is not None:
+        clauses.append("start_ns >= ?")
+        args.append(start)
+    if name is not None:
+        clauses.append("name GLOB ?" if any(c in name for c in "*?[") else "name = ?")
+        args.append(name)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _check_page(limit: Optional[int], offset: int) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ConfigError(
+            f"sessionkit: limit={limit!r} must be a whole number >= 0 (or None for all)", field="limit", value=limit
+        )
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ConfigError(f"sessionkit: offset={offset!r} must be a whole number >= 0", field="offset", value=offset)
+
+
+@dataclass
+class SessionRow:
+    """A listed session's figures, read straight from its row (what the CLI's table shows; no
+    pydantic, so that listing stays as fast as the import)."""
+
+    session_id: str
+    name: str
+    thread_id: Optional[str]
+    user_id: Optional[str]
+    state: str
+    start_ns: int
+    duration_seconds: float
+    turn_count: int
+    span_count: int
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    errors: int
+    cost_usd: Optional[float]
+    cost_incomplete: bool
+
+
+def _session_row(row: sqlite3.Row) -> SessionRow:
+    end = row["ended_ns"] if row["ended_ns"] is not None else row["last_ns"]
+    return SessionRow(
+        session_id=row["session_id"],
+        name=row["name"] or "?",
+        thread_id=row["thread_id"],
+        user_id=row["user_id"],
+        state=row["state"],
+        start_ns=row["start_ns"],
+        duration_seconds=max(end - row["start_ns"], 0) / 1e9,
+        turn_count=row["turn_count"],
+        span_count=row["span_count"],
+        llm_calls=row["llm_calls"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        errors=row["errors"],
+        cost_usd=None if row["cost_incomplete"] else row["cost_usd"],
+        cost_incomplete=bool(row["cost_incomplete"]),
+    )
+
+
+class Store:
+    """A local store, for reading: ``sessionkit.open_store()`` (the configured folder) or
+    ``open_store(folder)``. Old JSON-lines files in the folder are moved into the database
+    the first time it is opened."""
+
+    def __init__(self, folder: Union[str, Path, None] = None, *, say: Optional[Callable[[str], None]] = None) -> None:
+        if folder is None:
+            from .._config import Config
+
+            folder = Config.resolve().file_dir
+        if not isinstance(folder, (str, Path)):
+            raise ConfigError(
+                f"sessionkit: open_store(folder) takes a folder path, not {type(folder).__name__}",
+                field="folder",
+                value=folder,
+            )
+        self.folder = Path(folder).expanduser()
+        self.path = db_path(self.folder)
+        self._conn: Optional[sqlite3.Connection] = None
+        self._resources: dict[int, Any] = {}
+        self._scopes: dict[int, Any] = {}
+        self._migrate(say or (lambda text: logger.warning("%s", text)))
+
+    def _migrate(self, say: Callable[[str], None]) -> None:
+        from .legacy import legacy_files
+
+        if not legacy_files(self.folder):
+            return
+        from .legacy import migrate
+        from .writer import StoreWriter
+
+        writer = StoreWriter(self.folder, max_bytes=None, max_age=None)
+        try:
+            migrate(self.folder, writer, say)
+        finally:
+            writer.close()
+
+    # -- the connection ---------------------------------------------------------------------------
+    def _db(self) -> Optional[sqlite3.Connection]:
+        if self._conn is None:
+            if not self.path.exists():
+                return None
+            try:
+                self._conn = connect(self.path, readonly=True)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"sessionkit: the local store {self.path} cannot be read: {exc}") from exc
+        return self._conn
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._db()
+        if conn is None:
+            return []
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"sessionkit: the local store {self.path} cannot be read: {exc}") from exc
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """Read several queries from one moment of the store: inside the block, every query sees
+        the store as it was at the first one, whatever writers commit meanwhile."""
+        conn = self._db()
+        if conn is None or conn.in_transaction:
+            yield self
+            return
+        conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<sessionkit Store {self.path}>"
+
+    # -- sessions ---------------------------------------------------------------------------------
+    def sessions(
+        self,
+        *,
+        user: Optional[str] = None,
+        thread: Optional[str] = None,
+        state: Optional[str] = None,
+        since: Since = None,
+        name: Optional[str] = None,
+        limit: Optional[int] = 50,
+        offset: int = 0,
+    ) -> list[SessionSummary]:
+        """Sessions, newest first, as ``SessionSummary`` records (without their turns; ``session()``
+        has them). ``name`` may be a glob (``support-*``); ``since`` as :func:`since_ns` takes it."""
+        return [self._summary(row) for row in self._listed(user, thread, state, since, name, limit, offset)]
+
+    def listing(
+        self,
+        *,
+        user: Optional[str] = None,
+        thread: Optional[str] = None,
+        state: Optional[str] = None,
+        since: Since = None,
+        name: Optional[str] = None,
+        limit: Optional[int] = 50,
+        offset: int = 0,
+    ) -> list[SessionRow]:
+        """``sessions()`` as plain rows (the CLI's table)."""
+        return [_session_row(row) for row in self._listed(user, thread, state, since, name, limit, offset)]
+
+    def _listed(
+        self,
+        user: Optional[str],
+        thread: Optional[str],
+        state: Optional[str],
+        since: Since,
+        name: Optional[str],
+        limit: Optional[int],
+        offset: int,
+    ) -> list[sqlite3.Row]:
+        _check_page(limit, offset)
+        where, args = _where(user, thread, state, since, name)
+        return self._rows(
+            f"SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
+            f"FROM sessions s{where} ORDER BY start_ns DESC LIMIT ? OFFSET ?",
+            [*args, -1 if limit is None else limit, offset],
+        )
+
+    def count(
+        self,
+        *,
+        user: Optional[str] = None,
+        thread: Optional[str] = None,
+        state: Optional[str] = None,
+        since: Since = None,
+        name: Optional[str] = None,
+    ) -> int:
+        """How many sessions match the filters."""
+        where, args = _where(user, thread, state, since, name)
+        if not where:  # kept by triggers: counting a million rows would take longer than the listing
+            rows = self._rows("SELECT value FROM counts WHERE name = 'sessions'")
+            return int(rows[0][0]) if rows else 0
+        rows = self._rows(f"SELECT count(*) FROM sessions{where}", args)
+        return int(rows[0][0]) if rows else 0
+
+    def session_ids(self, prefix: str) -> list[str]:
+        """The ids starting with ``prefix`` (at most two: enough to tell one from several)."""
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigError(
+                "sessionkit: a session id (or its first characters) is needed", field="session_id", value=prefix
+            )
+        return [
+            r[0]
+            for r in self._rows(
+                "SELECT session_id FROM sessions WHERE session_id >= ? AND session_id < ? ORDER BY session_id LIMIT 2",
+                (prefix, prefix + "\U0010ffff"),
+            )
+        ]
+
+    def listing_of(self, session_id: str) -> Optional[SessionRow]:
+        """One session's plain row, by its exact id."""
+        rows = self._rows(
+            "SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
+            "FROM sessions s WHERE session_id = ?",
+            (session_id,),
+        )
+        return _session_row(rows[0]) if rows else None
+
+    def _resolve(self, session_id: str) -> Optional[str]:
+        ids = self.session_ids(session_id)
+        if session_id in ids:
+            return session_id
+        return ids[0] if len(ids) == 1 else None
+
+    def session(self, session_id: str) -> Optional[SessionSummary]:
+        """One session with its turns, by id or the id's first characters (None when no session,
+        or several, match)."""
+        found = self._resolve(session_id)
+        if found is None:
+            return None
+        rows = self._rows("SELECT *, 0 AS turn_count FROM sessions WHERE session_id = ?", (found,))
+        if not rows:
+            return None
+        summary = self._summary(rows[0])
+        summary.turns = self.turns(found)
+        summary.turn_count = len(summary.turns)
+        return summary
+
+    def turns(self, session_id: str) -> list[TurnSummary]:
+        """A session's turns in the order they started."""
+        from .._models import TurnSummary
+
+        found = self._resolve(session_id) or session_id
+        return [
+            TurnSummary(
+                index=row["turn_index"],
+                trace_id=row["trace_id"],
+                implicit=bool(row["implicit"]),
+                active=False,
+                duration_seconds=max(row["end_ns"] - row["start_ns"], 0) / 1e9,
+                llm_calls=row["llm_calls"],
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                errors=row["errors"],
+                time_to_first_token_seconds=(
+                    None if row["first_chunk_ns"] is None else max(row["first_chunk_ns"] - row["start_ns"], 0) / 1e9
+                ),
+                cost_usd=None if row["cost_incomplete"] else row["cost_usd"],
+                cost_incomplete=bool(row["cost_incomplete"]),
+                llm_calls_without_usage=row["llm_calls_without_usage"],
+                session_id=found,
+                started_at=_time(row["start_ns"]),
+            )
+            for row in self._rows("SELECT * FROM turns WHERE session_id = ? ORDER BY start_ns", (found,))
+        ]
+
+    def _summary(self, row: sqlite3.Row) -> SessionSummary:
+        from .._models import SessionSummary
+
+        state = row["state"]
+        end = row["ended_ns"] if row["ended_ns"] is not None else row["last_ns"]
+        return SessionSummary(
+            session_id=row["session_id"],
+            previous_session_id=row["previous_session_id"],
+            name=row["name"] or "?",
+            thread_id=row["thread_id"],
+            user_id=row["user_id"],
+            tags=json.loads(row["tags"]) if row["tags"] else [],
+            trace_id=row["trace_id"] or "",
+            end_state=EndState(state) if state in ("success", "fail", "indeterminate") else None,
+            end_reason=row["end_reason"],
+            started_at=_time(row["start_ns"]),
+            ended_at=_maybe_time(row["ended_ns"]),
+            duration_seconds=max(end - row["start_ns"], 0) / 1e9,
+            span_count=row["span_count"],
+            llm_calls=row["llm_calls"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            errors=row["errors"],
+            turn_count=row["turn_count"],
+            cost_usd=None if row["cost_incomplete"] else row["cost_usd"],
+            cost_incomplete=bool(row["cost_incomplete"]),
+            llm_calls_without_usage=row["llm_calls_without_usage"],
+        )
+
+    # -- spans ------------------------------------------------------------------------------------
+    def _span_rows(self, session_id: str) -> list[sqlite3.Row]:
+        found = self._resolve(session_id) or session_id
+        return self._rows(
+            "SELECT s.*, r.attributes AS resource_attributes FROM spans s JOIN resources r ON r.id = s.resource_id "
+            "WHERE s.session_id = ? ORDER BY s.start_ns",
+            (found,),
+        )
+
+    def spans(self, session_id: str) -> list[SpanRecord]:
+        """A session's spans (every process's, every turn's), in start order."""
+        from .._models import SpanRecord
+
+        records = []
+        for row in self._span_rows(session_id):
+            resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
+            records.append(
+                SpanRecord(
+                    trace_id=row["trace_id"],
+                    span_id=row["span_id"],
+                    parent_span_id=row["parent_span_id"],
+                    session_id=row["session_id"],
+                    turn_index=row["turn_index"],
+                    name=row["name"],
+                    kind=_KINDS[row["kind"]] if 0 <= row["kind"] < len(_KINDS) else str(row["kind"]),
+                    started_at=_time(row["start_ns"]),
+                    ended_at=_time(row["end_ns"]),
+                    duration_seconds=max(row["end_ns"] - row["start_ns"], 0) / 1e9,
+                    status=_STATUS[row["status_code"]] if 0 <= row["status_code"] < 3 else str(row["status_code"]),
+                    status_message=row["status_message"],
+                    attributes=_loaded(row["attributes"]),
+                    events=_events(row["events"]),
+                    service_name=resource.get(semconv.SERVICE_NAME),
+                )
+            )
+        return records
+
+    def stored_session(self, session_id: str) -> Optional[StoredSession]:
+        """A session's spans grouped by turn (what ``sessionkit show`` prints)."""
+        found = self._resolve(session_id)
+        if found is None:
+            return None
+        spans = []
+        for row in self._span_rows(found):
+            resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
+            spans.append(
+                StoredSpan(
+                    trace_id=row["trace_id"],
+                    span_id=row["span_id"],
+                    parent_span_id=row["parent_span_id"] or "",
+                    name=row["name"],
+                    start_ns=row["start_ns"],
+                    end_ns=row["end_ns"],
+                    attributes=_loaded(row["attributes"]),
+                    status_code=row["status_code"],
+                    service_name=str(resource.get(semconv.SERVICE_NAME, "")),
+                    kind=row["kind"],
+                    status_message=row["status_message"] or "",
+                    events=_events(row["events"]),
+                )
+            )
+        return StoredSession(found, spans) if spans else None
+
+    # -- data frames ------------------------------------------------------------------------------
+    def sessions_frame(self, **filters: Any) -> Any:
+        """``sessions(**filters)`` as a pandas DataFrame (needs pandas: ``pip install pandas``)."""
+        pandas = _pandas()
+        filters.setdefault("limit", None)
+        rows = [s.model_dump(exclude={"turns"}) for s in self.sessions(**filters)]
+        return pandas.DataFrame(rows, columns=None if rows else _summary_columns())
+
+    def spans_frame(self, session_id: str) -> Any:
+        """A session's spans as a pandas DataFrame."""
+        pandas = _pandas()
+        return pandas.DataFrame([s.model_dump() for s in self.spans(session_id)])
+
+    def turns_frame(self, session_id: str) -> Any:
+        """A session's turns as a pandas DataFrame."""
+        pandas = _pandas()
+        return pandas.DataFrame([t.model_dump() for t in self.turns(session_id)])
+
+    # -- export -----------------------------------------------------------------------------------
+    def _export_rows(self, since: Since) -> Iterator[sqlite3.Row]:
+        conn = self._db()
+        if conn is None:
+            return
+        start = since_ns(since)
+        if start is None:
+            cursor = conn.execute("SELECT * FROM spans ORDER BY id")
+        else:
+            cursor = conn.execute(
+                "SELECT s.* FROM spans s JOIN sessions x ON x.session_id = s.session_id WHERE x.start_ns >= ? "
+                "UNION ALL SELECT * FROM spans WHERE session_id IS NULL AND start_ns >= ? ORDER BY id",
+                (start, start),
+            )
+        while True:
+            batch = cursor.fetchmany(512)
+            if not batch:
+                return
+            yield from batch
+
+    def count_spans(self, since: Since = None) -> int:
+        start = since_ns(since)
+        if start is None:
+            rows = self._rows("SELECT count(*) FROM spans")
+        else:
+            rows = self._rows(
+                "SELECT (SELECT count(*) FROM spans s JOIN sessions x ON x.session_id = s.session_id "
+                "WHERE x.start_ns >= ?) + (SELECT count(*) FROM spans WHERE session_id IS NULL AND start_ns >= ?)",
+                (start, start),
+            )
+        return int(rows[0][0]) if rows else 0
+
+    def readable_spans(self, since: Since = None, batch: int = 512) -> Iterator[list[Any]]:
+        """The stored spans as OpenTelemetry ``ReadableSpan`` batches, each encoding to the OTLP
+        bytes it was written from."""
+        from .codec import make_span
+
+        chunk: list[Any] = []
+        for row in self._export_rows(since):
+            chunk.append(make_span(row, self._resource(row["resource_id"]), self._scope(row["scope_id"])))
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _resource(self, rid: int) -> Any:
+        found = self._resources.get(rid)
+        if found is None:
+            from .codec import make_resource
+
+            row = self._rows("SELECT attributes, schema_url FROM resources WHERE id = ?", (rid,))
+            found = self._resources[rid] = make_resource(*(tuple(row[0]) if row else (None, None)))
+        return found
+
+    def _scope(self, sid: Optional[int]) -> Any:
+        if sid is None:
+            return None
+        found = self._scopes.get(sid)
+        if found is None:
+            from .codec import make_scope
+
+            row = self._rows("SELECT name, version, schema_url, attributes FROM scopes WHERE id = ?", (sid,))
+            found = self._scopes[sid] = make_scope(*tuple(row[0])) if row else None
+        return found
+
+    def export(
+        self,
+        endpoint: str,
+        *,
+        since: Since = None,
+        headers: Optional[dict[str, str]] = None,
+        timeout: float = 10.0,
+        progress: Optional[Callable[[int, int], None]] = None,
+    ) -> int:
+        """Send the stored spans (of sessions started ``since``) to an OTLP/HTTP collector.
+        Returns the number sent; raises ``StoreError`` when the collector refuses a batch."""
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"sessionkit: endpoint={endpoint!r} must be an http:// or https:// URL of an OTLP/HTTP collector",
+                field="endpoint",
+                value=endpoint,
+            )
+        if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+            raise ConfigError(
+                f"sessionkit: timeout={timeout!r} must be a finite number of seconds > 0",
+                field="timeout",
+                value=timeout,
+            )
+        url = endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
+        exporter = OTLPSpanExporter(endpoint=url, headers=headers, timeout=timeout)
+        total = self.count_spans(since) if progress is not None else 0
+        sent = 0
+        try:
+            for chunk in self.readable_spans(since):
+                if exporter.export(chunk) is not SpanExportResult.SUCCESS:
+                    raise StoreError(f"sessionkit: the collector at {url} did not take the spans ({sent} sent before)")
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent, total)
+        finally:
+            exporter.shutdown()
+        return sent
+
+    def export_jsonl(
+        self, path: Union[str, Path], *, since: Since = None, progress: Optional[Callable[[int, int], None]] = None
+    ) -> int:
+        """Write the stored spans as OTLP JSON lines (the Collector's file format). Returns the count."""
+        from .codec import spans_to_otlp_json
+
+        total = self.count_spans(since) if progress is not None else 0
+        sent = 0
+        with open(path, "w", encoding="utf-8") as handle:
+            for chunk in self.readable_spans(since):
+                handle.write(json.dumps(spans_to_otlp_json(chunk), separators=(",", ":")) + "\n")
+                sent += len(chunk)
+                if progress is not None:
+                    progress(sent, total)
+        return sent
+
+
+def _loaded(text: Optional[str]) -> dict[str, Any]:
+    from .codec import load_attributes
+
+    return load_attributes(text)
+
+
+def _events(text: Optional[str]) -> list[dict[str, Any]]:
+    if not text:
+        return []
+    return [{"name": e[0], "time_ns": e[1], "attributes": e[2]} for e in json.loads(text)]
+
+
+def _pandas() -> Any:
+    try:
+        import pandas  # type: ignore[import-untyped]
+    except ImportError:
+        raise ImportError("sessionkit: the data-frame views need pandas: pip install pandas") from None
+    return pandas
+
+
+def _summary_columns() -> list[str]:
+    from .._models import SessionSummary
+
+    return [name for name in SessionSummary.model_fields if name != "turns"]
+
+
+def open_store(folder: Union[str, Path, None] = None) -> Store:
+    """The local store in ``folder`` (default: the configured ``file_dir``), for reading."""
+    return Store(folder)

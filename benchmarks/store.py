@@ -20,7 +20,6 @@ the CLI lists and shows sessions in stores of 1k, 100k and 1M sessions.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import shutil
 import sqlite3
@@ -66,29 +65,14 @@ def folder_bytes(folder: Path) -> int:
 
 
 # -- 1. write throughput ------------------------------------------------------------------------------
-def _hex_ids(node: Any) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str):
-                node[key] = base64.b64decode(value).hex()
-            else:
-                _hex_ids(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids(item)
-
-
 def jsonl_writer(path: Path) -> Any:
     """The former local store's write, for reference: a batch as one OTLP JSON line."""
-    from google.protobuf.json_format import MessageToDict
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from sessionkit._store.codec import spans_to_otlp_json  # the encoding it used, moved here
 
     handle = open(path, "a", encoding="utf-8")
 
     def write(spans: Any) -> None:
-        message = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-        _hex_ids(message)
-        handle.write(json.dumps(message, separators=(",", ":")) + "\n")
+        handle.write(json.dumps(spans_to_otlp_json(spans), separators=(",", ":")) + "\n")
         handle.flush()
 
     return write, handle

@@ -203,6 +203,8 @@ def test_the_query_api_filters_pages_and_makes_data_frames(tmp_path):
             store.sessions(since="soon")
         with pytest.raises(ConfigError, match="limit=-1"):
             store.sessions(limit=-1)
+        with pytest.raises(ConfigError, match="cannot be filtered by usr; the filters are user, thread"):
+            store.count(usr="u1")  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="folder path"):
         sessionkit.open_store(42)  # type: ignore[arg-type]
     client.shutdown(timeout=5)

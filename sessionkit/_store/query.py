@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, TypedDict, Union
+
+from typing_extensions import Unpack
 
 from .. import semconv
 from .._errors import ConfigError
@@ -80,13 +82,30 @@ def _maybe_time(ns: Optional[int]) -> Optional[datetime]:
     return None if ns is None else _time(ns)
 
 
-def _where(
-    user: Optional[str],
-    thread: Optional[str],
-    state: Optional[str],
-    since: Since,
-    name: Optional[str],
-) -> tuple[str, list[Any]]:
+class SessionFilters(TypedDict, total=False):
+    """What ``Store.sessions``, ``count`` and ``listing`` (and the CLI) filter sessions by."""
+
+    user: Optional[str]
+    thread: Optional[str]
+    state: Optional[str]
+    """``success``, ``fail``, ``indeterminate`` or ``unfinished``."""
+    since: Since
+    """Sessions started since: a datetime, a timedelta before now, or ``30m``, ``2h``, ``7d``, ``1w``, an ISO date."""
+    name: Optional[str]
+    """Exact, or a glob (``support-*``)."""
+
+
+def _where(filters: SessionFilters) -> tuple[str, list[Any]]:
+    unknown = set(filters) - set(SessionFilters.__annotations__)
+    if unknown:
+        raise ConfigError(
+            f"sessionkit: sessions cannot be filtered by {', '.join(sorted(unknown))}; the filters are "
+            "user, thread, state, since and name",
+            field=sorted(unknown)[0],
+            value=None,
+        )
+    user, thread, state = filters.get("user"), filters.get("thread"), filters.get("state")
+    since, name = filters.get("since"), filters.get("name")
     clauses: list[str] = []
     args: list[Any] = []
     if user is not None:
@@ -253,63 +272,30 @@ class Store:
 
     # -- sessions ---------------------------------------------------------------------------------
     def sessions(
-        self,
-        *,
-        user: Optional[str] = None,
-        thread: Optional[str] = None,
-        state: Optional[str] = None,
-        since: Since = None,
-        name: Optional[str] = None,
-        limit: Optional[int] = 50,
-        offset: int = 0,
+        self, *, limit: Optional[int] = 50, offset: int = 0, **filters: Unpack[SessionFilters]
     ) -> list[SessionSummary]:
         """Sessions, newest first, as ``SessionSummary`` records (without their turns; ``session()``
         has them). ``name`` may be a glob (``support-*``); ``since`` as :func:`since_ns` takes it."""
-        return [self._summary(row) for row in self._listed(user, thread, state, since, name, limit, offset)]
+        return [self._summary(row) for row in self._listed(limit, offset, filters)]
 
     def listing(
-        self,
-        *,
-        user: Optional[str] = None,
-        thread: Optional[str] = None,
-        state: Optional[str] = None,
-        since: Since = None,
-        name: Optional[str] = None,
-        limit: Optional[int] = 50,
-        offset: int = 0,
+        self, *, limit: Optional[int] = 50, offset: int = 0, **filters: Unpack[SessionFilters]
     ) -> list[SessionRow]:
         """``sessions()`` as plain rows (the CLI's table)."""
-        return [_session_row(row) for row in self._listed(user, thread, state, since, name, limit, offset)]
+        return [_session_row(row) for row in self._listed(limit, offset, filters)]
 
-    def _listed(
-        self,
-        user: Optional[str],
-        thread: Optional[str],
-        state: Optional[str],
-        since: Since,
-        name: Optional[str],
-        limit: Optional[int],
-        offset: int,
-    ) -> list[sqlite3.Row]:
+    def _listed(self, limit: Optional[int], offset: int, filters: SessionFilters) -> list[sqlite3.Row]:
         _check_page(limit, offset)
-        where, args = _where(user, thread, state, since, name)
+        where, args = _where(filters)
         return self._rows(
             f"SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
             f"FROM sessions s{where} ORDER BY start_ns DESC LIMIT ? OFFSET ?",
             [*args, -1 if limit is None else limit, offset],
         )
 
-    def count(
-        self,
-        *,
-        user: Optional[str] = None,
-        thread: Optional[str] = None,
-        state: Optional[str] = None,
-        since: Since = None,
-        name: Optional[str] = None,
-    ) -> int:
+    def count(self, **filters: Unpack[SessionFilters]) -> int:
         """How many sessions match the filters."""
-        where, args = _where(user, thread, state, since, name)
+        where, args = _where(filters)
         if not where:  # kept by triggers: counting a million rows would take longer than the listing
             rows = self._rows("SELECT value FROM counts WHERE name = 'sessions'")
             return int(rows[0][0]) if rows else 0
@@ -480,11 +466,10 @@ class Store:
         return StoredSession(found, spans) if spans else None
 
     # -- data frames ------------------------------------------------------------------------------
-    def sessions_frame(self, **filters: Any) -> Any:
-        """``sessions(**filters)`` as a pandas DataFrame (needs pandas: ``pip install pandas``)."""
+    def sessions_frame(self, *, limit: Optional[int] = None, offset: int = 0, **filters: Unpack[SessionFilters]) -> Any:
+        """``sessions(...)`` as a pandas DataFrame, every match unless ``limit`` (needs pandas)."""
         pandas = _pandas()
-        filters.setdefault("limit", None)
-        rows = [s.model_dump(exclude={"turns"}) for s in self.sessions(**filters)]
+        rows = [s.model_dump(exclude={"turns"}) for s in self.sessions(limit=limit, offset=offset, **filters)]
         return pandas.DataFrame(rows, columns=None if rows else _summary_columns())
 
     def spans_frame(self, session_id: str) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any, Optional
 
 from ._config import Config
 from ._export.factory import probe_collector
-from ._render import SESSION_HEADER, format_table, session_rows, session_state, session_turns, stored_cost
+from ._render import SESSION_HEADER, clip, format_table, session_rows, session_state, session_turns, stored_cost
 from ._store.query import STATES, Store
 from ._store.schema import StoreError
 
@@ -87,8 +89,24 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"user={summary.user_id or '-'}  state={session_state(summary)}  "
         f"{summary.duration_seconds:.2f}s  cost={cost}"
     )
-    if stored is not None:
+    if stored is None:
+        return 0
+    if args.tree:
         print(session_turns(stored))
+        return 0
+    from ._waterfall import from_stored, waterfall_text
+
+    width = args.width or shutil.get_terminal_size((100, 24)).columns
+    colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    print(waterfall_text([from_stored(s) for s in stored.work_spans_and_turns], width=width, colour=colour))
+    for turn in stored.turns:
+        if turn.input is not None or turn.output is not None:
+            print(f"turn {turn.index}  in:  {clip(turn.input)}\n        out: {clip(turn.output)}")
+    print(
+        f"{summary.turn_count} turns  spans={summary.span_count}  llm={summary.llm_calls}  "
+        f"tokens={summary.input_tokens}/{summary.output_tokens}  cost={cost}  errors={summary.errors}  "
+        f"state={session_state(summary)}"
+    )
     return 0
 
 
@@ -186,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("session_id", help="a session id or its first characters")
     show.add_argument("--dir", help="store folder to read (default: the configured file_dir)")
     show.add_argument("--json", action="store_true", help="print the session, its turns and spans as JSON")
+    show.add_argument("--width", type=int, help="columns to draw in (default: the terminal's width)")
+    show.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto", help="colours (auto: on a terminal)"
+    )
+    show.add_argument("--tree", action="store_true", help="an indented tree per turn instead of the waterfall")
     show.set_defaults(func=cmd_show)
 
     export = sub.add_parser("export", help="send the stored spans to an OTLP collector, or write OTLP JSON lines")
@@ -212,6 +235,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"--{name} must be 0 or more")
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # `sessionkit show ID | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
     except (ConfigError, StoreError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

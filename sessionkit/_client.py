@@ -353,6 +353,7 @@ class Client:
 
         processor = self._processor
         pipeline = self._telemetry.pipeline
+        kept, let_go = self._sessions.keeper.stats()
         return ClientStats(
             spans_started=processor.spans_started,
             spans_ended=processor.spans_ended,
@@ -365,6 +366,8 @@ class Client:
             spans_in_flight=pipeline.in_flight if pipeline else 0,
             sessions_started=self._sessions.started.value,
             sessions_active=self._sessions.active_count,
+            display_spans_kept=kept,
+            display_spans_dropped=let_go,
         )
 
     def _at_exit(self) -> None:

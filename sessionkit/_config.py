@@ -202,6 +202,13 @@ class Config:
     """The share of sessions kept (0 to 1), decided from the session id alone, so that every
     process and service keeps or drops the same sessions whole. Kept spans carry the rate
     (``sessionkit.sample_rate``); a dropped session's spans are not recorded nor exported."""
+    display_spans: Union[bool, Literal["auto"]] = "auto"
+    """Keep each session's ended spans in memory for its display (a waterfall in a notebook):
+    ``"auto"``: on in an IPython kernel (Jupyter), off elsewhere. Bounded by the two below."""
+    display_max_sessions: int = 20
+    """Sessions whose spans are kept for display (the most recent ones)."""
+    display_max_spans: int = 2000
+    """Spans kept per session for display (the newest); a session past it says how many went."""
     logs_exporter: Optional[LogsExporterName] = None
     """Where the ``session.start`` / ``session.end`` events go: ``"otlp"`` (the traces endpoint's
     ``/v1/logs``), ``"file"`` (the local store's events; with the ``file`` exporter too, derived from each
@@ -223,6 +230,13 @@ class Config:
         if self.logs_exporter is not None:
             return self.logs_exporter if self.enabled else "none"
         return "file" if self.exporter == "file" and self.enabled else "none"
+
+    @property
+    def keeps_spans_for_display(self) -> bool:
+        """``display_spans`` resolved: ``"auto"`` is on inside an IPython kernel."""
+        if self.display_spans == "auto":
+            return _in_ipython_kernel()
+        return bool(self.display_spans)
 
     @property
     def emits_session_events(self) -> bool:
@@ -494,6 +508,9 @@ def _validator() -> SchemaValidator:
         "propagate_baggage": cs.no_info_plain_validator_function(_check_baggage),
         "continue_incoming": cs.bool_schema(),
         "sample_rate": cs.float_schema(ge=0, le=1, allow_inf_nan=False),
+        "display_spans": cs.union_schema([cs.literal_schema(["auto"]), cs.bool_schema()]),
+        "display_max_sessions": cs.int_schema(ge=1, le=100_000),
+        "display_max_spans": cs.int_schema(ge=1, le=1_000_000),
     }
     missing = set(Config.names()) ^ set(settings)
     assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
@@ -541,6 +558,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "propagate_baggage": ("SESSIONKIT_PROPAGATE_BAGGAGE",),
     "continue_incoming": ("SESSIONKIT_CONTINUE_INCOMING",),
     "sample_rate": ("SESSIONKIT_SAMPLE_RATE",),
+    "display_spans": ("SESSIONKIT_DISPLAY_SPANS",),
 }
 
 
@@ -603,3 +621,18 @@ def parse_headers(raw: str) -> dict[str, str]:
         if sep and key.strip():
             headers[unquote(key.strip()).lower()] = unquote(value.strip())
     return headers
+
+
+def _in_ipython_kernel() -> bool:
+    """Whether this process is an IPython kernel (Jupyter, VS Code notebooks): never imports IPython."""
+    import sys
+
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    try:
+        shell = get() if callable(get) else None
+    except Exception:
+        return False
+    return shell is not None and hasattr(shell, "kernel")

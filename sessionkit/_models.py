@@ -121,6 +121,11 @@ class ClientStats(BaseModel):
     = ended: nothing vanishes."""
     sessions_started: int
     sessions_active: int
+    display_spans_kept: int = 0
+    """Spans held in memory for sessions' displays now (``display_spans``; 0 when off)."""
+    display_spans_dropped: int = 0
+    """Spans let go from displays: a session past ``display_max_spans``, or one that fell out of
+    the ``display_max_sessions`` most recent."""
 
 
 class OpenChannel(BaseModel):

@@ -303,7 +303,7 @@ def stored_cost(cost: Optional[float], llm_calls: int) -> str:
     return f"${cost:.6f}"
 
 
-def _clip(text: Optional[str], width: int = 160) -> str:
+def clip(text: Optional[str], width: int = 160) -> str:
     if text is None:
         return "-"
     flat = " ".join(text.split())
@@ -324,8 +324,8 @@ def session_turns(session: StoredSession) -> str:
             f"cost={stored_cost(turn.cost, len(turn.llm_spans))}  errors={turn.errors}  trace={turn.root.trace_id}"
         )
         if turn.input is not None or turn.output is not None:
-            lines.append(f"  in:  {_clip(turn.input)}")
-            lines.append(f"  out: {_clip(turn.output)}")
+            lines.append(f"  in:  {clip(turn.input)}")
+            lines.append(f"  out: {clip(turn.output)}")
         lines += ["    " + line for line in span_tree(session, turn.spans).splitlines()]
     others = [s for s in session.work_spans if semconv.TURN_INDEX not in s.attributes]
     if others:
@@ -359,3 +359,36 @@ def span_tree(session: StoredSession, only: Optional[Sequence[StoredSpan]] = Non
     for root in roots:
         walk(root, 0)
     return "\n".join(lines)
+
+
+# -- a session's waterfall ------------------------------------------------------------------------------
+def session_waterfall_html(summary: SessionSummary, kept: Any, config: Config, turn: Optional[int] = None) -> str:
+    """A session's display: its figures (with cost), then its turns as a waterfall of the spans
+    it kept (``turn``: that turn alone). Without kept spans: the figures, and why."""
+    from ._waterfall import waterfall_html
+
+    head = summary_rows(summary)
+    if kept is None:
+        note = (
+            "spans are not kept for display here (display_spans is off outside a notebook kernel; "
+            "display_spans=True keeps them)"
+        )
+        return waterfall_html(head, [], note=note) + (
+            "<p><b>turns</b></p>" + html_table(TURN_HEADER, turn_rows(summary)) if summary.turns else ""
+        )
+    spans = list(kept.spans)
+    notes = []
+    if kept.released:
+        notes.append(
+            f"this session's spans are no longer kept: only the {config.display_max_sessions} most recent sessions "
+            "keep theirs (display_max_sessions); its figures are above"
+        )
+    elif kept.dropped:
+        notes.append(
+            f"{kept.dropped} earlier spans are not shown: a session keeps its newest {config.display_max_spans} "
+            "(display_max_spans)"
+        )
+    if turn is not None:
+        spans = [s for s in spans if s.turn == turn]
+        head = [row for row in head if row[0] in ("session", "name", "user", "state")] + [("turn", turn)]
+    return waterfall_html(head, spans, note="; ".join(notes))

@@ -34,6 +34,7 @@ from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, Cha
 from ._channels import attempt as channel_attempt
 from ._context import pid
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
+from ._keep import SpanKeep
 from ._payloads.body import fit_json
 from ._payloads.llm import is_llm_span
 from ._propagation import session_kept
@@ -87,6 +88,10 @@ class SessionOwner(Protocol):
         """Whether ``session``'s record waits for spans still open."""
         ...
 
+    def keep_for_display(self) -> Optional[SpanKeep]:
+        """Where the session keeps its ended spans for its display (None: not kept)."""
+        ...
+
 
 class Session:
     """One conversation run of an agent. Create it with :meth:`Client.start_session` or
@@ -134,6 +139,8 @@ class Session:
         "_turn_context",
         "sampled",
         "_remote_stamp",
+        "_kept",
+        "_live",
         "__weakref__",
     )
 
@@ -196,6 +203,8 @@ class Session:
         A dropped session's spans are not recorded; its summary has its identity, state, times,
         explicit turns, channels and history loads, but no span figures."""
         self._remote_stamp: Optional[dict[str, Any]] = None
+        self._kept: Optional[SpanKeep] = owner.keep_for_display()
+        self._live: Any = None  # the live notebook display, once shown
         if remote is None:
             # An empty parent context: the record (or, per session, the root) is always a new trace.
             parent = SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
@@ -561,6 +570,14 @@ class Session:
             if turn.is_active and not turn.implicit:
                 turn.end()
         self._owner._session_ended(self)
+        live = self._live
+        if live is not None:
+            try:
+                if self._kept is not None:
+                    self._kept.listen(None)
+                live.final()  # the last state stays in the notebook
+            except Exception:
+                logger.debug("sessionkit: could not update the session's display", exc_info=True)
         if current.get() is self and self._previous_otel is not None:
             # Ending an imperatively started session where it was started: restore what was
             # current before it, skipping sessions that ended meanwhile (A, then B, A ended
@@ -636,7 +653,11 @@ class Session:
     def _count_span(self, span: ReadableSpan) -> None:
         """Called by the span processor for each span that ends in this session."""
         attrs = attributes_of(span)
-        if attrs.get(semconv.SPAN_TYPE) is not None:
+        kind = attrs.get(semconv.SPAN_TYPE)
+        kept = self._kept
+        if kept is not None and kind not in semconv.SESSION_SPAN_TYPES:
+            kept.add(span, attrs)  # for the display: the agent's spans and turn blocks' roots
+        if kind is not None:
             return  # the record, the start marker and explicit turns' roots: not spans of the turns
         turn = self._turns.get(attrs.get(semconv.TURN_INDEX)) if self._turns else None  # type: ignore[arg-type]
         tally = self._span_tally
@@ -782,10 +803,26 @@ class Session:
     async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def _repr_html_(self) -> str:
-        from ._render import session_html
+    def html(self, turn: Optional[int] = None) -> str:
+        """The session's display as self-contained HTML: its figures and cost, then a waterfall
+        of its turns' spans (kept for display: ``display_spans``); ``turn``: that turn alone."""
+        from ._render import session_waterfall_html
 
-        return session_html(self.summary())
+        return session_waterfall_html(self.summary(), self._kept, self._owner.host.config, turn)
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def _ipython_display_(self) -> None:
+        """In a notebook: the waterfall, updated in place while the session runs."""
+        from ._waterfall import LiveDisplay
+
+        live = LiveDisplay(self._repr_html_)
+        live.show()
+        self._live = live
+        kept = self._kept
+        if kept is not None and self.end_state is None:
+            kept.listen(live.changed)
 
     def __repr__(self) -> str:
         state = self.end_state.value if self.end_state else "active"

@@ -26,6 +26,7 @@ from ._channels import ChannelRegistry
 from ._decorators import bound_arguments, signature_of, wrap
 from ._errors import CLIENT_SHUT_DOWN, SessionStateError
 from ._history import HistoryTracker
+from ._keep import DisplayKeeper, SpanKeep
 from ._propagation import Incoming
 from ._session import (
     Announcer,
@@ -82,6 +83,8 @@ class SessionRegistry:
         self._announcer = Announcer(host)
         self._last_of_user: OrderedDict[str, str] = OrderedDict()  # user id -> their last session's id
         self._waiting: dict[str, Session] = {}  # ended sessions whose record waits for open spans
+        self.keeper = DisplayKeeper(False, 1, 1)  # spans kept for display (see keep_for_display)
+        self._keeper_config: Any = None
 
     # -- opening --------------------------------------------------------------------------------
     def open(
@@ -105,6 +108,17 @@ class SessionRegistry:
                 self._announcer.add(session)
         self._event(semconv.EVENT_SESSION_START, session)
         return session
+
+    def keep_for_display(self) -> Optional[SpanKeep]:
+        """Where a new session keeps its spans for display (None when keeping is off)."""
+        config = self.host.config
+        if config is not self._keeper_config:  # settings changed (or first use): re-read them
+            wanted = (config.keeps_spans_for_display, config.display_max_sessions, config.display_max_spans)
+            keeper = self.keeper
+            if wanted != (keeper.enabled, keeper.max_sessions, keeper.max_spans):
+                self.keeper = DisplayKeeper(*wanted)
+            self._keeper_config = config
+        return self.keeper.track()
 
     def _event(self, name: str, session: Session) -> None:
         if not self.host.config.emits_session_events:

@@ -63,6 +63,10 @@ class TurnOwner(Protocol):
 
     def _leave_turn(self, token: Any) -> None: ...
 
+    def html(self, turn: Optional[int] = None) -> str:
+        """The session's display as HTML (``turn``: that turn's alone)."""
+        ...
+
 
 class Figures:
     """What a session's or a turn's spans add up to (updated under the session's lock)."""
@@ -322,6 +326,9 @@ class Turn:
             llm_calls_without_usage=f.without_usage,
             cost_incomplete=bool(f.unpriced),
         )
+
+    def _repr_html_(self) -> str:
+        return self.session.html(self.index)
 
     def __repr__(self) -> str:
         state = "active" if self.is_active else "ended"

@@ -74,7 +74,8 @@ def test_quickstart_notebook_in_a_real_kernel(tmp_path):
     assert stored["follow-up"].state == "success"
     assert stored["triage"].thread_id == "conv-1" and stored["triage"].user_id == "u-7"
     tables = html_outputs(nb)
-    assert any("triage" in t and "LLM calls" in t and "<b>turns</b>" in t for t in tables)  # Session._repr_html_
+    # Session's display in a kernel: its figures and the waterfall of its spans
+    assert any("triage" in t and "LLM calls" in t and 'data-name="chat gpt-4.1-mini"' in t for t in tables)
     assert any("sessionkit client" in t for t in tables)  # Client._repr_html_
 
 

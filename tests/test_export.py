@@ -271,18 +271,26 @@ def test_offline_init_writes_the_file_store_and_the_cli_reads_it(tmp_path):
     ]
     assert "fail" in next(row for row in listing.splitlines() if row.startswith(failing.id[:8]))
 
-    tree = subprocess.run(
-        [sys.executable, "-m", "sessionkit", "show", s.id[:8]],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=True,
-    ).stdout
-    lines = tree.splitlines()
+    def show(*extra: str) -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sessionkit", "show", s.id[:8], *extra],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=True,
+        ).stdout.splitlines()
+
+    lines = show("--tree")
     assert lines[0].startswith(f"session {s.id}")
     assert lines[1].startswith("turn 1") and "llm=1" in lines[1] and "tokens=30/7" in lines[1]
     assert lines[2].startswith("    chat m") and "input_tokens=30" in lines[2]
     assert lines[3].startswith("turn 2") and lines[4].startswith("    tool")
+    assert lines[-1].startswith("2 turns") and "cost=incomplete" in lines[-1]
+    lines = show("--width", "80")  # the waterfall
+    assert lines[0].startswith(f"session {s.id}")
+    assert lines[1].startswith("turn 1") and "llm=1 tokens=30/7" in lines[1]
+    assert lines[2].startswith("chat m [chat]") and "|" in lines[2] and "tokens=30/7" in lines[3]
+    assert lines[4].startswith("turn 2") and lines[5].startswith("tool ")
     assert lines[-1].startswith("2 turns") and "cost=incomplete" in lines[-1]
 
 

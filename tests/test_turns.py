@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import textwrap
 
@@ -537,7 +538,8 @@ def test_the_summary_counts_each_turn(server):
         assert (two.index, two.llm_calls, two.errors, two.cost_usd) == (2, 0, 1, None)
         assert one.cost_usd > 0 and one.duration_seconds > 0 and not one.active
         html = s._repr_html_()
-        assert "<b>turns</b>" in html and html.count("<tr>") >= 2 + len(s.summary().turns)
+        # outside a kernel no spans are kept: the figures, and a table of the turns
+        assert "<b>turns</b>" in html and html.count("<tr>") == 1 + len(s.summary().turns)
     finally:
         c.shutdown(timeout=1)
 
@@ -576,7 +578,7 @@ def test_sessionkit_show_prints_a_per_session_trace_turn_by_turn(tmp_path):
             pass
     c.shutdown(timeout=5)
     rc, out, err, _ = run_python(
-        f"from sessionkit._cli import main; main(['show', {s.id[:8]!r}, '--dir', {str(store)!r}])"
+        f"from sessionkit._cli import main; main(['show', {s.id[:8]!r}, '--dir', {str(store)!r}, '--tree'])"
     )
     assert rc == 0, err
     lines = out.splitlines()
@@ -584,6 +586,12 @@ def test_sessionkit_show_prints_a_per_session_trace_turn_by_turn(tmp_path):
     assert [line.split()[1] for line in turn_lines] == ["1", "2"]
     assert "  in:  first question" in lines and "  out: first answer" in lines
     assert lines[-1].startswith("2 turns") and "state=success" in lines[-1]
+    rc, out, err, _ = run_python(  # the waterfall: one trace, its turns told apart by their index
+        f"from sessionkit._cli import main; main(['show', {s.id[:8]!r}, '--dir', {str(store)!r}, '--width', '90'])"
+    )
+    assert rc == 0, err
+    headers = [line.split()[1] for line in out.splitlines() if re.match(r"turn \d+  \S+  \d+ spans", line)]
+    assert headers == ["1", "2"] and "turn 1  in:  first question" in out
 
 
 def test_an_open_turn_keeps_its_trace_while_many_others_come_and_go(client):

@@ -135,6 +135,11 @@ class StoredSession(_Figures):
     spans: list[StoredSpan] = field(default_factory=list)
 
     @property
+    def work_spans_and_turns(self) -> list[StoredSpan]:
+        """What a waterfall draws: the agent's spans and the roots of ``session.turn()`` blocks."""
+        return [s for s in self.spans if not s.is_record]
+
+    @property
     def records(self) -> list[StoredSpan]:
         """The session's records, one per process that had it (a continued session has several)."""
         found = [s for s in self.spans if s.attributes.get(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_SESSION]

@@ -574,3 +574,18 @@ def test_a_snapshot_reads_one_moment_of_the_store(tmp_path):
             assert store.count() == 1 and [s.name for s in store.sessions()] == ["first"]
         assert store.count() == 2  # after the block: the store as it is now
     client.shutdown(timeout=5)
+
+
+def test_a_long_export_reports_its_progress(tmp_path):
+    client = sessionkit.Client(file_dir=tmp_path)
+    for i in range(300):
+        with client.session(f"s{i}"):
+            for _ in range(3):
+                with client.tracer.start_as_current_span("w"):
+                    pass
+    client.shutdown(timeout=10)
+    seen: list[tuple[int, int]] = []
+    with sessionkit.open_store(tmp_path) as store:
+        sent = store.export_jsonl(tmp_path / "out.jsonl", progress=lambda done, total: seen.append((done, total)))
+    assert sent == 1200 and len(seen) == 3  # batches of 512
+    assert [d for d, _ in seen] == [512, 1024, 1200] and {t for _, t in seen} == {1200}

@@ -164,25 +164,28 @@ class SessionRow:
     cost_incomplete: bool
 
 
-def _session_row(row: sqlite3.Row) -> SessionRow:
+def _figures(row: sqlite3.Row) -> dict[str, Any]:
+    """What a sessions row says, in the names both SessionRow and SessionSummary use."""
     end = row["ended_ns"] if row["ended_ns"] is not None else row["last_ns"]
-    return SessionRow(
-        session_id=row["session_id"],
-        name=row["name"] or "?",
-        thread_id=row["thread_id"],
-        user_id=row["user_id"],
-        state=row["state"],
-        start_ns=row["start_ns"],
-        duration_seconds=max(end - row["start_ns"], 0) / 1e9,
-        turn_count=row["turn_count"],
-        span_count=row["span_count"],
-        llm_calls=row["llm_calls"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        errors=row["errors"],
-        cost_usd=None if row["cost_incomplete"] else row["cost_usd"],
-        cost_incomplete=bool(row["cost_incomplete"]),
-    )
+    return {
+        "session_id": row["session_id"],
+        "name": row["name"] or "?",
+        "thread_id": row["thread_id"],
+        "user_id": row["user_id"],
+        "duration_seconds": max(end - row["start_ns"], 0) / 1e9,
+        "turn_count": row["turn_count"],
+        "span_count": row["span_count"],
+        "llm_calls": row["llm_calls"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "errors": row["errors"],
+        "cost_usd": None if row["cost_incomplete"] else row["cost_usd"],
+        "cost_incomplete": bool(row["cost_incomplete"]),
+    }
+
+
+def _session_row(row: sqlite3.Row) -> SessionRow:
+    return SessionRow(**_figures(row), state=row["state"], start_ns=row["start_ns"])
 
 
 class Store:
@@ -377,28 +380,15 @@ class Store:
         from .._models import SessionSummary
 
         state = row["state"]
-        end = row["ended_ns"] if row["ended_ns"] is not None else row["last_ns"]
         return SessionSummary(
-            session_id=row["session_id"],
+            **_figures(row),
             previous_session_id=row["previous_session_id"],
-            name=row["name"] or "?",
-            thread_id=row["thread_id"],
-            user_id=row["user_id"],
             tags=json.loads(row["tags"]) if row["tags"] else [],
             trace_id=row["trace_id"] or "",
             end_state=EndState(state) if state in ("success", "fail", "indeterminate") else None,
             end_reason=row["end_reason"],
             started_at=_time(row["start_ns"]),
             ended_at=_maybe_time(row["ended_ns"]),
-            duration_seconds=max(end - row["start_ns"], 0) / 1e9,
-            span_count=row["span_count"],
-            llm_calls=row["llm_calls"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            errors=row["errors"],
-            turn_count=row["turn_count"],
-            cost_usd=None if row["cost_incomplete"] else row["cost_usd"],
-            cost_incomplete=bool(row["cost_incomplete"]),
             llm_calls_without_usage=row["llm_calls_without_usage"],
         )
 

@@ -224,3 +224,26 @@ def test_the_waterfall_notebook_renders_live_and_static(tmp_path):
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("SESSIONKIT_UPDATE_SCREENSHOTS"):
         shutil.copyfile(shot, ROOT / "docs" / "images" / "waterfall.png")
+
+
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "multi_user.ipynb"])
+def test_every_notebook_renders_its_sessions_waterfalls_in_a_browser(name, tmp_path):
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
+    page = tmp_path / "page.html"
+    page.write_text(f"<!doctype html><html><body>{body}</body></html>", encoding="utf-8")
+    flags = [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND"]
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    waterfalls = dom.split('<div class="skw">')[1:]
+    assert waterfalls, "no session display in the rendered notebook"
+    for waterfall in waterfalls:
+        names = re.findall(r'data-name="([^"]+)"', waterfall)
+        assert "chat gpt-4.1-mini" in names  # every displayed session shows its LLM call
+        for turn in waterfall.split('<details class="skw-turn"')[1:]:
+            starts = [int(x) for x in re.findall(r'data-start="(\d+)"', turn)]
+            assert starts == sorted(starts)

@@ -59,10 +59,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with _open(args.dir) as store:
-        found = store.session_ids(args.session_id)
-        session_id = args.session_id if args.session_id in found else found[0] if len(found) == 1 else None
+        session_id = store.resolve(args.session_id)
         if session_id is None:
-            several = len(found) > 1
+            several = len(store.session_ids(args.session_id)) > 1
             why = "several sessions have" if several else "no session has"
             print(f"{why} an id starting {args.session_id!r} in {store.path}.", file=sys.stderr)
             return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -625,8 +626,6 @@ def parse_headers(raw: str) -> dict[str, str]:
 
 def _in_ipython_kernel() -> bool:
     """Whether this process is an IPython kernel (Jupyter, VS Code notebooks): never imports IPython."""
-    import sys
-
     if "ipykernel" not in sys.modules:
         return False
     ipython = sys.modules.get("IPython")

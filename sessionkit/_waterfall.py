@@ -10,11 +10,14 @@ spans turned into the same tuples (``from_stored``).
 from __future__ import annotations
 
 import html
+import logging
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Optional
 
 from . import semconv
-from ._keep import KeptSpan
+from ._keep import DETAIL_KEYS, KeptSpan
 
 _KINDS = ("internal", "server", "client", "producer", "consumer")
 
@@ -38,8 +41,6 @@ class TurnRows(NamedTuple):
 
 def from_stored(span: Any) -> KeptSpan:
     """A stored span (``StoredSpan``) as a ``KeptSpan``."""
-    from ._keep import DETAIL_KEYS
-
     attrs = span.attributes
     message = span.status_message or ""
     if span.status_code == 2 and not message:
@@ -339,8 +340,6 @@ class LiveDisplay:
     interval = 0.25
 
     def __init__(self, render: Any) -> None:
-        import threading
-
         self._render = render
         self._handle: Any = None
         self._lock = threading.Lock()
@@ -353,9 +352,6 @@ class LiveDisplay:
         self._handle = display(HTML(self._render()), display_id=True)
 
     def changed(self) -> None:
-        import threading
-        import time
-
         if self._handle is None:
             return
         with self._lock:
@@ -369,8 +365,6 @@ class LiveDisplay:
         self._push()
 
     def _push(self) -> None:
-        import time
-
         from IPython.display import HTML
 
         with self._lock:
@@ -379,8 +373,6 @@ class LiveDisplay:
         try:
             self._handle.update(HTML(self._render()))
         except Exception:  # a display must never break the agent
-            import logging
-
             logging.getLogger("sessionkit").debug("sessionkit: could not update a live display", exc_info=True)
 
     def final(self) -> None:

@@ -589,3 +589,24 @@ def test_a_long_export_reports_its_progress(tmp_path):
         sent = store.export_jsonl(tmp_path / "out.jsonl", progress=lambda done, total: seen.append((done, total)))
     assert sent == 1200 and len(seen) == 3  # batches of 512
     assert [d for d, _ in seen] == [512, 1024, 1200] and {t for _, t in seen} == {1200}
+
+
+def test_show_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    client = sessionkit.Client(file_dir=tmp_path)
+    with client.session("long") as s:
+        for _ in range(3000):  # far more output than a pipe holds
+            with client.tracer.start_as_current_span("step"):
+                pass
+    client.shutdown(timeout=10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONKIT_", "OTEL_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionkit", "show", s.id, "--dir", str(tmp_path), "--width", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"session ")
+    proc.stdout.close()  # `sessionkit show ID | head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in err

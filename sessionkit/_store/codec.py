@@ -148,12 +148,11 @@ def span_row(
     trace_state = context.trace_state
     status = span.status
     turn = attributes.get(semconv.TURN_INDEX)
-    session_id = attributes.get(semconv.SESSION_ID) or attributes.get(semconv.RECORD_SESSION_ID)
     return (
         f"{context.trace_id:032x}",
         f"{context.span_id:016x}",
         f"{parent.span_id:016x}" if parent is not None else None,
-        session_id if isinstance(session_id, str) else None,
+        session_of(attributes),
         turn if type(turn) is int and attributes.get(semconv.SPAN_TYPE) != semconv.SPAN_TYPE_SESSION else None,
         span.name,
         span.kind.value,

@@ -24,6 +24,7 @@ from typing_extensions import Unpack
 from .. import semconv
 from .._errors import ConfigError
 from .._types import EndState
+from .codec import load_attributes, make_resource, make_scope, make_span, spans_to_otlp_json
 from .records import StoredSession, StoredSpan
 from .schema import StoreError, connect, db_path
 
@@ -328,7 +329,8 @@ class Store:
         )
         return _session_row(rows[0]) if rows else None
 
-    def _resolve(self, session_id: str) -> Optional[str]:
+    def resolve(self, session_id: str) -> Optional[str]:
+        """The one session id that is ``session_id`` or starts with it (None: none, or several)."""
         ids = self.session_ids(session_id)
         if session_id in ids:
             return session_id
@@ -337,7 +339,7 @@ class Store:
     def session(self, session_id: str) -> Optional[SessionSummary]:
         """One session with its turns, by id or the id's first characters (None when no session,
         or several, match)."""
-        found = self._resolve(session_id)
+        found = self.resolve(session_id)
         if found is None:
             return None
         rows = self._rows("SELECT *, 0 AS turn_count FROM sessions WHERE session_id = ?", (found,))
@@ -352,7 +354,7 @@ class Store:
         """A session's turns in the order they started."""
         from .._models import TurnSummary
 
-        found = self._resolve(session_id) or session_id
+        found = self.resolve(session_id) or session_id
         return [
             TurnSummary(
                 index=row["turn_index"],
@@ -394,7 +396,7 @@ class Store:
 
     # -- spans ------------------------------------------------------------------------------------
     def _span_rows(self, session_id: str) -> list[sqlite3.Row]:
-        found = self._resolve(session_id) or session_id
+        found = self.resolve(session_id) or session_id
         return self._rows(
             "SELECT s.*, r.attributes AS resource_attributes FROM spans s JOIN resources r ON r.id = s.resource_id "
             "WHERE s.session_id = ? ORDER BY s.start_ns",
@@ -422,7 +424,7 @@ class Store:
                     duration_seconds=max(row["end_ns"] - row["start_ns"], 0) / 1e9,
                     status=_STATUS[row["status_code"]] if 0 <= row["status_code"] < 3 else str(row["status_code"]),
                     status_message=row["status_message"],
-                    attributes=_loaded(row["attributes"]),
+                    attributes=load_attributes(row["attributes"]),
                     events=_events(row["events"]),
                     service_name=resource.get(semconv.SERVICE_NAME),
                 )
@@ -431,7 +433,7 @@ class Store:
 
     def stored_session(self, session_id: str) -> Optional[StoredSession]:
         """A session's spans grouped by turn (what ``sessionkit show`` prints)."""
-        found = self._resolve(session_id)
+        found = self.resolve(session_id)
         if found is None:
             return None
         spans = []
@@ -445,7 +447,7 @@ class Store:
                     name=row["name"],
                     start_ns=row["start_ns"],
                     end_ns=row["end_ns"],
-                    attributes=_loaded(row["attributes"]),
+                    attributes=load_attributes(row["attributes"]),
                     status_code=row["status_code"],
                     service_name=str(resource.get(semconv.SERVICE_NAME, "")),
                     kind=row["kind"],
@@ -477,15 +479,8 @@ class Store:
         conn = self._db()
         if conn is None:
             return
-        start = since_ns(since)
-        if start is None:
-            cursor = conn.execute("SELECT * FROM spans ORDER BY id")
-        else:
-            cursor = conn.execute(
-                "SELECT s.* FROM spans s JOIN sessions x ON x.session_id = s.session_id WHERE x.start_ns >= ? "
-                "UNION ALL SELECT * FROM spans WHERE session_id IS NULL AND start_ns >= ? ORDER BY id",
-                (start, start),
-            )
+        sql, args = _since_spans("s.*", since)
+        cursor = conn.execute(f"SELECT * FROM ({sql}) ORDER BY id", args)
         while True:
             batch = cursor.fetchmany(512)
             if not batch:
@@ -493,22 +488,14 @@ class Store:
             yield from batch
 
     def count_spans(self, since: Since = None) -> int:
-        start = since_ns(since)
-        if start is None:
-            rows = self._rows("SELECT count(*) FROM spans")
-        else:
-            rows = self._rows(
-                "SELECT (SELECT count(*) FROM spans s JOIN sessions x ON x.session_id = s.session_id "
-                "WHERE x.start_ns >= ?) + (SELECT count(*) FROM spans WHERE session_id IS NULL AND start_ns >= ?)",
-                (start, start),
-            )
+        """How many spans ``export`` (with the same ``since``) sends."""
+        sql, args = _since_spans("s.id", since)
+        rows = self._rows(f"SELECT count(*) FROM ({sql})", args)
         return int(rows[0][0]) if rows else 0
 
     def readable_spans(self, since: Since = None, batch: int = 512) -> Iterator[list[Any]]:
         """The stored spans as OpenTelemetry ``ReadableSpan`` batches, each encoding to the OTLP
         bytes it was written from."""
-        from .codec import make_span
-
         chunk: list[Any] = []
         for row in self._export_rows(since):
             chunk.append(make_span(row, self._resource(row["resource_id"]), self._scope(row["scope_id"])))
@@ -521,8 +508,6 @@ class Store:
     def _resource(self, rid: int) -> Any:
         found = self._resources.get(rid)
         if found is None:
-            from .codec import make_resource
-
             row = self._rows("SELECT attributes, schema_url FROM resources WHERE id = ?", (rid,))
             found = self._resources[rid] = make_resource(*(tuple(row[0]) if row else (None, None)))
         return found
@@ -532,8 +517,6 @@ class Store:
             return None
         found = self._scopes.get(sid)
         if found is None:
-            from .codec import make_scope
-
             row = self._rows("SELECT name, version, schema_url, attributes FROM scopes WHERE id = ?", (sid,))
             found = self._scopes[sid] = make_scope(*tuple(row[0])) if row else None
         return found
@@ -583,8 +566,6 @@ class Store:
         self, path: Union[str, Path], *, since: Since = None, progress: Optional[Callable[[int, int], None]] = None
     ) -> int:
         """Write the stored spans as OTLP JSON lines (the Collector's file format). Returns the count."""
-        from .codec import spans_to_otlp_json
-
         total = self.count_spans(since) if progress is not None else 0
         sent = 0
         with open(path, "w", encoding="utf-8") as handle:
@@ -596,10 +577,17 @@ class Store:
         return sent
 
 
-def _loaded(text: Optional[str]) -> dict[str, Any]:
-    from .codec import load_attributes
-
-    return load_attributes(text)
+def _since_spans(columns: str, since: Since) -> tuple[str, list[Any]]:
+    """The spans of sessions started ``since`` and the spans of no session started since then
+    (every span when ``since`` is None), as a query selecting ``columns`` of spans ``s``."""
+    start = since_ns(since)
+    if start is None:
+        return f"SELECT {columns} FROM spans s", []
+    return (
+        f"SELECT {columns} FROM spans s JOIN sessions x ON x.session_id = s.session_id WHERE x.start_ns >= ? "
+        f"UNION ALL SELECT {columns} FROM spans s WHERE s.session_id IS NULL AND s.start_ns >= ?",
+        [start, start],
+    )
 
 
 def _events(text: Optional[str]) -> list[dict[str, Any]]:

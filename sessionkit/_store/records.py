@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .. import semconv
 from .._payloads.llm import counts_as_llm_call
-
-logger = logging.getLogger("sessionkit")
 
 STATUS_ERROR = 2
 

@@ -129,8 +129,6 @@ def check_usable(folder: Union[str, os.PathLike[str]]) -> None:
     path = db_path(folder)
     try:
         conn = connect(path, timeout_ms=1000)
-    except StoreError:
-        raise
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             return  # another process is writing right now: usable, just busy

@@ -8,13 +8,8 @@ they share, and the decorators bound to it. It satisfies ``Host``, what those pa
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import select
-import signal
 import threading
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
@@ -25,12 +20,12 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 from typing_extensions import Unpack
 
-from . import _global, _wire, integrations
+from . import _exits, _global, _wire, integrations
 from ._channels import ChannelRegistry
 from ._config import Config, Options
 from ._context import install_propagation
 from ._decorators import SpanDecorator
-from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError
+from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError, internal_errors
 from ._genai_metrics import record_llm_metrics
 from ._history import HistoryTracker, history_loader
 from ._prices import PriceTable
@@ -102,14 +97,13 @@ class Client:
         """``@client.turn``: each call a turn of the calling code's session (its arguments the
         input, its return value the output, when content is captured)."""
         install_propagation(current)
-        _live_clients.add(self)
+        _exits.register(self)
         if self.config.handle_sigterm:
-            _install_sigterm_handler()
+            _exits.install_sigterm_handler()
         self._instrumented = False
         self._apply_instrumentation()
         self._apply_global()
         self._apply_integrations()
-        atexit.register(self._at_exit)
         if self.config.auto_start_session:
             self._sessions.start_auto()
 
@@ -276,9 +270,15 @@ class Client:
 
         ``with client.continue_session(request.headers) as session:`` gives the session, or
         None when the headers carry none (the block then runs as it would without). Bad headers
-        are ignored with one log line. ``trust=False`` (default: the ``continue_incoming``
-        setting) ignores the headers: a public edge must not let a client into another
-        user's session."""
+        are ignored with one log line.
+
+        ``trust``: None (the default) continues the caller's session as the ``continue_incoming``
+        setting says, as a caller from outside: the request gets a session object of its own,
+        never joins a session this process has open, its trace id joins nothing here, and
+        ``sample_rate`` (not the caller's flag) decides its sampling. ``True``: the caller is
+        this program's own (a test, a monolith, an internal service): a session this process
+        has open is joined, and the caller's sampling decision kept. ``False``: the headers are
+        ignored; a public edge must not let a client into another user's session."""
         if headers is not None and not (isinstance(headers, (Mapping, list, tuple)) or hasattr(headers, "get")):
             raise TypeError(
                 "sessionkit: continue_session(headers) takes the request's headers: a mapping of names to "
@@ -288,9 +288,9 @@ class Client:
             raise TypeError(f"sessionkit: continue_session(trust=...) takes True or False; got {trust!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"sessionkit: continue_session(name=...) takes a string; got {name!r}")
-        trusted = self.config.continue_incoming if trust is None else trust
-        incoming = read_carrier(headers) if trusted and headers is not None else NOTHING
-        return ContinuedScope(self._sessions, incoming, name)
+        continued = self.config.continue_incoming if trust is None else trust
+        incoming = read_carrier(headers) if continued and headers is not None else NOTHING
+        return ContinuedScope(self._sessions, incoming, name, trusted=trust is True)
 
     def propagation_headers(self) -> dict[str, str]:
         """The headers that carry the calling code's session to another service
@@ -340,12 +340,33 @@ class Client:
             if self.closed:
                 return True
             self.closed = True
-        self._sessions.close(reason)
+        # The open sessions end and what is queued goes out first: no later teardown step
+        # (unpatching, integrations, the global provider) can skip the flush or raise.
+        with internal_errors("ending the open sessions at shutdown"):
+            self._sessions.close(reason)
+        exported = False
+        with internal_errors("exporting what was left at shutdown"):
+            exported = self._telemetry.shutdown(timeout)
         if self._instrumented:
-            self.uninstrument()
-        _global.stop_serving(self)
-        integrations.detach(self)
-        return self._telemetry.shutdown(timeout)
+            with internal_errors("restoring the HTTP clients at shutdown"):
+                self.uninstrument()
+        with internal_errors("letting the global provider go at shutdown"):
+            _global.stop_serving(self)
+        with internal_errors("detaching the integrations at shutdown"):
+            integrations.detach(self)
+        return exported
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """How long shutting down at exit may take (the ``shutdown_timeout`` setting), in seconds."""
+        return float(self.config.shutdown_timeout)
+
+    def end_for_exit(self, reason: str) -> bool:
+        """What the exit paths call (interpreter exit, SIGTERM, a forked child's end): shut down
+        within ``shutdown_timeout``, never raising."""
+        with internal_errors("shutting down at exit"):
+            return self._shutdown(None, reason)
+        return False
 
     def stats(self) -> ClientStats:
         """Every span's fate so far: started, ended, exported, failed, dropped, queued."""
@@ -366,20 +387,11 @@ class Client:
             spans_in_flight=pipeline.in_flight if pipeline else 0,
             sessions_started=self._sessions.started.value,
             sessions_active=self._sessions.active_count,
+            backpressure_waits=pipeline.backpressure_waits if pipeline else 0,
+            backpressure_seconds=round(pipeline.backpressure_seconds, 3) if pipeline else 0.0,
             display_spans_kept=kept,
             display_spans_dropped=let_go,
         )
-
-    def _at_exit(self) -> None:
-        interrupted = _unhandled_keyboard_interrupt()
-        try:
-            self._shutdown(None, "the process exited before the session ended")
-        except Exception:
-            logger.exception("sessionkit: error during exit")
-        if interrupted is not None and interrupted.value == 0:
-            # Building the exporter here imports protobuf's C extension, which clears CPython's
-            # "ended by Ctrl-C" flag; put it back so the process still exits as interrupted (130).
-            interrupted.value = 1
 
     def _repr_html_(self) -> str:
         from ._render import client_html
@@ -393,116 +405,7 @@ class Client:
         return f"<sessionkit.Client service={self.config.service_name!r} exporter={name} sessions={active}>"
 
 
-def _unhandled_keyboard_interrupt() -> Any:
-    """CPython's flag that the program ended by an unhandled KeyboardInterrupt, when it is set
-    (a ``ctypes.c_int`` to restore it with), else None. Other interpreters: None."""
-    try:
-        import ctypes
-
-        flag = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
-        return flag if flag.value else None
-    except Exception:
-        return None
-
-
 def _differs(new: Any, old: Any) -> bool:
     if isinstance(new, (str, int, float, dict, type(None))) or hasattr(new, "__fspath__"):
         return bool(new != old)
     return new is not old  # exporter instances, providers: by identity
-
-
-# -- SIGTERM ---------------------------------------------------------------------------------------------
-# Python's default SIGTERM ends the process without running atexit: open sessions would never
-# end and queued spans never leave. Where nobody else handles SIGTERM, sessionkit does: it ends
-# open sessions, flushes within shutdown_timeout, then dies of SIGTERM as the process would have.
-#
-# A signal handler runs in the main thread between two bytecodes of whatever it interrupted,
-# which may hold any lock (a session's, the export queue's, the SDK's). So the handler takes no
-# lock at all: it wakes a watcher thread through a pipe (a system call), and waits for the
-# watcher's answer on a second pipe with select(), bounded by the clients' shutdown_timeout. The
-# watcher does the shutdown in its own thread; if the interrupted code holds a lock it needs,
-# the wait ends at the bound and the process exits all the same: it never hangs.
-_live_clients: weakref.WeakSet[Client] = globals().get("_live_clients") or weakref.WeakSet()
-
-
-class _SigtermWatcher:
-    """The thread that shuts the clients down on SIGTERM (see above). One per process."""
-
-    def __init__(self) -> None:
-        self.wake_read, self.wake_write = os.pipe()
-        self.done_read, self.done_write = os.pipe()
-        self.pid = os.getpid()
-        self.thread = threading.Thread(target=self._run, name="sessionkit-sigterm", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                os.read(self.wake_read, 1)
-            except OSError:
-                return
-            for client in list(_live_clients):
-                try:
-                    client._shutdown(None, "the process received SIGTERM")
-                except Exception:
-                    logger.exception("sessionkit: error while shutting down on SIGTERM")
-            os.write(self.done_write, b"x")
-
-
-_watcher: Optional[_SigtermWatcher] = globals().get("_watcher")
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    watcher = _watcher
-    bound = max((c.config.shutdown_timeout for c in list(_live_clients)), default=0.0) + 1.0
-    try:
-        if watcher is not None and watcher.pid == os.getpid() and watcher.thread.is_alive():
-            os.write(watcher.wake_write, b"x")
-            select.select([watcher.done_read], [], [], bound)
-    except Exception:  # never let the handler itself keep the process alive
-        pass
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _install_sigterm_handler() -> None:
-    global _watcher
-    try:
-        handler = signal.getsignal(signal.SIGTERM)
-    except (ValueError, OSError):
-        return
-    ours = handler is signal.SIG_DFL or getattr(handler, "__qualname__", None) == "_on_sigterm"
-    if threading.current_thread() is not threading.main_thread():
-        if handler is signal.SIG_DFL and not _warned_thread[0]:
-            _warned_thread[0] = True
-            logger.warning(
-                "sessionkit: init() ran outside the main thread, where Python allows no signal handler: on "
-                "SIGTERM, open sessions end unexported. Call sessionkit.init() once on the main thread, or call "
-                "client.shutdown() from your own SIGTERM handler (handle_sigterm=False silences this)."
-            )
-        return
-    if not ours:
-        return  # someone else handles SIGTERM: theirs to decide
-    if _watcher is None or _watcher.pid != os.getpid() or not _watcher.thread.is_alive():
-        _watcher = _SigtermWatcher()  # (again in a forked child: threads do not survive fork)
-    try:
-        signal.signal(signal.SIGTERM, _on_sigterm)  # (again after a reload: this module's own)
-    except (ValueError, OSError):
-        logger.debug("sessionkit: could not install the SIGTERM handler", exc_info=True)
-
-
-_warned_thread = [False]
-
-
-def _restart_watcher_in_child() -> None:
-    global _watcher
-    if _watcher is not None:  # the handler was inherited; its watcher thread was not
-        try:
-            _watcher = _SigtermWatcher()
-        except Exception:
-            _watcher = None
-
-
-if hasattr(os, "register_at_fork") and "_fork_hook_registered" not in globals():
-    os.register_at_fork(after_in_child=_restart_watcher_in_child)
-    _fork_hook_registered = True

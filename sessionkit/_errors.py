@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 
@@ -28,3 +29,33 @@ class SessionStateError(SessionkitError, RuntimeError):
 
 class ChannelError(SessionkitError, LookupError):
     """A channel call that cannot be right: closing a channel that is not open, opening one twice."""
+
+
+class internal_errors:
+    """``with internal_errors("what it was doing"):`` — sessionkit's own failures inside the block
+    are logged on the ``sessionkit`` logger (with the traceback the first time for each ``what``,
+    at DEBUG after that) and swallowed, never raised into the program. ``BaseException``
+    (KeyboardInterrupt, SystemExit) passes through."""
+
+    __slots__ = ("what",)
+    _seen: set[str] = set()
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None or not issubclass(exc_type, Exception):
+            return False
+        first = self.what not in internal_errors._seen
+        if first and len(internal_errors._seen) < 1024:
+            internal_errors._seen.add(self.what)
+        logging.getLogger("sessionkit").log(
+            logging.ERROR if first else logging.DEBUG,
+            "sessionkit: error while %s (ignored)",
+            self.what,
+            exc_info=(exc_type, exc, tb),
+        )
+        return True

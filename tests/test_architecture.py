@@ -30,6 +30,8 @@ EXTERNAL = {
     "sessionkit/_wire/aiohttp_hook.py": {"_read_nowait_chunk"},
     # wrapt's import-hook lock, made anew in a forked child (_context.py says why)
     "sessionkit/_context.py": {"_post_import_hooks_lock"},
+    # os._exit: documented and public despite its name; the SIGTERM watcher's last resort
+    "sessionkit/_exits.py": {"_exit"},
 }
 # Protocols of other projects whose names start with an underscore: IPython's rich display.
 PROTOCOLS = {"_repr_html_"}

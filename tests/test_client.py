@@ -47,7 +47,7 @@ def test_repeated_init_returns_the_same_client_and_duplicates_nothing():
     auto = c1.current_session()
     c2 = sessionkit.init(exporter="memory", service_name="svc", auto_start_session=True)
     assert c2 is c1
-    assert atexit._ncallbacks() == after_first == before + 1
+    assert atexit._ncallbacks() == after_first <= before + 1  # one exit hook for the process, at most
     assert c1.current_session() is auto and len(c1.sessions()) == 1
     with c1.tracer.start_as_current_span("op"):
         pass

@@ -16,6 +16,7 @@ from typing import Any
 
 import wrapt
 
+from .._errors import internal_errors
 from .._types import Host
 from . import aiohttp_hook, botocore_hook, httpx_hook, urllib3_hook
 from .call import LLMCall, registry
@@ -77,10 +78,14 @@ def patch_all() -> None:
 
 
 def unpatch_all() -> None:
-    """Restore the original methods."""
+    """Restore the original methods. A module still being imported (another thread is running
+    its body: it has not defined the class yet) or one that fails to unpatch is left as it is,
+    logged, and the others are restored all the same."""
     global _wanted
     _wanted = False
     for name, hook in HOOKS.items():
         module = sys.modules.get(name)
-        if module is not None:
+        if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+            continue
+        with internal_errors(f"restoring {name}"):
             hook.unpatch(module)

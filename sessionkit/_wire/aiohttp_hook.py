@@ -191,4 +191,4 @@ def patch(module: ModuleType) -> None:
 
 
 def unpatch(module: ModuleType) -> None:
-    unwrap(module.ClientSession, "_request", _MARKER)
+    unwrap(getattr(module, "ClientSession", None), "_request", _MARKER)

@@ -170,4 +170,4 @@ def patch(module: ModuleType) -> None:
 def unpatch(module: ModuleType) -> None:
     """Restore ``create_client``. Clients that have the handlers keep them; with no client
     recording, the handlers do nothing."""
-    unwrap(module.ClientCreator, "create_client", _MARKER)
+    unwrap(getattr(module, "ClientCreator", None), "create_client", _MARKER)

@@ -169,5 +169,5 @@ def patch(module: ModuleType) -> None:
 
 def unpatch(module: ModuleType) -> None:
     """Restore the original ``send`` methods."""
-    for cls in (module.Client, module.AsyncClient):
-        unwrap(cls, "send", _MARKER)
+    for name in ("Client", "AsyncClient"):
+        unwrap(getattr(module, name, None), "send", _MARKER)

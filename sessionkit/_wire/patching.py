@@ -12,8 +12,8 @@ __all__ = ["is_wrapped", "unwrap", "wrap"]
 
 
 def is_wrapped(cls: Any, name: str, marker: str) -> bool:
-    """Whether ``cls.<name>`` is a wrapper marked with ``marker``."""
-    method = cls.__dict__.get(name)
+    """Whether ``cls.<name>`` is a wrapper marked with ``marker`` (False for no class)."""
+    method = getattr(cls, "__dict__", {}).get(name)
     return isinstance(method, wrapt.FunctionWrapper) and getattr(method._self_wrapper, marker, False)
 
 
@@ -25,6 +25,6 @@ def wrap(cls: Any, name: str, wrapper: Any, marker: str) -> None:
 
 
 def unwrap(cls: Any, name: str, marker: str) -> None:
-    """Restore the method ``wrap`` replaced."""
+    """Restore the method ``wrap`` replaced (nothing for no class: a module still importing)."""
     if is_wrapped(cls, name, marker):
         setattr(cls, name, cls.__dict__[name].__wrapped__)

@@ -43,4 +43,4 @@ def patch(module: ModuleType) -> None:
 
 
 def unpatch(module: ModuleType) -> None:
-    unwrap(module.HTTPConnectionPool, "urlopen", _MARKER)
+    unwrap(getattr(module, "HTTPConnectionPool", None), "urlopen", _MARKER)

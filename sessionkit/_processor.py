@@ -13,10 +13,12 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, 
 
 from . import semconv
 from ._spans import (
+    ARRIVAL_KEY,
     DROPPED_ROOT_PARENT,
     ENRICHERS,
     SESSION_ROOT_PARENT,
     TURN_START_KEY,
+    Arrival,
     attributes_of,
     set_clean_attributes,
 )
@@ -25,6 +27,8 @@ from ._tally import Tally
 __all__ = ["SessionIndex", "SessionSampler", "SessionSpanProcessor", "SpanOwner"]
 
 logger = logging.getLogger("sessionkit")
+
+_MAX_OWNERS = 65536  # requests' spans open at once whose session the processor remembers
 
 
 class SpanOwner(Protocol):
@@ -59,6 +63,11 @@ class SessionIndex(Protocol):
     @property
     def by_id(self) -> Mapping[str, SpanOwner]: ...
 
+    @property
+    def arriving(self) -> Mapping[int, int]:
+        """The trace ids requests came in with (``continue_session``), while those requests run."""
+        ...
+
     def resolve(self) -> Optional[SpanOwner]:
         """The session the calling code belongs to, or None."""
         ...
@@ -89,6 +98,8 @@ class SessionSpanProcessor(SpanProcessor):
         self._sessions = sessions
         self._by_trace = sessions.by_trace  # the same mapping for the processor's life: read per span
         self._by_id = sessions.by_id
+        self._arriving = sessions.arriving
+        self._owners: dict[int, Optional[SpanOwner]] = {}  # span id -> session, for requests' spans
         self._observe = observe  # with no pipeline of ours: sees each ended span here
         self.pipeline: Optional[ExportTarget] = None
         self._started = Tally()
@@ -130,9 +141,19 @@ class SessionSpanProcessor(SpanProcessor):
                 return  # stamped at creation
             # A span with a parent may be in a known trace; one without starts a new trace.
             parent = span.parent
-            session = self._by_trace.get(span.get_span_context().trace_id) if parent is not None else None
+            session = None
+            arrived = False
+            if parent is not None:
+                trace_id = span.get_span_context().trace_id
+                session = self._by_trace.get(trace_id)
+                if self._arriving and trace_id in self._arriving:
+                    arrival = parent_context.get(ARRIVAL_KEY) if parent_context is not None else get_value(ARRIVAL_KEY)
+                    if isinstance(arrival, Arrival) and arrival.trace_id == trace_id and arrival.session is not session:
+                        # A request's span in the trace it came in with: the trace id proves
+                        # nothing (it came from outside); the request's own session decides.
+                        session, arrived = cast(Optional[SpanOwner], arrival.session), True
             by_trace = session is not None
-            if session is None:
+            if session is None and not arrived:  # (a request that named no session gets none)
                 if parent is None:  # a session's span outside its turns carries the session
                     carried = (
                         parent_context.get(TURN_START_KEY) if parent_context is not None else get_value(TURN_START_KEY)
@@ -140,6 +161,11 @@ class SessionSpanProcessor(SpanProcessor):
                     session = cast(Optional[SpanOwner], carried)
                 if session is None:
                     session = self._sessions.resolve()
+            if arrived:
+                owners = self._owners
+                if len(owners) >= _MAX_OWNERS:
+                    owners.clear()  # spans that never ended: let them go rather than grow
+                owners[span.get_span_context().span_id] = session
             if session is not None:
                 # The session's stamp, with the span's turn; a top-level span starts a turn.
                 set_clean_attributes(span, session._span_started(span, parent_context, by_trace), fresh=True)
@@ -148,22 +174,45 @@ class SessionSpanProcessor(SpanProcessor):
         except Exception:
             logger.exception("sessionkit: error while stamping a span (ignored)")
 
+    def _arrived(
+        self, span: Span, parent_context: Optional[Context], trace_id: int, found: Optional[SpanOwner]
+    ) -> Optional[SpanOwner]:
+        """A span of a trace a request came in with: inside that request, the request's session
+        (None when it named none), never the one this trace id points to here."""
+        arrival = parent_context.get(ARRIVAL_KEY) if parent_context is not None else get_value(ARRIVAL_KEY)
+        if not isinstance(arrival, Arrival) or arrival.trace_id != trace_id or arrival.session is found:
+            return found
+        owners = self._owners
+        if len(owners) >= _MAX_OWNERS:
+            owners.clear()  # spans that never ended: let them go rather than grow
+        owners[span.get_span_context().span_id] = arrival.session
+        return cast(Optional[SpanOwner], arrival.session)
+
     def on_end(self, span: ReadableSpan) -> None:
-        self._ended.add()
-        self.count(span)
-        pipeline = self.pipeline
-        if pipeline is not None:
-            pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
-        elif self._observe is not None:
-            try:
-                self._observe((span,))
-            except Exception:
-                logger.exception("sessionkit: could not derive metrics from a span (ignored)")
+        try:
+            self._ended.add()
+            self.count(span)
+        finally:
+            # Handed on even when a KeyboardInterrupt lands while the span is counted: a
+            # session's figures never count a span its destination does not get.
+            pipeline = self.pipeline
+            if pipeline is not None:
+                pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
+            elif self._observe is not None:
+                try:
+                    self._observe((span,))
+                except Exception:
+                    logger.exception("sessionkit: could not derive metrics from a span (ignored)")
 
     def count(self, span: ReadableSpan) -> None:
         """Count an ended ``span`` into its session (if it has one). Never raises."""
         try:
             context = span.context
+            if self._owners and context is not None and context.span_id in self._owners:
+                owner = self._owners.pop(context.span_id)  # a request's span (see ``_arrived``)
+                if owner is not None:
+                    owner._count_span(span)
+                return
             session = self._by_trace.get(context.trace_id) if context else None
             if session is None:
                 session_id = attributes_of(span).get(semconv.SESSION_ID)

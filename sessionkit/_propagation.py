@@ -81,7 +81,9 @@ class Targets:
             if entry == _MCP:
                 continue
             if "://" in entry:
-                prefixes.append(_lower_origin(entry))
+                prefix = _url_prefix(entry)
+                if prefix is not None:
+                    prefixes.append(prefix)
             elif any(c in entry for c in "*?["):
                 patterns.append(re.compile(fnmatch.translate(entry.lower())))
             else:
@@ -106,15 +108,21 @@ class Targets:
         return found
 
     def _decide(self, url: str, llm: bool) -> bool:
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            netloc = f"{host}:{parts.port}" if parts.port is not None else host
-        except ValueError:
+        """Matched on the parsed URL, never on its text: an entry's origin (scheme, host and
+        port, the scheme's default port when none is written) exactly, then its path as a
+        prefix that ends on a segment boundary. A URL with user-info (``user@host``) matches
+        nothing: the host a client connects to is the one after the ``@``, which a text match
+        could take for another."""
+        origin = _origin(url)
+        if origin is None:
             return False
-        lowered = _lower_origin(url)
-        if any(lowered.startswith(p) for p in self._prefixes):
+        scheme, host, port, path = origin
+        if any(
+            scheme == p_scheme and host == p_host and port == p_port and _under(path, p_path)
+            for p_scheme, p_host, p_port, p_path in self._prefixes
+        ):
             return True
+        netloc = f"{host}:{port}"
         if host in self._exact or netloc in self._exact:
             return True
         if llm or self._is_llm_host(host):
@@ -122,13 +130,39 @@ class Targets:
         return any(p.match(host) or p.match(netloc) for p in self._patterns)
 
 
-def _lower_origin(url: str) -> str:
-    """``url`` with its scheme and host in lower case (they are case-insensitive, paths are not)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    host, slash, path = rest.partition("/")
-    return f"{scheme.lower()}://{host.lower()}{slash}{path}"
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _origin(url: str) -> Optional[tuple[str, str, int, str]]:
+    """``url``'s scheme, host, port (the scheme's default when none is written) and path, in
+    lower case but the path; None for a URL that names no host, has user-info, or does not parse."""
+    try:
+        parts = urlsplit(url.strip())
+        if "@" in parts.netloc or not parts.hostname:
+            return None
+        scheme = parts.scheme.lower()
+        port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme, -1)
+        return scheme, parts.hostname.lower().rstrip("."), port, parts.path or "/"
+    except ValueError:
+        return None
+
+
+def _url_prefix(entry: str) -> Optional[tuple[str, str, int, str]]:
+    """A ``propagate_to`` URL entry as (scheme, host, port, path prefix without a trailing slash)."""
+    origin = _origin(entry)
+    if origin is None:
+        logger.warning("sessionkit: propagate_to entry %r names no host; it allows nothing", entry)
+        return None
+    scheme, host, port, path = origin
+    return scheme, host, port, path.rstrip("/")
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or below it, on a segment boundary (``/api`` covers
+    ``/api`` and ``/api/x``, not ``/apix``)."""
+    if not prefix:
+        return True
+    return path == prefix or (path.startswith(prefix) and path[len(prefix)] in "/?#;")
 
 
 # -- sampling ---------------------------------------------------------------------------------------

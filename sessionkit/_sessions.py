@@ -18,7 +18,7 @@ from typing import Any, Optional, Protocol, TypeVar, Union, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from typing_extensions import Unpack
 
 from . import semconv
@@ -27,7 +27,7 @@ from ._decorators import bound_arguments, signature_of, wrap
 from ._errors import CLIENT_SHUT_DOWN, SessionStateError
 from ._history import HistoryTracker
 from ._keep import DisplayKeeper, SpanKeep
-from ._propagation import Incoming
+from ._propagation import Incoming, session_kept
 from ._session import (
     Announcer,
     Session,
@@ -42,7 +42,7 @@ from ._session import (
     started_in_this_process,
     trace_in_use,
 )
-from ._spans import is_clean_exit
+from ._spans import ARRIVAL_KEY, Arrival, is_clean_exit
 from ._tally import Tally
 from ._turn import Turn, end_call, enter_turn, leave_turn
 from ._types import EndState, Host, SessionFields, check_fields
@@ -78,6 +78,9 @@ class SessionRegistry:
         # The index the span processor reads per span: live sessions and recently ended ones.
         self.by_trace: OrderedDict[int, Session] = OrderedDict()
         self.by_id: dict[str, Session] = {}
+        # Traces that requests came in with (``ContinuedScope``), by how many are running: the
+        # processor checks a span of one of these against its request's session.
+        self.arriving: dict[int, int] = {}
         self._index_lock = threading.Lock()
         self._trim_at = RECENT_TRACES + TRIM_BATCH  # the index's size that makes the next trim
         self._announcer = Announcer(host)
@@ -91,9 +94,11 @@ class SessionRegistry:
         self,
         name: str,
         remote: Optional[tuple[SpanContext, Optional[int]]] = None,
+        incoming: bool = False,
         **fields: Unpack[SessionFields],
     ) -> Session:
-        """A new session, not yet current anywhere (``remote``: continuing a caller's turn)."""
+        """A new session, not yet current anywhere (``remote``: continuing a caller's turn;
+        ``incoming``: its ids came with a request from outside)."""
         host = self.host
         if host.closed:
             if host.config.strict:
@@ -103,7 +108,7 @@ class SessionRegistry:
         self._active[session.id] = session  # one dict operation: atomic, no lock needed
         self.started.add()
         if host.recording:
-            self._index(session)
+            self._index(session, incoming or remote is not None)
             if host.config.trace_per == "session" and remote is None:  # per turn, each turn goes out as it ends
                 self._announcer.add(session)
         self._event(semconv.EVENT_SESSION_START, session)
@@ -190,7 +195,15 @@ class SessionRegistry:
         if self.auto is None or not self.auto.is_active:
             self.auto = self.open(self.host.config.auto_session_name)
 
-    def _index(self, session: Session) -> None:
+    def _index(self, session: Session, incoming: bool = False) -> None:
+        if incoming:
+            # A caller's trace id and session id come from outside: they never take the place
+            # of a session of this process that has them (a forged or leaked id).
+            self.by_id.setdefault(session.id, session)
+            trace_id = root_trace_id(session)
+            if trace_id not in self.by_trace:
+                self._trace_opened(trace_id, session)
+            return
         self.by_id[session.id] = session
         self._trace_opened(root_trace_id(session), session)
 
@@ -284,57 +297,81 @@ class SessionRegistry:
 class ContinuedScope:
     """``with client.continue_session(headers) as session:``: the block runs in the caller's
     session (``session`` is it, or None when the headers carry none), under the caller's span.
-    The session continued here ends with the block (``fail`` on an exception); a session this
-    process has open already (the caller is in this process) is joined, not ended."""
+    The session continued here ends with the block (``fail`` on an exception).
 
-    def __init__(self, registry: SessionRegistry, incoming: Incoming, name: Optional[str]) -> None:
+    ``trusted`` (``trust=True``: the caller is this program's own, a pool task, an internal
+    service) lets the request join a session this process has open and keeps the caller's
+    sampling decision. Otherwise the request gets a session object of its own (its user is the
+    caller's), its trace id joins nothing here, and ``sample_rate`` decides its sampling."""
+
+    def __init__(
+        self, registry: SessionRegistry, incoming: Incoming, name: Optional[str], trusted: bool = False
+    ) -> None:
         self._registry = registry
         self._incoming = incoming
         self._name = name
-        self._stack: list[tuple[Optional[Session], bool, Any, Any]] = []
+        self._trusted = trusted
+        self._stack: list[tuple[Optional[Session], bool, Any, Any, Optional[int]]] = []
 
     def __enter__(self) -> Optional[Session]:
         incoming = self._incoming
         registry = self._registry
         session: Optional[Session] = None
         owned = False
+        parent = incoming.parent
         try:
             if incoming.session_id is not None and registry.host.recording:
                 known = registry.by_id.get(incoming.session_id)
                 if (
-                    known is not None
+                    self._trusted
+                    and known is not None
                     and known.is_active
                     and started_in_this_process(known)
                     and not continues_a_caller(known)  # (another request's: each request has its own)
                 ):
                     session = known  # the caller is in this process: join its session
                 else:
-                    remote = (incoming.parent, incoming.turn_index) if incoming.parent is not None else None
+                    if parent is not None and not self._trusted:
+                        parent = _with_our_sampling(parent, incoming.session_id, registry.host.config.sample_rate)
+                    remote = (parent, incoming.turn_index) if parent is not None else None
                     session = registry.open(
                         self._name or "session",
                         remote,
+                        incoming=True,
                         session_id=incoming.session_id,
                         thread_id=incoming.thread_id,
                         user_id=incoming.user_id,
                     )
                     owned = True
+            elif parent is not None and not self._trusted:
+                parent = _with_our_sampling(parent, None, registry.host.config.sample_rate)
         except Exception:
             logger.warning("sessionkit: could not continue session %r (ignored)", incoming.session_id, exc_info=True)
             session, owned = None, False
         context = otel_context.get_current()
-        if incoming.parent is not None:
-            context = trace.set_span_in_context(NonRecordingSpan(incoming.parent), context)
+        arriving: Optional[int] = None
+        if parent is not None:
+            context = trace.set_span_in_context(NonRecordingSpan(parent), context)
+            arriving = parent.trace_id
+            context = otel_context.set_value(ARRIVAL_KEY, Arrival(arriving, session), context)
+            registry.arriving[arriving] = registry.arriving.get(arriving, 0) + 1
         elif session is not None:
             context = root_context(session)
         session_token = current.set(session) if session is not None else None
-        self._stack.append((session, owned, session_token, otel_context.attach(context)))
+        self._stack.append((session, owned, session_token, otel_context.attach(context), arriving))
         return session
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        session, owned, session_token, token = self._stack.pop()
+        session, owned, session_token, token, arriving = self._stack.pop()
         otel_context.detach(token)
         if session_token is not None:
             current.reset(session_token)
+        if arriving is not None:
+            left = self._registry.arriving.get(arriving, 1) - 1
+            if left > 0:
+                self._registry.arriving[arriving] = left
+            else:
+                self._registry.arriving.pop(arriving, None)
         if owned and session is not None and session.is_active:
             if exc is None or is_clean_exit(exc):
                 session.end(EndState.SUCCESS)
@@ -346,6 +383,22 @@ class ContinuedScope:
 
     async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+def _with_our_sampling(parent: SpanContext, session_id: Optional[str], rate: float) -> SpanContext:
+    """An untrusted caller's span context with this service's sampling decision in place of the
+    caller's flag: the session's, from its id, or (no session) the rate's, from the trace id."""
+    if session_id is not None:
+        kept = session_kept(session_id, rate)
+    else:
+        kept = rate >= 1.0 or (parent.trace_id & _TRACE_ID_MASK) < int(rate * (_TRACE_ID_MASK + 1))
+    flags = TraceFlags(TraceFlags.SAMPLED if kept else TraceFlags.DEFAULT)
+    if flags == parent.trace_flags:
+        return parent
+    return SpanContext(parent.trace_id, parent.span_id, True, flags, parent.trace_state)
+
+
+_TRACE_ID_MASK = 0xFFFFFFFFFFFFFFFF  # the low 64 bits, as OpenTelemetry's ratio sampler reads them
 
 
 def _newest_active(sessions: dict[str, Session]) -> Optional[Session]:

@@ -38,6 +38,22 @@ DROPPED_ROOT_PARENT = Context({create_key("sessionkit-dropped-session"): True})
 # from it is a new turn of that session (the processor reads it).
 TURN_START_KEY = create_key("sessionkit-turn-start")
 
+# Set by ``continue_session`` in the context of a request that arrived with a caller's trace:
+# the request's ``Arrival``. The trace id came from outside, so it proves nothing: a span of that
+# trace in the request belongs to the session the request was given, never to whichever session
+# of this process made a trace of that id (a forged or leaked ``traceparent``).
+ARRIVAL_KEY = create_key("sessionkit-arrival")
+
+
+class Arrival:
+    """A request that came in with a caller's trace id, and the session it runs in (or None)."""
+
+    __slots__ = ("trace_id", "session")
+
+    def __init__(self, trace_id: int, session: Any) -> None:
+        self.trace_id = trace_id
+        self.session = session
+
 
 def set_clean_attributes(span: Any, attributes: Mapping[str, Any], fresh: bool = False) -> None:
     """Write pre-validated ``attributes`` on ``span``. ``fresh``: no other thread can see the

@@ -153,11 +153,11 @@ def test_tool_calls_over_stdio_join_the_callers_trace(receiver, client, tmp_path
 def test_with_the_integration_off_the_sdks_spans_are_left_as_they_are(http_server):
     c = sessionkit.Client(exporter="memory", integrations="none")
     try:
-        with c.session("mcp"):
+        with c.session("mcp") as session:
             asyncio.run(call_add(http_server))
         (sent,) = [s for s in spans_of(c) if s.name == "MCP send tools/call add"]
         assert "gen_ai.operation.name" not in sent.attributes
-        assert sent.attributes["session.id"]  # still in the session: the global provider
+        assert sent.attributes["session.id"] == session.id  # still in the session: the global provider
     finally:
         c.shutdown(timeout=2)
 

@@ -28,6 +28,7 @@ class Index:
     def __init__(self) -> None:
         self.by_trace: dict[int, Owner] = {}
         self.by_id: dict[str, Owner] = {}
+        self.arriving: dict[int, int] = {}
         self.current: Optional[Owner] = None
 
     def resolve(self) -> Optional[Owner]:

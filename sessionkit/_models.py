@@ -121,6 +121,11 @@ class ClientStats(BaseModel):
     = ended: nothing vanishes."""
     sessions_started: int
     sessions_active: int
+    backpressure_waits: int = 0
+    """Spans whose producer waited for room in a full export queue (backpressure: the
+    destination was slower than the program, so the program waited instead of losing spans)."""
+    backpressure_seconds: float = 0.0
+    """How long those waits took, in all, in seconds."""
     display_spans_kept: int = 0
     """Spans held in memory for sessions' displays now (``display_spans``; 0 when off)."""
     display_spans_dropped: int = 0

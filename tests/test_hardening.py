@@ -63,6 +63,50 @@ def test_a_burst_right_after_init_loses_nothing_to_the_local_store(tmp_path):
     assert len(stored.work_spans) == 100_000 and stored.state == "success"
 
 
+class BusyCores:
+    """Other work on every core (busy-loop processes) for the length of a ``with`` block."""
+
+    def __enter__(self) -> BusyCores:
+        import multiprocessing
+        import os
+
+        self.procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(os.cpu_count() or 2)]
+        for p in self.procs:
+            p.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.terminate()
+            p.join(5)
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("where", ["otlp", "store"])
+def test_a_burst_with_every_core_busy_loses_nothing_and_the_waits_are_counted(where, tmp_path):
+    # Slow is not failing: a burst into a healthy collector or the local store, while other work
+    # holds both cores, makes the program wait (counted), never drop.
+    code = BURST.replace(
+        "print(s.spans_ended, s.spans_exported, s.dropped_spans)",
+        "print(s.spans_ended, s.spans_exported, s.dropped_spans, s.backpressure_waits)",
+    )
+    with OtlpReceiver() as receiver, BusyCores():
+        init = f"endpoint={receiver.endpoint!r}" if where == "otlp" else ""
+        out = agent(code.format(init=init, n=50_000), env={"SESSIONKIT_FILE_DIR": str(tmp_path)}, timeout=300)
+        ended, exported, dropped, waits = map(int, out.split())
+        assert (dropped, exported) == (0, ended)
+        assert waits > 0  # the producer was held back, and it shows
+        if where == "otlp":
+            assert receiver.wait_for(lambda spans: len(spans) >= ended, 60)
+    if where == "store":
+        (stored,) = read_sessions(tmp_path)
+        assert len(stored.work_spans) == 50_000
+
+
 def test_two_hundred_tasks_each_in_its_own_session_lose_nothing():
     with OtlpReceiver() as receiver:
         out = agent(f"""
@@ -283,13 +327,20 @@ class Collect(SpanExporter):
 
 
 def test_the_standard_exporter_and_sdk_variables_are_honoured(monkeypatch, tmp_path):
+    monkeypatch.setenv("SESSIONKIT_FILE_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     client = sessionkit.Client()
     with client.session("s"):
         pass
     assert client.config.exporter == "none" and client.tracer_provider is None
     client.shutdown(timeout=1)
-    assert not list((tmp_path / "store").glob("*.jsonl"))  # nothing went to the file store
+    assert not (tmp_path / "store").exists()  # nothing went to the local store, not even its database
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER")
+    control = sessionkit.Client()  # the same settings but the variable: the store is made (so the check can fail)
+    with control.session("s"):
+        pass
+    control.shutdown(timeout=5)
+    assert (tmp_path / "store").exists()
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     assert sessionkit.Config.resolve().exporter == "otlp-grpc"

@@ -6,13 +6,17 @@ internal metrics are switched on), and runs flush and shutdown in helper threads
 hanging collector can never hold the caller longer than the timeout it asked for.
 
 When the queue is full, a program producing spans faster than they can be encoded and sent (a
-tight loop, a burst right after ``init``) waits for the exporter to drain it instead of losing
-spans: backpressure, at most ``BACKPRESSURE_WAIT`` at a time. That holds from the first span:
-a new process's first export (which builds the exporter) is waited for too. A dead collector
-must not slow the program, so the pipeline learns early whether one is there: a probe in the
-background (``probe``: an empty OTLP request) answers within a second or two, and when it
-fails, or an export fails or stalls, spans are dropped and counted at once until an export
-succeeds again.
+tight loop, a burst right after ``init``, a machine whose cores are busy with other work)
+waits for the exporter to drain it instead of losing spans: backpressure, in waits of at most
+``BACKPRESSURE_WAIT``, for as long as the destination makes progress. Slow is not failing: an
+export that takes long on a loaded machine is waited for, and so is the first export of a new
+process (which builds the exporter) while the probe has not answered. The wait ends, and spans
+are dropped and counted at once until an export succeeds again, only when the destination is
+failing: an export failed, the probe (``probe``: an empty OTLP request, in the background) found
+nobody, or no export began or finished for longer than a healthy destination takes
+(``_stall_after``: a few times the slowest recent export, at least ``_STALLED_EXPORT``; the local
+store reports a lock or a full disk as a failed export itself). Every wait is counted
+(``backpressure_waits`` and ``backpressure_seconds`` in ``Client.stats()``).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from .._context import at_fork_in_child
 
 logger = logging.getLogger("sessionkit")
 
-BACKPRESSURE_WAIT = 1.0  # seconds a full queue may hold a producer while the collector keeps up
-_STALLED_EXPORT = 2.0  # an export running longer than this means the collector is not keeping up
+BACKPRESSURE_WAIT = 1.0  # seconds one wait of a producer at a full queue lasts (it waits again while exports progress)
+_STALLED_EXPORT = 2.0  # the shortest time without an export beginning or finishing that counts as a stall
+_MAX_STALL = 15.0  # the longest (a few times the slowest recent export, when exports are slow)
+_LOCAL_STALL = 10.0  # the same for a local exporter (the store's own lock wait fails an export after 5 s)
 
 # What the pipeline knows of its collector.
 _UNKNOWN = 0  # no export has finished yet (a probe may be under way)
@@ -120,6 +126,11 @@ class ExportPipeline:
         self.in_flight = 0  # taken by the exporter, result not known yet
         self._exports_done = 0
         self._export_began = 0.0  # when the export in flight began (0: none)
+        self._last_progress = time.monotonic()  # when an export last began or finished
+        self._slowest = 0.0  # the slowest recent export, in seconds (decays)
+        self._local = local
+        self.backpressure_waits = 0  # spans that waited for room
+        self.backpressure_seconds = 0.0  # how long they waited, in all
         self._state = _KEEPING_UP if local else _UNKNOWN
         self._probe_answered = probe is None  # no probe: trust a first export that is not stalled
         self.spans_exported = 0
@@ -174,14 +185,18 @@ class ExportPipeline:
         with self._room:
             self._queued = max(self._queued - count, 0)
             self.in_flight += count
-            self._export_began = time.monotonic()
+            self._export_began = self._last_progress = time.monotonic()
             self._room.notify_all()
 
     def _exported(self, count: int, ok: bool) -> None:
         with self._lock:
             self.in_flight = max(self.in_flight - count, 0)
             self._exports_done += 1
+            now = time.monotonic()
+            if self._export_began:
+                self._slowest = max(self._slowest * 0.9, now - self._export_began)
             self._export_began = 0.0
+            self._last_progress = now
             self._state = _KEEPING_UP if ok else _FAILING
             if ok:
                 self.spans_exported += count
@@ -193,11 +208,20 @@ class ExportPipeline:
         """What a waiting producer waits for: room (half the queue), or a reason to stop waiting."""
         return self._queued <= self.max_queue_size // 2 or self._closed or self._state == _FAILING
 
-    def _collector_keeps_up(self) -> bool:
-        if self._state == _FAILING:
+    def _stall_after(self) -> float:
+        """How long a healthy destination may go without an export beginning or finishing."""
+        if self._local:
+            return _LOCAL_STALL
+        return min(max(_STALLED_EXPORT, 4.0 * self._slowest), _MAX_STALL)
+
+    def _stalled(self, waiting_since: float) -> bool:
+        """Whether the destination is not keeping up: nothing began or finished for longer than
+        ``_stall_after`` (counted from when this producer began to wait, at the earliest). A
+        first export waits for the probe's answer (the probe has its own bound)."""
+        if self._state == _UNKNOWN and not self._probe_answered:
             return False
-        began = self._export_began
-        return began == 0.0 or time.monotonic() - began < _STALLED_EXPORT
+        quiet_since = max(self._last_progress, waiting_since)
+        return time.monotonic() - quiet_since > self._stall_after()
 
     @property
     def queue_size(self) -> int:
@@ -228,28 +252,29 @@ class ExportPipeline:
                 )
 
     def _full(self) -> bool:
-        """The queue is full (or closed): wait for room while the collector keeps up, else drop
-        and count. Called with the lock held; True if the span may be queued."""
-        progressed = False
-        while not self._closed and self._collector_keeps_up():
+        """The queue is full (or closed): wait for room while the destination makes progress,
+        else drop and count. Called with the lock held; True if the span may be queued."""
+        began = time.monotonic()
+        waited = False
+        while not self._closed and self._state != _FAILING:
             # Wait until the queue is half empty, not just for one free slot: the exporter
             # then encodes and sends whole batches while producers sleep, instead of racing
             # every waiting thread for each slot it frees.
-            exports_before = self._exports_done
+            waited = True
             self._room.wait_for(self._half_empty, BACKPRESSURE_WAIT)
-            progressed = self._exports_done > exports_before or self._queued < self.max_queue_size
-            if progressed or self._closed:
+            if self._queued < self.max_queue_size:
                 break
-            if self._state == _UNKNOWN and self._probe_answered and self._collector_keeps_up():
-                continue  # the collector answered; its first export (and the exporter's build) is on its way
-            self._state = _FAILING  # no export finished while we waited: drop until one succeeds
-            break
-        if self._closed or (self._queued >= self.max_queue_size and not progressed):
+            if self._stalled(began):
+                self._state = _FAILING  # nothing moved for too long: drop until an export succeeds
+        if waited:
+            self.backpressure_waits += 1
+            self.backpressure_seconds += time.monotonic() - began
+        if self._closed or self._queued >= self.max_queue_size:
             self.dropped_spans += 1
             if not self._warned_drop and not self._closed:
                 self._warned_drop = self._warn_drop = True  # once per pipeline
             return False
-        self._queued += 1  # (a producer that waited and saw progress may go a little over)
+        self._queued += 1
         return True
 
     # -- bounded waits -----------------------------------------------------------------------------

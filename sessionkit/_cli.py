@@ -15,7 +15,7 @@ from ._config import Config
 from ._export.factory import probe_collector
 from ._render import SESSION_HEADER, clip, format_table, session_rows, session_state, session_turns, stored_cost
 from ._store.query import STATES, Store
-from ._store.schema import StoreError
+from ._store.schema import ExportRefused, StoreError
 
 
 def _folder(arg: Optional[str]) -> Path:
@@ -131,7 +131,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             else:
                 count = store.export(args.endpoint, since=args.since, progress=_progress("sending"))
                 print(f"sent {count} spans to {args.endpoint}")
-        except StoreError as exc:
+        except ExportRefused as exc:  # the destination's fault: 1 (a store fault is 2, from main)
             print(str(exc), file=sys.stderr)
             return 1
     return 0

@@ -26,7 +26,7 @@ from .._errors import ConfigError
 from .._types import EndState
 from .codec import load_attributes, make_resource, make_scope, make_span, spans_to_otlp_json
 from .records import StoredSession, StoredSpan
-from .schema import StoreError, connect, db_path
+from .schema import ExportRefused, StoreError, connect, db_path
 
 if TYPE_CHECKING:
     from .._models import SessionSummary, SpanRecord, TurnSummary
@@ -554,7 +554,9 @@ class Store:
         try:
             for chunk in self.readable_spans(since):
                 if exporter.export(chunk) is not SpanExportResult.SUCCESS:
-                    raise StoreError(f"sessionkit: the collector at {url} did not take the spans ({sent} sent before)")
+                    raise ExportRefused(
+                        f"sessionkit: the collector at {url} did not take the spans ({sent} sent before)"
+                    )
                 sent += len(chunk)
                 if progress is not None:
                     progress(sent, total)

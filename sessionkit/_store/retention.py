@@ -3,7 +3,8 @@
 The writer calls ``written`` after each batch. The size is checked when about a twentieth of
 the limit has been written since the last check (and at least once a minute); the age about
 every ten minutes. The oldest sessions (by when they started) go with all their spans, turns
-and events in one transaction each pass, until the store holds at most 90% of its limit; spans
+and events in one transaction each pass (never a live one: unfinished, with a span in the last
+hour), until the store holds at most 90% of its limit; spans
 that belong to no session go by age, and before any session when the store is too large. SQLite
 reuses the freed pages, so the file stops growing at the limit instead of shrinking.
 """
@@ -22,6 +23,9 @@ _BYTES_PER_SPAN = 700  # a rough guess of what a span adds, to decide when to me
 _SIZE_EVERY = 60.0
 _AGE_EVERY = 600.0
 _CHUNK = 500  # sessions removed per transaction
+LIVE_WINDOW = 3600.0
+"""A session with no end whose last span is younger than this (seconds) is live: the size limit
+never removes it (a long live session is the oldest in the store, not the least wanted)."""
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
@@ -46,6 +50,7 @@ class Retention:
         self._size_checked = 0.0
         self._age_checked = 0.0
         self.sessions_removed = 0
+        self._warned_live = False
 
     def written(self, conn: sqlite3.Connection, spans: int) -> None:
         self._spans_since += spans
@@ -59,6 +64,9 @@ class Retention:
             ):
                 self._spans_since = 0
                 self._size_checked = now
+                # Move what the WAL holds into the database (never waits for a reader), so the
+                # WAL is cut back to its limit as soon as no reader holds an old snapshot.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self._by_size(conn)
         except sqlite3.Error as exc:  # a busy store: the next check tries again
             if conn.in_transaction:
@@ -103,14 +111,26 @@ class Retention:
             if not loose:
                 count = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
                 chunk = min(_CHUNK, max(1, math.ceil(count * (used - target) / used)))
+                live_after = time.time_ns() - int(LIVE_WINDOW * 1e9)
                 ids = [
-                    r[0] for r in conn.execute("SELECT session_id FROM sessions ORDER BY start_ns LIMIT ?", (chunk,))
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT session_id FROM sessions WHERE state != 'unfinished' OR last_ns < ? "
+                        "ORDER BY start_ns LIMIT ?",
+                        (live_after, chunk),
+                    )
                 ]
                 if ids:
                     delete_sessions(conn, ids)
             conn.execute("COMMIT")
             self._removed(len(ids), "to keep the store within its size limit")
             if not loose and not ids:
+                if not self._warned_live:
+                    self._warned_live = True
+                    logger.warning(
+                        "sessionkit: the local store is over its size limit (store_max_mb) and holds only live "
+                        "sessions; they are kept. Raise store_max_mb or end the sessions."
+                    )
                 return
 
     def _removed(self, count: int, why: str) -> None:

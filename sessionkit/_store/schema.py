@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Union
 
@@ -91,12 +92,28 @@ class StoreError(SessionkitError):
     written by a newer sessionkit."""
 
 
+class ExportRefused(StoreError):
+    """``Store.export``: the collector did not take the spans (the store itself is fine)."""
+
+
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
+"""The size the write-ahead log is cut back to after a checkpoint."""
+QUICK_CHECK_BYTES = 32 * 1024 * 1024
+"""A store up to this size has every page checked at ``init`` (SQLite's ``quick_check``: about
+a tenth of a second per 32 MB here); a larger one has both ends of every table read."""
+
+
 def db_path(folder: Union[str, os.PathLike[str]]) -> Path:
-    return Path(folder) / DB_NAME
+    """The database file of the store in ``folder`` (made absolute: a relative folder means the
+    one under the working directory of the moment it is named)."""
+    return Path(folder).expanduser().absolute() / DB_NAME
 
 
 def connect(path: Path, *, readonly: bool = False, timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """A connection to the store at ``path`` (made, with its tables, unless ``readonly``)."""
+    """A connection to the store at ``path`` (made, with its tables, unless ``readonly``). A
+    reader of a store that its first writer is still making waits for the tables (at most the
+    busy timeout); a store of a newer schema is a ``StoreError`` for readers and writers alike."""
+    path = path.absolute()
     if readonly:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout_ms / 1000, check_same_thread=False)
     else:
@@ -108,6 +125,9 @@ def connect(path: Path, *, readonly: bool = False, timeout_ms: int = BUSY_TIMEOU
         if not readonly:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
+            # The WAL grows past its checkpoint size only while a reader holds an old snapshot;
+            # once the reader is done, the next checkpoint truncates it back to this.
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 conn.executescript(f"BEGIN IMMEDIATE;{_TABLES}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
@@ -117,7 +137,16 @@ def connect(path: Path, *, readonly: bool = False, timeout_ms: int = BUSY_TIMEOU
                     "upgrade sessionkit, or point file_dir at another folder"
                 )
         else:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            deadline = time.monotonic() + timeout_ms / 1000
+            while (version := conn.execute("PRAGMA user_version").fetchone()[0]) == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)  # the first writer is making the tables (one transaction)
+            if version == 0:
+                raise StoreError(f"{path} is not a sessionkit store (it has no tables)")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} was written by a newer sessionkit (schema {version}, this one reads {SCHEMA_VERSION}); "
+                    "upgrade sessionkit to read it"
+                )
     except BaseException:
         conn.close()
         raise
@@ -136,8 +165,19 @@ def check_usable(folder: Union[str, os.PathLike[str]]) -> None:
     except (sqlite3.DatabaseError, OSError) as exc:
         raise StoreError(f"the local store {path} is not usable: {exc}") from exc
     try:
-        conn.execute("SELECT session_id FROM sessions LIMIT 1").fetchall()
+        if path.stat().st_size <= QUICK_CHECK_BYTES:
+            problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(problem)
+        else:  # a large store: both ends of every table and index, not every page
+            for table, column in (("spans", "start_ns"), ("sessions", "start_ns"), ("turns", "session_id")):
+                conn.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()
+                conn.execute(f"SELECT * FROM {table} ORDER BY rowid LIMIT 1").fetchall()
+                conn.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"the local store {path} is damaged: {exc}") from exc
+        raise StoreError(
+            f"the local store {path} is damaged: {exc}; move the file away (sessionkit starts a new one) "
+            "or point file_dir at another folder"
+        ) from exc
     finally:
         conn.close()

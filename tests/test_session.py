@@ -180,3 +180,19 @@ def test_an_ended_session_still_takes_late_spans(trace_per):
             assert spans[name].parent is None and spans[name].attributes["sessionkit.turn.implicit"] is True
     assert s.summary().span_count == 2  # late spans still count into their session
     client.shutdown(timeout=1)
+
+
+def test_metadata_over_the_cap_is_cut_at_a_key_boundary_and_stays_json(client):
+    import json as _json
+
+    with client.session("big") as s:
+        s.set_metadata({f"key{i:04d}": i for i in range(3000)})
+    (record,) = [
+        x for x in client.exporter.get_finished_spans() if x.attributes.get("sessionkit.span.type") == "session"
+    ]
+    text = record.attributes["metadata"]
+    data = _json.loads(text)
+    assert isinstance(data, dict) and len(text) <= 8192  # a mapping, not a JSON string of cut JSON text
+    kept = [k for k in data if k != "..."]
+    assert kept == [f"key{i:04d}" for i in range(len(kept))] and all(data[k] == int(k[3:]) for k in kept)
+    assert data["..."] == f"{3000 - len(kept)} more"

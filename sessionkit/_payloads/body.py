@@ -151,7 +151,9 @@ def fit_messages(texts: list[str], limit: int) -> tuple[str, int]:
 def fit_json(value: Any, limit: int) -> str:
     """``value`` as JSON of at most ``limit`` characters that is always valid: when the whole is
     too long, its longest strings are shortened (each saying how long it was), then lists lose
-    their last items; a value that still does not fit becomes a JSON string of its cut text."""
+    their last items; a mapping or list that still does not fit keeps its first entries whole
+    (cut at an entry boundary, with ``"...": "N more"`` saying what was left out), and any other
+    value becomes a JSON string of its cut text."""
     data = jsonable(value)
     text = json.dumps(data, ensure_ascii=False)
     for _ in range(24):
@@ -162,12 +164,36 @@ def fit_json(value: Any, limit: int) -> str:
         text = json.dumps(data, ensure_ascii=False)
     if len(text) <= limit:
         return text
+    if isinstance(data, (dict, list)) and data:
+        return _fit_by_items(data, limit)
     keep = max(limit - 2, 0)
     while True:
         cut = json.dumps(truncate(text, keep), ensure_ascii=False)
         if len(cut) <= limit or keep == 0:
             return cut
         keep = max(keep - (len(cut) - limit), 0)
+
+
+def _fit_by_items(data: Any, limit: int) -> str:
+    """A mapping or list as JSON within ``limit``: its first entries whole, then a marker of how
+    many were left out (``{"...": "N more"}`` / ``[..., "N more"]``)."""
+    items = list(data.items()) if isinstance(data, dict) else list(data)
+    total = len(items)
+    low, high = 0, total  # the most entries that fit, found by halving: each try is one dumps
+    best = ""
+    while low <= high:
+        middle = (low + high) // 2
+        kept = items[:middle]
+        marker = f"{total - middle} more"
+        if isinstance(data, dict):
+            candidate = json.dumps({**dict(kept), "...": marker}, ensure_ascii=False)
+        else:
+            candidate = json.dumps([*kept, marker], ensure_ascii=False)
+        if len(candidate) <= limit:
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+    return best or ("{}" if isinstance(data, dict) else "[]")
 
 
 def _shorten(data: Any, excess: int) -> bool:

@@ -136,17 +136,33 @@ def throughput(sessions: int, rounds: int) -> None:
 
 
 # -- 2. tight loop ------------------------------------------------------------------------------------
-def tight_loop(n: int) -> None:
+def _spin() -> None:
+    while True:
+        pass
+
+
+def tight_loop(n: int, busy: int = 0) -> None:
+    """``busy``: that many busy-loop processes hold the cores meanwhile (other work on the machine)."""
+    import multiprocessing
+
+    loaders = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(busy)]
+    for p in loaders:
+        p.start()
     with tempfile.TemporaryDirectory() as store:
         start = time.perf_counter()
-        out = run(SESSION.format(store=store, options={}, n=n))
+        try:
+            out = run(SESSION.format(store=store, options={}, n=n))
+        finally:
+            for p in loaders:
+                p.terminate()
         seconds = time.perf_counter() - start
         ended, exported, dropped, failed = (int(x) for x in out.split("STATS")[1].split())
         size = folder_bytes(Path(store))
         with sqlite3.connect(Path(store) / "sessionkit.db") as db:
             stored = db.execute("SELECT count(*) FROM spans").fetchone()[0]
             sessions = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
-    print(f"2. tight loop of {n:,} sessions (5 spans each), default settings, a fresh process: {seconds:.1f} s")
+    load = f", {busy} busy-loop processes on the cores" if busy else ""
+    print(f"2. tight loop of {n:,} sessions (5 spans each), default settings, a fresh process{load}: {seconds:.1f} s")
     print(f"   spans ended {ended:,}  exported {exported:,}  dropped {dropped:,}  failed {failed:,}")
     print(f"   in the store: {stored:,} spans, {sessions:,} sessions; {size / n:,.0f} bytes/session on disk")
 
@@ -270,13 +286,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--loop", type=int, default=100_000)
+    parser.add_argument("--busy", type=int, default=0, help="busy-loop processes during the tight loop")
+    parser.add_argument("--only", choices=["throughput", "loop", "cli"], help="run one section")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     if args.quick:
         sizes, args.loop = [1000, 10_000], 5_000
-    throughput(400 if args.quick else 2000, 3 if args.quick else 7)
-    tight_loop(args.loop)
-    at_size(sizes, 3 if args.quick else 5)
+    if args.only in (None, "throughput"):
+        throughput(400 if args.quick else 2000, 3 if args.quick else 7)
+    if args.only in (None, "loop"):
+        tight_loop(args.loop, args.busy)
+    if args.only in (None, "cli"):
+        at_size(sizes, 3 if args.quick else 5)
     shutil.rmtree(Path(tempfile.gettempdir()) / "sessionkit-bench", ignore_errors=True)
 
 

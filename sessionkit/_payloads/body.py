@@ -151,7 +151,7 @@ def fit_messages(texts: list[str], limit: int) -> tuple[str, int]:
 def fit_json(value: Any, limit: int) -> str:
     """``value`` as JSON of at most ``limit`` characters that is always valid: when the whole is
     too long, its longest strings are shortened (each saying how long it was), then lists lose
-    their last items; a mapping or list that still does not fit keeps its first entries whole
+    their last items; a mapping or list of several entries that still does not fit keeps its first entries whole
     (cut at an entry boundary, with ``"...": "N more"`` saying what was left out), and any other
     value becomes a JSON string of its cut text."""
     data = jsonable(value)
@@ -164,8 +164,8 @@ def fit_json(value: Any, limit: int) -> str:
         text = json.dumps(data, ensure_ascii=False)
     if len(text) <= limit:
         return text
-    if isinstance(data, (dict, list)) and data:
-        return _fit_by_items(data, limit)
+    if isinstance(data, (dict, list)) and len(data) > 1:
+        return _fit_by_items(data, limit)  # many small entries (metadata): whole entries, cut at a boundary
     keep = max(limit - 2, 0)
     while True:
         cut = json.dumps(truncate(text, keep), ensure_ascii=False)

@@ -38,6 +38,8 @@ import threading
 import weakref
 from typing import Any, Optional, Protocol
 
+from ._errors import internal_errors
+
 __all__ = ["Ending", "install_sigterm_handler", "register"]
 
 logger = logging.getLogger("sessionkit")
@@ -70,10 +72,8 @@ def register(client: Ending) -> None:
 
 def _end_all(reason: str) -> None:
     for client in list(_live):
-        try:
+        with internal_errors("ending a client at exit"):  # a broken client must not stop the others
             client.end_for_exit(reason)
-        except Exception:  # end_for_exit never raises; a broken client must not stop the others
-            logger.exception("sessionkit: error while ending a client at exit")
 
 
 def _bound() -> float:
@@ -120,12 +120,10 @@ _child_exit_token = _ChildExit()
 def _child_exit(_token: object) -> None:
     """In a ``multiprocessing`` child, after its start: end the clients when the child returns,
     in ``multiprocessing``'s own exit function (it leaves by ``os._exit``, skipping ``atexit``)."""
-    try:
+    with internal_errors("registering a forked child's exit flush"):
         from multiprocessing import util
 
         util.Finalize(None, _end_all, args=("the process exited before the session ended",), exitpriority=10)
-    except Exception:
-        logger.debug("sessionkit: could not register the child's exit flush", exc_info=True)
 
 
 def _after_fork_in_child() -> None:
@@ -138,10 +136,8 @@ def _after_fork_in_child() -> None:
         pass
     util = sys.modules.get("multiprocessing.util")
     if util is not None and _live:
-        try:  # run by multiprocessing after it clears the finalizers a child inherits
-            util.register_after_fork(_child_exit_token, _child_exit)
-        except Exception:
-            logger.debug("sessionkit: could not register the child's exit flush", exc_info=True)
+        with internal_errors("registering a forked child's exit flush"):
+            util.register_after_fork(_child_exit_token, _child_exit)  # run after it clears inherited finalizers
 
 
 if hasattr(os, "register_at_fork"):

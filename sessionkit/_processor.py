@@ -174,20 +174,6 @@ class SessionSpanProcessor(SpanProcessor):
         except Exception:
             logger.exception("sessionkit: error while stamping a span (ignored)")
 
-    def _arrived(
-        self, span: Span, parent_context: Optional[Context], trace_id: int, found: Optional[SpanOwner]
-    ) -> Optional[SpanOwner]:
-        """A span of a trace a request came in with: inside that request, the request's session
-        (None when it named none), never the one this trace id points to here."""
-        arrival = parent_context.get(ARRIVAL_KEY) if parent_context is not None else get_value(ARRIVAL_KEY)
-        if not isinstance(arrival, Arrival) or arrival.trace_id != trace_id or arrival.session is found:
-            return found
-        owners = self._owners
-        if len(owners) >= _MAX_OWNERS:
-            owners.clear()  # spans that never ended: let them go rather than grow
-        owners[span.get_span_context().span_id] = arrival.session
-        return cast(Optional[SpanOwner], arrival.session)
-
     def on_end(self, span: ReadableSpan) -> None:
         try:
             self._ended.add()
@@ -209,7 +195,7 @@ class SessionSpanProcessor(SpanProcessor):
         try:
             context = span.context
             if self._owners and context is not None and context.span_id in self._owners:
-                owner = self._owners.pop(context.span_id)  # a request's span (see ``_arrived``)
+                owner = self._owners.pop(context.span_id)  # a request's span (see ``stamp``)
                 if owner is not None:
                     owner._count_span(span)
                 return

@@ -108,7 +108,7 @@ class SessionRegistry:
         self._active[session.id] = session  # one dict operation: atomic, no lock needed
         self.started.add()
         if host.recording:
-            self._index(session, incoming or remote is not None)
+            self._index(session, incoming)
             if host.config.trace_per == "session" and remote is None:  # per turn, each turn goes out as it ends
                 self._announcer.add(session)
         self._event(semconv.EVENT_SESSION_START, session)

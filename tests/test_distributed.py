@@ -13,7 +13,6 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import httpx
@@ -22,7 +21,7 @@ import requests
 import sessionkit
 from sessionkit.integrations.asgi import SessionMiddleware
 
-from helpers import spans_of
+from helpers import Outsider, spans_of
 
 # An ASGI tool service: POST /lookup runs a tool span; GET /fail raises. Prints its port.
 ASGI_SERVICE = """
@@ -111,34 +110,6 @@ class Service:
             self.proc.kill()
             _, err = self.proc.communicate()
         return err
-
-
-class Outsider:
-    """A local server that is not a propagation target: it records the headers it gets."""
-
-    def __init__(self) -> None:
-        seen = self.headers = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                seen.append({k.lower(): v for k, v in self.headers.items()})
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ session's headers may go to (parsed origins, never text prefixes)."""
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -16,7 +14,7 @@ import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import spans_of
+from helpers import Outsider, spans_of
 
 
 def traceparent_of(span) -> str:
@@ -89,36 +87,9 @@ def test_an_untrusted_callers_sampled_flag_does_not_override_sample_rate():
 
 
 # -- where the session's headers may go ---------------------------------------------------------------
-class Recorder:
-    """A loopback server that records whether each request carried a session."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-        seen = self.seen
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                seen.append({k.lower(): v for k, v in self.headers.items()})
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def recorder():
-    server = Recorder()
+    server = Outsider()
     yield server
     server.stop()
 
@@ -148,8 +119,8 @@ def test_no_origin_but_the_listed_one_gets_the_session(recorder):
                 urllib3.PoolManager().request("GET", url)
     finally:
         c.shutdown(timeout=2)
-    assert len(recorder.seen) == 3 * len(urls)
-    for headers in recorder.seen:
+    assert len(recorder.headers) == 3 * len(urls)
+    for headers in recorder.headers:
         assert "baggage" not in headers and "traceparent" not in headers, headers
 
 
@@ -172,8 +143,8 @@ def test_aiohttp_requests_to_unlisted_origins_get_nothing(recorder):
             asyncio.run(main())
     finally:
         c.shutdown(timeout=2)
-    assert len(recorder.seen) == 2
-    assert all("baggage" not in h and "traceparent" not in h for h in recorder.seen)
+    assert len(recorder.headers) == 2
+    assert all("baggage" not in h and "traceparent" not in h for h in recorder.headers)
 
 
 def test_the_listed_origin_still_gets_the_session(recorder):
@@ -183,7 +154,7 @@ def test_the_listed_origin_still_gets_the_session(recorder):
             httpx.get(f"http://127.0.0.1:{recorder.port}/any/path")
     finally:
         c.shutdown(timeout=2)
-    assert recorder.seen[0]["baggage"].startswith(f"session.id={session.id}")
+    assert recorder.headers[0]["baggage"].startswith(f"session.id={session.id}")
 
 
 hosts = st.sampled_from(["127.0.0.1", "tools.internal", "evil.example", "tools.internal.evil.example"])

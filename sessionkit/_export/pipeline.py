@@ -124,7 +124,6 @@ class ExportPipeline:
         self._room = threading.Condition(self._lock)
         self._queued = 0  # handed to the batch processor, not yet taken by the exporter
         self.in_flight = 0  # taken by the exporter, result not known yet
-        self._exports_done = 0
         self._export_began = 0.0  # when the export in flight began (0: none)
         self._last_progress = time.monotonic()  # when an export last began or finished
         self._slowest = 0.0  # the slowest recent export, in seconds (decays)
@@ -191,7 +190,6 @@ class ExportPipeline:
     def _exported(self, count: int, ok: bool) -> None:
         with self._lock:
             self.in_flight = max(self.in_flight - count, 0)
-            self._exports_done += 1
             now = time.monotonic()
             if self._export_began:
                 self._slowest = max(self._slowest * 0.9, now - self._export_began)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def run(mode: str, trials: int, per_process: int) -> tuple[int, int]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: a hung trial's workers go with it
         )
         try:
             out, err = proc.communicate(timeout=20 * count)
@@ -74,7 +76,8 @@ def run(mode: str, trials: int, per_process: int) -> tuple[int, int]:
         except subprocess.TimeoutExpired:
             hung += 1
             dump_stacks(proc)
-            proc.kill()
+            # The workers too: one stuck in the pool's queue lock would keep the pipes open.
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
         done += count
     return done, hung

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
 
 from . import semconv
+from ._export.pipeline import PLACED
 from ._spans import (
     ARRIVAL_KEY,
     DROPPED_ROOT_PARENT,
@@ -183,7 +184,12 @@ class SessionSpanProcessor(SpanProcessor):
             # session's figures never count a span its destination does not get.
             pipeline = self.pipeline
             if pipeline is not None:
-                pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
+                try:
+                    pipeline.on_end(span)  # which shows the span to ``observe`` as it is exported or dropped
+                except BaseException as exc:
+                    if not getattr(exc, PLACED, False):  # interrupted before the pipeline began: place it now
+                        pipeline.on_end(span)
+                    raise
             elif self._observe is not None:
                 try:
                     self._observe((span,))

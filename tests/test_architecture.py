@@ -32,6 +32,8 @@ EXTERNAL = {
     "sessionkit/_context.py": {"_post_import_hooks_lock"},
     # os._exit: documented and public despite its name; the SIGTERM watcher's last resort
     "sessionkit/_exits.py": {"_exit"},
+    # the batch processor's queue, looked at only after a Ctrl-C inside the hand-off (pipeline.py says why)
+    "sessionkit/_export/pipeline.py": {"_batch_processor", "_queue"},
 }
 # Protocols of other projects whose names start with an underscore: IPython's rich display.
 PROTOCOLS = {"_repr_html_"}

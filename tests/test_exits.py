@@ -45,10 +45,11 @@ def test_a_forked_child_dies_of_sigterm_at_once_whatever_its_main_thread_does(tm
 
         def child(ready):
             lock = threading.Lock(); lock.acquire()
-            ready.set()
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             threading.Thread(target=lambda: threading.Event().wait(), daemon=True).start()
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            # The main thread never runs a Python-level handler: SIGTERM blocked in it (the kernel
+            # hands it to the other thread) and stuck in a lock, as a pool worker in its queue lock.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            ready.set()
             lock.acquire()  # never returns
 
         ctx = multiprocessing.get_context("fork")
@@ -139,13 +140,14 @@ class Slow(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Slow())
 import sessionkit
 
-client = sessionkit.init(exporter="otlp", endpoint=sys.argv[1], shutdown_timeout=10)
+client = sessionkit.init(exporter="otlp", endpoint=sys.argv[1], shutdown_timeout=10, export_interval=0.05)
 with client.session("exit-race") as s:
     for i in range(34):
         with client.tracer.start_as_current_span("work"):
             pass
     print(s.id, flush=True)
-time.sleep(0.2)  # the export thread is inside the slow import now
+time.sleep(0.5)  # the export thread is inside the slow import now (it takes 1.5 s)
+assert getattr(sys.modules["urllib3.connectionpool"].__spec__, "_initializing", False), "not inside the import"
 if sys.argv[2] == "shutdown":
     print(client.shutdown(), flush=True)
 """
@@ -243,17 +245,21 @@ import sessionkit
 client = sessionkit.init(exporter="file", file_dir=sys.argv[1])
 with client.session("interrupted", session_id=sys.argv[2]):
     print("go", flush=True)
-    while True:
-        with client.tracer.start_as_current_span("work"):
+    while True:  # spans larger than the store writes as fast as they come: the queue fills, and
+        # Ctrl-C lands while a span waits for room as often as while it is counted
+        with client.tracer.start_as_current_span("work", attributes={"pad": "x" * 2000}):
             pass
 """
+
+
+TRIALS = int(os.environ.get("SESSIONKIT_CTRL_C_TRIALS", "12"))
 
 
 def test_ctrl_c_while_spans_end_keeps_the_record_and_the_store_in_agreement(tmp_path):
     script = tmp_path / "ctrl_c.py"
     script.write_text(CTRL_C)
     store = tmp_path / "store"
-    for trial in range(12):
+    for trial in range(TRIALS):
         proc = subprocess.Popen(
             [sys.executable, str(script), str(store), f"ctrl-c-{trial}"],
             stdout=subprocess.PIPE,
@@ -261,14 +267,21 @@ def test_ctrl_c_while_spans_end_keeps_the_record_and_the_store_in_agreement(tmp_
             text=True,
             env=clean_env(),
         )
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "go"
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "go", proc.communicate()[1]
         time.sleep(0.3 + 0.037 * trial)  # a different moment of a span's end each time
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
         assert proc.returncode != 0
     with sessionkit.open_store(store) as stored:
-        for trial in range(12):
+        for trial in range(TRIALS):
             summary = stored.session(f"ctrl-c-{trial}")
             assert summary is not None
-            held = [s for s in stored.spans(summary.session_id) if s.name == "work"]
-            assert summary.span_count == len(held), (trial, summary.span_count, len(held))
+            spans = stored.spans(summary.session_id)
+            held = sum(s.name == "work" for s in spans)
+            (record,) = [s for s in spans if s.attributes.get("sessionkit.span.type") == "session"]
+            counted = record.attributes["sessionkit.session.span_count"]  # what the session itself counted
+            # Every span the session counted reached the store (nothing lost, even when Ctrl-C
+            # lands while a span waits for room in the queue). The one span whose end Ctrl-C
+            # interrupts before it was counted is stored all the same: Python cannot make the
+            # count and the hand-off one step against an interrupt, so the record may miss it.
+            assert counted <= held <= counted + 1, (trial, counted, held)

@@ -689,6 +689,15 @@ def test_a_damaged_page_is_caught_at_init(tmp_path):
     assert info.value.field == "file_dir" and "damaged" in str(info.value)
 
 
+def test_a_large_store_passes_the_init_check(tmp_path, monkeypatch):
+    from sessionkit._store import schema
+
+    store_with_sessions(tmp_path, 3)
+    monkeypatch.setattr(schema, "QUICK_CHECK_BYTES", 0)  # every store is "large": both ends of each table
+    schema.check_usable(tmp_path)  # a sound store: no error
+    sessionkit.Client(file_dir=tmp_path).shutdown(timeout=2)
+
+
 def test_export_exits_2_for_a_store_fault_and_1_for_a_refusing_collector(tmp_path, dead_port):
     (tmp_path / "sessionkit.db").write_bytes(b"not a database " * 200)
     proc = run_cli("export", "--jsonl", str(tmp_path / "out.jsonl"), "--dir", str(tmp_path))
@@ -718,11 +727,16 @@ def test_size_retention_never_removes_a_live_session(tmp_path):
     assert client.flush(timeout=5)
     conn = sqlite3.connect(tmp_path / "sessionkit.db", isolation_level=None)
     try:
-        retention = Retention(max_bytes=1, max_age=None)  # every byte is over: remove all it may
-        retention.written(conn, 10_000)
+        from sessionkit._store.retention import used_bytes
+
+        limit = int(used_bytes(conn) * 0.6)  # over the limit, but under twice it
+        Retention(max_bytes=limit, max_age=None).written(conn, 10_000)
         left = {r[0] for r in conn.execute("SELECT session_id FROM sessions")}
+        Retention(max_bytes=1, max_age=None).written(conn, 10_000)  # a runaway: live sessions past twice the limit
+        after_runaway = {r[0] for r in conn.execute("SELECT session_id FROM sessions")}
     finally:
         conn.close()
-    assert left == {"live-1"}  # the oldest by start, and the only one still running
+    assert "live-1" in left and len(left) < 31  # the oldest by start, but still running: kept; ended ones went
+    assert after_runaway == set()  # the disk is bounded all the same
     live.end()
     client.shutdown(timeout=5)

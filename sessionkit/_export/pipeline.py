@@ -22,6 +22,7 @@ store reports a lock or a full disk as a failed export itself). Every wait is co
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,18 @@ _LOCAL_STALL = 10.0  # the same for a local exporter (the store's own lock wait 
 _UNKNOWN = 0  # no export has finished yet (a probe may be under way)
 _KEEPING_UP = 1  # the last export succeeded (or the exporter is local: a file, memory)
 _FAILING = 2  # the last export failed or stalled, or the probe found nobody: drop, don't wait
+
+
+PLACED = "sessionkit_span_placed"
+"""Set on a KeyboardInterrupt that ``ExportPipeline.on_end`` let through after placing its span:
+the caller knows the span was not lost (an interrupt at the call's first instruction has no mark)."""
+
+
+def _mark_placed(exc: BaseException | None) -> None:
+    try:
+        setattr(exc, PLACED, True)
+    except Exception:  # an exception type that takes no attributes
+        pass
 
 
 def run_bounded(fn: Callable[[], object], timeout: float, name: str) -> bool:
@@ -227,17 +240,38 @@ class ExportPipeline:
 
     # -- span path --------------------------------------------------------------------------------
     def on_end(self, span: ReadableSpan) -> None:
-        if not span.context.trace_flags.sampled:
-            return  # the SDK processors skip unsampled spans; so do the counters
-        with self._lock:  # the condition's lock
-            if self._queued < self.max_queue_size and not self._closed:
-                self._queued += 1  # the common case: room in the queue
-                accepted = True
-            else:
-                accepted = self._full()
-        if accepted:
-            self._processor.on_end(span)
-            return
+        # Where the span is (for a Ctrl-C landing in the middle): 0 not placed yet, 1 counted in
+        # the queue, 2 handed to the SDK's queue, 3 dropped (counted).
+        state = 0
+        try:
+            if not span.context.trace_flags.sampled:
+                state = 3
+                return  # the SDK processors skip unsampled spans; so do the counters
+            with self._lock:  # the condition's lock
+                if self._queued < self.max_queue_size and not self._closed:
+                    self._queued += 1  # the common case: room in the queue
+                    state = 1
+                else:
+                    state = 1 if self._full() else 3
+            if state == 1:
+                self._processor.on_end(span)
+                state = 2
+                return
+            self._dropped(span)
+        except BaseException:
+            # A KeyboardInterrupt while the span waited for room or was being handed over: the
+            # span still goes (the session already counted it), then the interrupt goes on.
+            if state == 0 and span.context.trace_flags.sampled:
+                with self._lock:
+                    self._queued += 1
+                state = 1
+            if state == 1 and not self._in_sdk_queue(span):
+                self._processor.on_end(span)
+            _mark_placed(sys.exc_info()[1])
+            raise
+
+    def _dropped(self, span: ReadableSpan) -> None:
+        """A span the full queue dropped (counted): shown to ``observe``, and the warning, once."""
         self._observe((span,))
         if self._warn_drop:
             with self._lock:
@@ -248,6 +282,17 @@ class ExportPipeline:
                     "the collector is slow or unreachable. client.stats().dropped_spans counts them.",
                     self.max_queue_size,
                 )
+
+    def _in_sdk_queue(self, span: ReadableSpan) -> bool:
+        """Whether ``span`` reached the batch processor's queue (asked only after an interrupt
+        inside the hand-off; a synchronous processor has exported it or not: never twice)."""
+        queue = getattr(getattr(self._processor, "_batch_processor", None), "_queue", None)
+        if queue is None:
+            return isinstance(self._processor, SimpleSpanProcessor)
+        try:
+            return any(queued is span for queued in list(queue))
+        except Exception:
+            return False
 
     def _full(self) -> bool:
         """The queue is full (or closed): wait for room while the destination makes progress,

@@ -25,7 +25,9 @@ _AGE_EVERY = 600.0
 _CHUNK = 500  # sessions removed per transaction
 LIVE_WINDOW = 3600.0
 """A session with no end whose last span is younger than this (seconds) is live: the size limit
-never removes it (a long live session is the oldest in the store, not the least wanted)."""
+never removes it (a long live session is the oldest in the store, not the least wanted), unless
+live sessions alone hold ``LIVE_GRACE`` times the limit."""
+LIVE_GRACE = 2.0
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
@@ -111,7 +113,11 @@ class Retention:
             if not loose:
                 count = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
                 chunk = min(_CHUNK, max(1, math.ceil(count * (used - target) / used)))
-                live_after = time.time_ns() - int(LIVE_WINDOW * 1e9)
+                # Live sessions are kept, unless they alone hold twice the limit (a runaway
+                # session must not fill the disk): then the oldest go too.
+                live_after = (
+                    time.time_ns() if used > LIVE_GRACE * self.max_bytes else time.time_ns() - int(LIVE_WINDOW * 1e9)
+                )
                 ids = [
                     r[0]
                     for r in conn.execute(
@@ -129,7 +135,7 @@ class Retention:
                     self._warned_live = True
                     logger.warning(
                         "sessionkit: the local store is over its size limit (store_max_mb) and holds only live "
-                        "sessions; they are kept. Raise store_max_mb or end the sessions."
+                        "sessions; they are kept up to twice the limit. Raise store_max_mb or end the sessions."
                     )
                 return
 

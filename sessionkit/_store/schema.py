@@ -101,6 +101,13 @@ WAL_LIMIT_BYTES = 16 * 1024 * 1024
 QUICK_CHECK_BYTES = 32 * 1024 * 1024
 """A store up to this size has every page checked at ``init`` (SQLite's ``quick_check``: about
 a tenth of a second per 32 MB here); a larger one has both ends of every table read."""
+_TABLE_KEYS = (
+    ("spans", "id"),
+    ("sessions", "session_id"),
+    ("turns", "session_id, trace_id, turn_index"),
+    ("logged_events", "id"),
+)
+"""Each table with its key: a large store has both ends of each read at ``init``."""
 
 
 def db_path(folder: Union[str, os.PathLike[str]]) -> Path:
@@ -169,11 +176,10 @@ def check_usable(folder: Union[str, os.PathLike[str]]) -> None:
             problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
             if problem != "ok":
                 raise sqlite3.DatabaseError(problem)
-        else:  # a large store: both ends of every table and index, not every page
-            for table, column in (("spans", "start_ns"), ("sessions", "start_ns"), ("turns", "session_id")):
-                conn.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()
-                conn.execute(f"SELECT * FROM {table} ORDER BY rowid LIMIT 1").fetchall()
-                conn.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1").fetchall()
+        else:  # a large store: both ends of every table by its key, not every page
+            for table, key in _TABLE_KEYS:
+                for order in ("", " DESC"):
+                    conn.execute(f"SELECT * FROM {table} ORDER BY {key}{order} LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"the local store {path} is damaged: {exc}; move the file away (sessionkit starts a new one) "

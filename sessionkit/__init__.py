@@ -14,9 +14,9 @@ from ._client import Client
 from ._config import Config, Options
 from ._decorators import SpanDecorator, record_llm_usage
 from ._errors import ChannelError, ConfigError, SessionkitError, SessionStateError
-from ._history import HistoryLoad
+from ._history import HistoryLoad, HistoryLoaderDecorator
 from ._session import Session
-from ._sessions import SessionScope, TurnDecorator
+from ._sessions import ContinuedScope, SessionScope, TurnDecorator
 from ._telemetry import VERSION as __version__
 from ._turn import Turn
 from ._types import EndState, SessionFields
@@ -52,8 +52,10 @@ __all__ = [
     "ClientStats",
     "Config",
     "ConfigError",
+    "ContinuedScope",
     "EndState",
     "HistoryLoad",
+    "HistoryLoaderDecorator",
     "OpenChannel",
     "Options",
     "Session",

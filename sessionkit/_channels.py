@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol, cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -28,6 +28,7 @@ from ._values import to_attributes, to_text
 
 if TYPE_CHECKING:
     from ._models import OpenChannel
+    from ._session import Session  # type-only: the public type of ``Channel.session``
 
 __all__ = [
     "Channel",
@@ -90,7 +91,7 @@ class Channel:
     def __init__(
         self, session: ChannelOwner, platform: str, channel_id: str, purpose: Optional[str], attributes: dict[str, Any]
     ) -> None:
-        self.session = session
+        self.owner = session
         self.platform = platform
         self.channel_id = channel_id
         self.purpose = purpose
@@ -105,6 +106,11 @@ class Channel:
             f"channel {platform}", context=session._span_parent(), kind=SpanKind.CLIENT, attributes=attrs
         )
         self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Session:
+        """The session this belongs to."""
+        return cast("Session", self.owner)
 
     @property
     def age_seconds(self) -> float:
@@ -135,7 +141,7 @@ class Channel:
         except Exception:
             logger.debug("sessionkit: could not record a channel's end", exc_info=True)
         span.end()
-        self.session._channel_closed(self)
+        self.owner._channel_closed(self)
         return True
 
     def _leak(self, why: str) -> None:
@@ -147,7 +153,7 @@ class Channel:
                 self.channel_id,
                 why,
                 self.age_seconds,
-                self.session.id,
+                self.owner.id,
             )
 
     def __enter__(self) -> Channel:
@@ -164,7 +170,7 @@ class ChannelAttempt:
     """One try at creating a channel. Call :meth:`opened` with the new channel's id on success."""
 
     def __init__(self, session: ChannelOwner, platform: str, purpose: Optional[str], number: int) -> None:
-        self.session = session
+        self.owner = session
         self.platform = platform
         self.purpose = purpose
         self.number = number
@@ -176,11 +182,14 @@ class ChannelAttempt:
             attributes={semconv.CHANNEL_PLATFORM: platform, semconv.CHANNEL_ATTEMPT: number},
         )
 
+    @property
+    def session(self) -> Session:
+        """The session this belongs to."""
+        return cast("Session", self.owner)
+
     def opened(self, channel_id: Any, **attributes: Any) -> Channel:
         """The platform created the channel: open it in the session and return it."""
-        self.channel = self.session.open_channel(
-            self.platform, channel_id=channel_id, purpose=self.purpose, **attributes
-        )
+        self.channel = self.owner.open_channel(self.platform, channel_id=channel_id, purpose=self.purpose, **attributes)
         self._span.set_attribute(semconv.CHANNEL_ID, self.channel.channel_id)
         return self.channel
 
@@ -194,7 +203,7 @@ class ChannelAttempt:
             if exc is not None:
                 span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
         span.end()
-        self.session._channel_attempt(self.platform, ok)
+        self.owner._channel_attempt(self.platform, ok)
 
 
 class ChannelRegistry:
@@ -225,7 +234,7 @@ class ChannelRegistry:
             if existing is not None and not existing.closed:
                 raise ChannelError(
                     f"sessionkit: {channel.platform} channel {channel.channel_id} is already open "
-                    f"(session {existing.session.id}); close it before opening it again"
+                    f"(session {existing.owner.id}); close it before opening it again"
                 )
             self._open[key] = channel
             count = sum(1 for p, _ in self._open if p == channel.platform)
@@ -257,7 +266,7 @@ class ChannelRegistry:
             OpenChannel(
                 platform=c.platform,
                 channel_id=c.channel_id,
-                session_id=c.session.id,
+                session_id=c.owner.id,
                 purpose=c.purpose,
                 age_seconds=c.age_seconds,
             )

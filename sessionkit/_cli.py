@@ -14,7 +14,7 @@ from typing import Any, Optional
 from ._config import Config
 from ._export.factory import probe_collector
 from ._render import SESSION_HEADER, clip, format_table, session_rows, session_state, session_turns, stored_cost
-from ._store.query import STATES, Store
+from ._store.query import STATES, Store, listed_row, listed_rows
 from ._store.schema import ExportRefused, StoreError
 
 
@@ -37,7 +37,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             found = store.sessions(**filters, limit=args.limit, offset=args.offset)
             print(json.dumps([s.model_dump(mode="json", exclude={"turns"}) for s in found], indent=2))
             return 0
-        sessions = store.listing(**filters, limit=args.limit, offset=args.offset)
+        sessions = listed_rows(store, **filters, limit=args.limit, offset=args.offset)
         total = store.count(**filters)
         if not sessions:
             if total or any(v is not None for v in filters.values()):
@@ -78,7 +78,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 )
             )
             return 0
-        summary = store.listing_of(session_id)
+        summary = listed_row(store, session_id)
         stored = store.stored_session(session_id)
     if summary is None:
         return 1

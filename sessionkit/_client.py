@@ -27,7 +27,7 @@ from ._context import install_propagation
 from ._decorators import SpanDecorator
 from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError, internal_errors
 from ._genai_metrics import record_llm_metrics
-from ._history import HistoryTracker, history_loader
+from ._history import HistoryLoaderDecorator, HistoryTracker
 from ._prices import PriceTable
 from ._processor import SessionSpanProcessor
 from ._propagation import NOTHING, read_carrier
@@ -81,7 +81,7 @@ class Client:
         # Every span sessionkit makes asks for its parent: the registry's method itself, not a
         # delegating one (one call fewer on the hot path). The method below documents it.
         self.span_parent = self._sessions.span_parent  # type: ignore[method-assign]
-        self.history_loader = history_loader(self._itself)
+        self.history_loader = HistoryLoaderDecorator(self._itself)
         """``@client.history_loader(source="redis")``: each call is a ``history.load`` span."""
         self.agent = SpanDecorator("agent", self._itself)
         """``@client.agent``: an ``invoke_agent {name}`` span per call."""

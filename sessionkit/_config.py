@@ -44,7 +44,8 @@ def default_file_dir() -> Path:
 
 
 class Options(TypedDict, total=False):
-    """Keyword arguments accepted by :func:`sessionkit.init` and :class:`sessionkit.Client`."""
+    """Keyword arguments accepted by :func:`sessionkit.init` and :class:`sessionkit.Client`: the
+    fields of :class:`Config`, by name (tests/test_config.py keeps the two equal)."""
 
     service_name: str
     project_name: str
@@ -87,243 +88,18 @@ class Options(TypedDict, total=False):
     propagate_baggage: Union[str, list[str], tuple[str, ...]]
     continue_incoming: bool
     sample_rate: float
+    store_max_mb: Optional[float]
+    store_max_age_days: Optional[float]
+    display_spans: Union[bool, Literal["auto"]]
+    display_max_sessions: int
+    display_max_spans: int
 
 
 INTEGRATION_NAMES = ("openai_agents", "langchain", "mcp")
 """The libraries ``sessionkit.integrations`` follows, each when it is installed and imported."""
 
 
-@dataclass(frozen=True)
-class Config:
-    """The effective settings of a :class:`~sessionkit.Client`. Build it with :meth:`resolve`,
-    which validates every value (pydantic-core) and names the fix for a bad one."""
-
-    service_name: str = "sessionkit"
-    """``service.name`` on the resource."""
-    project_name: Optional[str] = None
-    """``openinference.project.name`` (the Phoenix project); defaults to ``service_name``."""
-    exporter: Union[ExporterName, SpanExporter, None] = "file"
-    """Where spans go: a name, or any OpenTelemetry ``SpanExporter`` instance. None (the default
-    with ``tracer_provider``): sessionkit stamps and counts, the attached provider exports."""
-    endpoint: Optional[str] = None
-    """OTLP endpoint. For http/protobuf a base URL (``/v1/traces`` is added) or the full traces URL."""
-    headers: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
-    """Headers sent with every OTLP export (for example an API key). Never logged."""
-    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
-    export_timeout: float = 10.0
-    """Seconds one export request may take, retries included."""
-    resource_attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
-    file_dir: Path = dataclasses.field(default_factory=default_file_dir)
-    """Folder of the local store (the ``file`` exporter's SQLite database, ``sessionkit.db``),
-    read by ``sessionkit sessions`` and :func:`~sessionkit.open_store`."""
-    store_max_mb: Optional[float] = 1024.0
-    """The local store's size limit in MB: past it, the oldest sessions are removed whole. None: no limit."""
-    store_max_age_days: Optional[float] = 30.0
-    """Sessions older than this many days are removed from the local store. None: kept until the size limit."""
-    auto_start_session: bool = False
-    """Start a session at ``init`` that collects everything started outside any session."""
-    auto_session_name: str = "default"
-    strict: bool = False
-    """Raise :class:`~sessionkit.SessionStateError` on session misuse instead of logging it."""
-    enabled: bool = True
-    capture_content: bool = False
-    """Record inputs, outputs, prompts and completions. Off by default."""
-    max_content_length: int = 4096
-    """Characters of captured content per attribute at most; longer content is shortened by its
-    structure (the newest messages whole, strings cut), so it stays valid JSON."""
-    message_capture: Literal["all", "new"] = "all"
-    """Which of an LLM request's messages are captured: ``all`` (the newest that fit in
-    ``max_content_length``), or ``new``: only those no earlier call of the conversation
-    captured, so exported bytes grow with the conversation, not with its square."""
-    redact: Optional[Callable[[str], str]] = None
-    """Runs on captured content before it goes on a span: ``redact(text) -> text``."""
-    redact_defaults: bool = True
-    """Also mask API keys, bearer tokens, JWTs and email addresses in captured content."""
-    handle_sigterm: bool = True
-    """On SIGTERM (when no other handler is set), end open sessions and flush before exiting."""
-    set_global: Union[bool, Literal["auto"]] = "auto"
-    """Other libraries' spans (taken from the global OpenTelemetry provider) in the session.
-    ``"auto"``: when no global provider is set, set sessionkit's, which hands each span to the
-    client the call belongs to (re-running ``init`` switches it, never warns, never duplicates);
-    when the program set its own SDK provider, add a processor to it that stamps the spans of
-    sessions. ``True``: the same, and a warning when neither can be done. ``False``: neither."""
-    tracer_provider: Optional[Any] = None
-    """Attach to this SDK ``TracerProvider`` instead of creating one."""
-    max_queue_size: int = 4096
-    """Spans held for export at most; beyond it spans are dropped and counted."""
-    max_export_batch_size: int = 512
-    export_interval: float = 1.0
-    """Seconds between background exports."""
-    shutdown_timeout: float = 5.0
-    """Seconds that shutdown and the exit hook may spend exporting what is left."""
-    export_metrics: bool = False
-    """Also export metrics over OTLP to the same endpoint (off: not every backend takes metrics)."""
-    meter_provider: Optional[Any] = None
-    """Record metrics on this ``MeterProvider`` instead of the client's own."""
-    instrument_llm_calls: bool = True
-    """Record LLM calls made through httpx / httpx2 (the openai and anthropic SDKs and others)."""
-    llm_base_urls: Union[list[str], dict[str, str]] = dataclasses.field(default_factory=list)
-    """Not needed to record LLM calls: they are recognised on any host (an LLM SDK's headers, or
-    a body with a model and messages, on an LLM API path). A mapping of base URL to provider
-    name names the provider (``gen_ai.provider.name``) of a URL; ``"none"`` excludes one; a
-    plain list records every LLM-API-path POST under those URLs."""
-    channel_limits: dict[str, int] = dataclasses.field(default_factory=dict)
-    """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
-    channel_ttl: Optional[float] = None
-    """Seconds a channel may stay open before it counts as leaked (None: only at session end)."""
-    channel_attempt_rate: int = 10
-    """Channel creation attempts per platform within ``channel_attempt_window`` before a retry-storm warning."""
-    channel_attempt_window: float = 10.0
-    trace_per: Literal["turn", "session"] = "turn"
-    integrations: tuple[str, ...] = INTEGRATION_NAMES
-    """The agent frameworks followed when they are imported (``sessionkit.integrations``):
-    ``"auto"`` (all of ``openai_agents``, ``langchain``, ``mcp``), a list of those names, or
-    ``"none"`` / ``[]``."""
-    """``"turn"``: each turn of a session is a trace of its own, grouped by ``session.id`` (what
-    Phoenix, Langfuse and other session views read). ``"session"``: one trace per session, the
-    turns as children of its root (one tree in Jaeger)."""
-    prices: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
-    """Prices of your own models in USD per million tokens, by model name:
-    ``{"my-model": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}``. They take precedence
-    over the genai-prices table; a model in neither has no cost."""
-    propagate_to: tuple[str, ...] = ()
-    """Where a request made inside a session may carry it (W3C ``traceparent`` and a ``baggage``
-    header with the session's ids): URL prefixes (``"https://tools.internal/api"``), host
-    patterns (``"tools.internal"``, ``"*.svc.cluster.local"``, ``"127.0.0.1:8081"``), and
-    ``"mcp"`` (the MCP servers the program's MCP client calls). Default: nowhere. An LLM API
-    receives it only from an entry that names its host without a wildcard."""
-    propagate_baggage: tuple[str, ...] = ("session", "thread", "user")
-    """Which ids the ``baggage`` header carries to allowed targets: ``"session"`` (with the
-    caller's turn), ``"thread"``, ``"user"``; ``"none"`` sends the trace context alone."""
-    continue_incoming: bool = True
-    """Whether incoming requests (``SessionMiddleware``, ``continue_session``) continue the
-    caller's session from their headers. Set False on a public edge: a client must not write
-    into another user's session."""
-    sample_rate: float = 1.0
-    """The share of sessions kept (0 to 1), decided from the session id alone, so that every
-    process and service keeps or drops the same sessions whole. Kept spans carry the rate
-    (``sessionkit.sample_rate``); a dropped session's spans are not recorded nor exported."""
-    display_spans: Union[bool, Literal["auto"]] = "auto"
-    """Keep each session's ended spans in memory for its display (a waterfall in a notebook):
-    ``"auto"``: on in an IPython kernel (Jupyter), off elsewhere. Bounded by the two below."""
-    display_max_sessions: int = 20
-    """Sessions whose spans are kept for display (the most recent ones)."""
-    display_max_spans: int = 2000
-    """Spans kept per session for display (the newest); a session past it says how many went."""
-    logs_exporter: Optional[LogsExporterName] = None
-    """Where the ``session.start`` / ``session.end`` events go: ``"otlp"`` (the traces endpoint's
-    ``/v1/logs``), ``"file"`` (the local store's events; with the ``file`` exporter too, derived from each
-    session's record), ``"console"``, ``"memory"``,
-    ``"none"``. None: ``OTEL_LOGS_EXPORTER`` if set, else ``"file"`` with the file exporter and
-    ``"none"`` otherwise."""
-
-    @property
-    def effective_project_name(self) -> str:
-        return self.project_name or self.service_name
-
-    @property
-    def tracing_enabled(self) -> bool:
-        return self.enabled and self.exporter != "none"
-
-    @property
-    def effective_logs_exporter(self) -> str:
-        """Where session events go, ``logs_exporter`` resolved (see there)."""
-        if self.logs_exporter is not None:
-            return self.logs_exporter if self.enabled else "none"
-        return "file" if self.exporter == "file" and self.enabled else "none"
-
-    @property
-    def keeps_spans_for_display(self) -> bool:
-        """``display_spans`` resolved: ``"auto"`` is on inside an IPython kernel."""
-        if self.display_spans == "auto":
-            return _in_ipython_kernel()
-        return bool(self.display_spans)
-
-    @property
-    def emits_session_events(self) -> bool:
-        """Whether sessions emit their events on the logs signal. Not with the local store as
-        both exporters: it writes a session's events from its record span, in the same
-        transaction, at no cost to the agent."""
-        kind = self.effective_logs_exporter
-        return kind != "none" and not (kind == "file" and self.exporter == "file")
-
-    def logs_url(self) -> str:
-        """The OTLP/HTTP logs endpoint: the traces endpoint's base with ``/v1/logs``."""
-        base = self.endpoint or "http://127.0.0.1:4318"
-        base = base.rstrip("/")
-        return base[: -len("/v1/traces")] + "/v1/logs" if base.endswith("/v1/traces") else base + "/v1/logs"
-
-    def traces_url(self) -> str:
-        """The endpoint the OTLP exporter sends to, with the signal path for http/protobuf."""
-        if self.protocol == "grpc" or self.exporter == "otlp-grpc":
-            return self.endpoint or "http://127.0.0.1:4317"
-        base = self.endpoint or "http://127.0.0.1:4318"
-        return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """Every setting's name."""
-        return tuple(f.name for f in fields(cls))
-
-    def comparable(self) -> tuple[Any, ...]:
-        """What decides whether re-running ``init`` with this config changes anything."""
-        skip = ("exporter", "tracer_provider", "meter_provider", "redact")
-        data = tuple((name, repr(getattr(self, name))) for name in self.names() if name not in skip)
-        exporter = self.exporter if isinstance(self.exporter, str) else id(self.exporter)
-        providers = (id(self.tracer_provider), id(self.meter_provider), id(self.redact))
-        return (data, exporter, providers)
-
-    def masked(self) -> dict[str, Any]:
-        """The settings as a dict with header values masked, safe to print."""
-        data = {name: getattr(self, name) for name in self.names() if name not in ("tracer_provider", "meter_provider")}
-        data["redact"] = None if self.redact is None else getattr(self.redact, "__name__", "hook")
-        data["headers"] = {k: "***" for k in self.headers}
-        data["exporter"] = self.exporter if isinstance(self.exporter, str) else type(self.exporter).__name__
-        data["file_dir"] = str(self.file_dir)
-        return data
-
-    @classmethod
-    def resolve(cls, **options: Any) -> Config:
-        """Merge arguments with the environment and validate, raising :class:`ConfigError`."""
-        accepted = cls.names()
-        unknown = set(options) - set(accepted)
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ConfigError(
-                f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(accepted))}."
-            )
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for name, value in options.items():
-            if value is not None:
-                values[name] = value
-                sources[name] = "argument"
-        for name, (raw, source) in _from_environment().items():
-            if name not in values:
-                values[name] = raw
-                sources[name] = source
-        if "exporter" not in values:
-            values["exporter"] = None if values.get("tracer_provider") is not None else _default_exporter(values)
-        try:
-            return cls(**_validator().validate_python(values))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            got = values.get(field, err.get("input"))
-            where = sources.get(field, "argument")
-            reason = str(err["msg"]).removeprefix("Value error, ")
-            raise ConfigError(
-                f"sessionkit: invalid {field}={got!r} (from {where}): {reason}.", field=field, value=got
-            ) from None
-
-
-def _default_exporter(values: Mapping[str, Any]) -> str:
-    if values.get("endpoint"):
-        return "otlp-grpc" if values.get("protocol") == "grpc" else "otlp"
-    return "file"
-
-
-# -- validation ---------------------------------------------------------------------------------
+# -- validation (each setting's schema names one of these) -------------------------------------
 def _check_exporter(value: Any) -> Any:
     if value is None or isinstance(value, SpanExporter):
         return value
@@ -456,116 +232,345 @@ def _to_path(value: Any) -> Path:
     raise ValueError("accepted: a folder path (str or pathlib.Path)")
 
 
-@lru_cache(maxsize=1)
-def _validator() -> SchemaValidator:
-    """The schema of every setting that can be given (defaults come from the dataclass)."""
-    str_dict = cs.dict_schema(cs.str_schema(), cs.str_schema())
-    settings: dict[str, cs.CoreSchema] = {
-        "service_name": cs.str_schema(),
-        "project_name": cs.nullable_schema(cs.str_schema()),
-        "exporter": cs.no_info_plain_validator_function(_check_exporter),
-        "endpoint": cs.no_info_after_validator_function(_check_endpoint, cs.nullable_schema(cs.str_schema())),
-        "headers": str_dict,
-        "protocol": cs.literal_schema(list(PROTOCOLS)),
-        "export_timeout": cs.float_schema(gt=0, allow_inf_nan=False),
-        "resource_attributes": cs.dict_schema(cs.str_schema(), cs.any_schema()),
-        "file_dir": cs.no_info_plain_validator_function(_to_path),
-        "store_max_mb": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
-        "store_max_age_days": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
-        "auto_start_session": cs.bool_schema(),
-        "auto_session_name": cs.str_schema(),
-        "strict": cs.bool_schema(),
-        "enabled": cs.bool_schema(),
-        "capture_content": cs.bool_schema(),
-        "max_content_length": cs.int_schema(ge=16),
-        "message_capture": cs.literal_schema(["all", "new"]),
-        "redact": cs.no_info_plain_validator_function(_check_redact),
-        "redact_defaults": cs.bool_schema(),
-        "handle_sigterm": cs.bool_schema(),
-        "set_global": cs.union_schema([cs.literal_schema(["auto"]), cs.bool_schema()]),
-        "tracer_provider": cs.no_info_plain_validator_function(_check_provider),
-        "max_queue_size": cs.int_schema(ge=1),
-        "max_export_batch_size": cs.int_schema(ge=1),
-        "export_interval": cs.float_schema(gt=0, allow_inf_nan=False),
-        "shutdown_timeout": cs.float_schema(ge=0, allow_inf_nan=False),
-        "export_metrics": cs.bool_schema(),
-        "meter_provider": cs.no_info_plain_validator_function(_check_meter_provider),
-        "instrument_llm_calls": cs.bool_schema(),
-        "llm_base_urls": cs.union_schema([cs.list_schema(cs.str_schema()), str_dict]),
-        "channel_limits": cs.no_info_after_validator_function(
-            _check_limits, cs.dict_schema(cs.str_schema(), cs.int_schema())
-        ),
-        "channel_ttl": cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)),
-        "channel_attempt_rate": cs.int_schema(ge=1),
-        "channel_attempt_window": cs.float_schema(gt=0, allow_inf_nan=False),
-        "trace_per": cs.literal_schema(["turn", "session"]),
-        "prices": cs.no_info_after_validator_function(
+_STR_DICT = cs.dict_schema(cs.str_schema(), cs.str_schema())
+
+
+def setting(
+    schema: cs.CoreSchema,
+    default: Any = None,
+    *,
+    factory: Optional[Callable[[], Any]] = None,
+    env: tuple[str, ...] = (),
+    repr: bool = True,
+) -> Any:
+    """One setting of :class:`Config`, declared once: its default (or ``factory``), the schema
+    that validates a given value (pydantic-core), and the environment variables that set it
+    (first found wins). Its type and docs are the field's annotation and docstring;
+    ``Options`` repeats the names for type checkers (a test keeps the two equal)."""
+    metadata = {"schema": schema, "env": env}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, repr=repr, metadata=metadata)
+    return dataclasses.field(default=default, repr=repr, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective settings of a :class:`~sessionkit.Client`. Build it with :meth:`resolve`,
+    which validates every value (pydantic-core) and names the fix for a bad one."""
+
+    service_name: str = setting(cs.str_schema(), "sessionkit", env=("SESSIONKIT_SERVICE_NAME", "OTEL_SERVICE_NAME"))
+    """``service.name`` on the resource."""
+    project_name: Optional[str] = setting(
+        cs.nullable_schema(cs.str_schema()), None, env=("SESSIONKIT_PROJECT_NAME", "PHOENIX_PROJECT_NAME")
+    )
+    """``openinference.project.name`` (the Phoenix project); defaults to ``service_name``."""
+    exporter: Union[ExporterName, SpanExporter, None] = setting(
+        cs.no_info_plain_validator_function(_check_exporter), "file", env=("SESSIONKIT_EXPORTER",)
+    )
+    """Where spans go: a name, or any OpenTelemetry ``SpanExporter`` instance. None (the default
+    with ``tracer_provider``): sessionkit stamps and counts, the attached provider exports."""
+    endpoint: Optional[str] = setting(
+        cs.no_info_after_validator_function(_check_endpoint, cs.nullable_schema(cs.str_schema())),
+        None,
+        env=("SESSIONKIT_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    """OTLP endpoint. For http/protobuf a base URL (``/v1/traces`` is added) or the full traces URL."""
+    headers: dict[str, str] = setting(
+        _STR_DICT,
+        factory=dict,
+        env=("SESSIONKIT_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+        repr=False,
+    )
+    """Headers sent with every OTLP export (for example an API key). Never logged."""
+    protocol: Literal["http/protobuf", "grpc"] = setting(
+        cs.literal_schema(list(PROTOCOLS)),
+        "http/protobuf",
+        env=("SESSIONKIT_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    )
+    export_timeout: float = setting(
+        cs.float_schema(gt=0, allow_inf_nan=False),
+        10.0,
+        env=("SESSIONKIT_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+    )
+    """Seconds one export request may take, retries included."""
+    resource_attributes: dict[str, Any] = setting(cs.dict_schema(cs.str_schema(), cs.any_schema()), factory=dict)
+    file_dir: Path = setting(
+        cs.no_info_plain_validator_function(_to_path), factory=default_file_dir, env=("SESSIONKIT_FILE_DIR",)
+    )
+    """Folder of the local store (the ``file`` exporter's SQLite database, ``sessionkit.db``),
+    read by ``sessionkit sessions`` and :func:`~sessionkit.open_store`."""
+    store_max_mb: Optional[float] = setting(
+        cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)), 1024.0, env=("SESSIONKIT_STORE_MAX_MB",)
+    )
+    """The local store's size limit in MB: past it, the oldest sessions are removed whole. None: no limit."""
+    store_max_age_days: Optional[float] = setting(
+        cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)), 30.0, env=("SESSIONKIT_STORE_MAX_AGE_DAYS",)
+    )
+    """Sessions older than this many days are removed from the local store. None: kept until the size limit."""
+    auto_start_session: bool = setting(cs.bool_schema(), False, env=("SESSIONKIT_AUTO_START_SESSION",))
+    """Start a session at ``init`` that collects everything started outside any session."""
+    auto_session_name: str = setting(cs.str_schema(), "default")
+    strict: bool = setting(cs.bool_schema(), False, env=("SESSIONKIT_STRICT",))
+    """Raise :class:`~sessionkit.SessionStateError` on session misuse instead of logging it."""
+    enabled: bool = setting(cs.bool_schema(), True, env=("SESSIONKIT_ENABLED",))
+    capture_content: bool = setting(
+        cs.bool_schema(),
+        False,
+        env=("SESSIONKIT_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
+    )
+    """Record inputs, outputs, prompts and completions. Off by default."""
+    max_content_length: int = setting(cs.int_schema(ge=16), 4096, env=("SESSIONKIT_MAX_CONTENT_LENGTH",))
+    """Characters of captured content per attribute at most; longer content is shortened by its
+    structure (the newest messages whole, strings cut), so it stays valid JSON."""
+    message_capture: Literal["all", "new"] = setting(
+        cs.literal_schema(["all", "new"]), "all", env=("SESSIONKIT_MESSAGE_CAPTURE",)
+    )
+    """Which of an LLM request's messages are captured: ``all`` (the newest that fit in
+    ``max_content_length``), or ``new``: only those no earlier call of the conversation
+    captured, so exported bytes grow with the conversation, not with its square."""
+    redact: Optional[Callable[[str], str]] = setting(cs.no_info_plain_validator_function(_check_redact), None)
+    """Runs on captured content before it goes on a span: ``redact(text) -> text``."""
+    redact_defaults: bool = setting(cs.bool_schema(), True, env=("SESSIONKIT_REDACT_DEFAULTS",))
+    """Also mask API keys, bearer tokens, JWTs and email addresses in captured content."""
+    handle_sigterm: bool = setting(cs.bool_schema(), True, env=("SESSIONKIT_HANDLE_SIGTERM",))
+    """On SIGTERM (when no other handler is set), end open sessions and flush before exiting."""
+    set_global: Union[bool, Literal["auto"]] = setting(
+        cs.union_schema([cs.literal_schema(["auto"]), cs.bool_schema()]), "auto", env=("SESSIONKIT_SET_GLOBAL",)
+    )
+    """Other libraries' spans (taken from the global OpenTelemetry provider) in the session.
+    ``"auto"``: when no global provider is set, set sessionkit's, which hands each span to the
+    client the call belongs to (re-running ``init`` switches it, never warns, never duplicates);
+    when the program set its own SDK provider, add a processor to it that stamps the spans of
+    sessions. ``True``: the same, and a warning when neither can be done. ``False``: neither."""
+    tracer_provider: Optional[Any] = setting(cs.no_info_plain_validator_function(_check_provider), None)
+    """Attach to this SDK ``TracerProvider`` instead of creating one."""
+    max_queue_size: int = setting(
+        cs.int_schema(ge=1), 4096, env=("SESSIONKIT_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE")
+    )
+    """Spans held for export at most; beyond it spans are dropped and counted."""
+    max_export_batch_size: int = setting(
+        cs.int_schema(ge=1), 512, env=("SESSIONKIT_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+    )
+    export_interval: float = setting(
+        cs.float_schema(gt=0, allow_inf_nan=False), 1.0, env=("SESSIONKIT_EXPORT_INTERVAL",)
+    )
+    """Seconds between background exports."""
+    shutdown_timeout: float = setting(
+        cs.float_schema(ge=0, allow_inf_nan=False), 5.0, env=("SESSIONKIT_SHUTDOWN_TIMEOUT",)
+    )
+    """Seconds that shutdown and the exit hook may spend exporting what is left."""
+    export_metrics: bool = setting(cs.bool_schema(), False, env=("SESSIONKIT_EXPORT_METRICS",))
+    """Also export metrics over OTLP to the same endpoint (off: not every backend takes metrics)."""
+    meter_provider: Optional[Any] = setting(cs.no_info_plain_validator_function(_check_meter_provider), None)
+    """Record metrics on this ``MeterProvider`` instead of the client's own."""
+    instrument_llm_calls: bool = setting(cs.bool_schema(), True, env=("SESSIONKIT_INSTRUMENT_LLM_CALLS",))
+    """Record LLM calls made through httpx / httpx2 (the openai and anthropic SDKs and others)."""
+    llm_base_urls: Union[list[str], dict[str, str]] = setting(
+        cs.union_schema([cs.list_schema(cs.str_schema()), _STR_DICT]), factory=list, env=("SESSIONKIT_LLM_BASE_URLS",)
+    )
+    """Not needed to record LLM calls: they are recognised on any host (an LLM SDK's headers, or
+    a body with a model and messages, on an LLM API path). A mapping of base URL to provider
+    name names the provider (``gen_ai.provider.name``) of a URL; ``"none"`` excludes one; a
+    plain list records every LLM-API-path POST under those URLs."""
+    channel_limits: dict[str, int] = setting(
+        cs.no_info_after_validator_function(_check_limits, cs.dict_schema(cs.str_schema(), cs.int_schema())),
+        factory=dict,
+    )
+    """Channel limit per platform, e.g. ``{"discord": 500}``: a warning at 80% and at the limit."""
+    channel_ttl: Optional[float] = setting(
+        cs.nullable_schema(cs.float_schema(gt=0, allow_inf_nan=False)), None, env=("SESSIONKIT_CHANNEL_TTL",)
+    )
+    """Seconds a channel may stay open before it counts as leaked (None: only at session end)."""
+    channel_attempt_rate: int = setting(cs.int_schema(ge=1), 10)
+    """Channel creation attempts per platform within ``channel_attempt_window`` before a retry-storm warning."""
+    channel_attempt_window: float = setting(cs.float_schema(gt=0, allow_inf_nan=False), 10.0)
+    trace_per: Literal["turn", "session"] = setting(
+        cs.literal_schema(["turn", "session"]), "turn", env=("SESSIONKIT_TRACE_PER",)
+    )
+    """``"turn"``: each turn of a session is a trace of its own, grouped by ``session.id`` (what
+    Phoenix, Langfuse and other session views read). ``"session"``: one trace per session, the
+    turns as children of its root (one tree in Jaeger)."""
+    integrations: tuple[str, ...] = setting(
+        cs.no_info_plain_validator_function(_check_integrations), INTEGRATION_NAMES, env=("SESSIONKIT_INTEGRATIONS",)
+    )
+    """The agent frameworks followed when they are imported (``sessionkit.integrations``):
+    ``"auto"`` (all of ``openai_agents``, ``langchain``, ``mcp``), a list of those names, or
+    ``"none"`` / ``[]``."""
+    prices: dict[str, dict[str, float]] = setting(
+        cs.no_info_after_validator_function(
             _check_prices,
             cs.dict_schema(cs.str_schema(min_length=1), cs.dict_schema(cs.str_schema(), cs.float_schema())),
         ),
-        "logs_exporter": cs.nullable_schema(cs.literal_schema(list(LOGS_EXPORTER_NAMES))),
-        "integrations": cs.no_info_plain_validator_function(_check_integrations),
-        "propagate_to": cs.no_info_plain_validator_function(_check_targets),
-        "propagate_baggage": cs.no_info_plain_validator_function(_check_baggage),
-        "continue_incoming": cs.bool_schema(),
-        "sample_rate": cs.float_schema(ge=0, le=1, allow_inf_nan=False),
-        "display_spans": cs.union_schema([cs.literal_schema(["auto"]), cs.bool_schema()]),
-        "display_max_sessions": cs.int_schema(ge=1, le=100_000),
-        "display_max_spans": cs.int_schema(ge=1, le=1_000_000),
-    }
-    missing = set(Config.names()) ^ set(settings)
-    assert not missing, f"settings without a schema (or a schema without a setting): {missing}"
+        factory=dict,
+    )
+    """Prices of your own models in USD per million tokens, by model name:
+    ``{"my-model": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}``. They take precedence
+    over the genai-prices table; a model in neither has no cost."""
+    propagate_to: tuple[str, ...] = setting(
+        cs.no_info_plain_validator_function(_check_targets), (), env=("SESSIONKIT_PROPAGATE_TO",)
+    )
+    """Where a request made inside a session may carry it (W3C ``traceparent`` and a ``baggage``
+    header with the session's ids): URL prefixes (``"https://tools.internal/api"``), host
+    patterns (``"tools.internal"``, ``"*.svc.cluster.local"``, ``"127.0.0.1:8081"``), and
+    ``"mcp"`` (the MCP servers the program's MCP client calls). Default: nowhere. An LLM API
+    receives it only from an entry that names its host without a wildcard."""
+    propagate_baggage: tuple[str, ...] = setting(
+        cs.no_info_plain_validator_function(_check_baggage),
+        ("session", "thread", "user"),
+        env=("SESSIONKIT_PROPAGATE_BAGGAGE",),
+    )
+    """Which ids the ``baggage`` header carries to allowed targets: ``"session"`` (with the
+    caller's turn), ``"thread"``, ``"user"``; ``"none"`` sends the trace context alone."""
+    continue_incoming: bool = setting(cs.bool_schema(), True, env=("SESSIONKIT_CONTINUE_INCOMING",))
+    """Whether incoming requests (``SessionMiddleware``, ``continue_session``) continue the
+    caller's session from their headers. Set False on a public edge: a client must not write
+    into another user's session."""
+    sample_rate: float = setting(cs.float_schema(ge=0, le=1, allow_inf_nan=False), 1.0, env=("SESSIONKIT_SAMPLE_RATE",))
+    """The share of sessions kept (0 to 1), decided from the session id alone, so that every
+    process and service keeps or drops the same sessions whole. Kept spans carry the rate
+    (``sessionkit.sample_rate``); a dropped session's spans are not recorded nor exported."""
+    display_spans: Union[bool, Literal["auto"]] = setting(
+        cs.union_schema([cs.literal_schema(["auto"]), cs.bool_schema()]), "auto", env=("SESSIONKIT_DISPLAY_SPANS",)
+    )
+    """Keep each session's ended spans in memory for its display (a waterfall in a notebook):
+    ``"auto"``: on in an IPython kernel (Jupyter), off elsewhere. Bounded by the two below."""
+    display_max_sessions: int = setting(cs.int_schema(ge=1, le=100_000), 20)
+    """Sessions whose spans are kept for display (the most recent ones)."""
+    display_max_spans: int = setting(cs.int_schema(ge=1, le=1_000_000), 2000)
+    """Spans kept per session for display (the newest); a session past it says how many went."""
+    logs_exporter: Optional[LogsExporterName] = setting(
+        cs.nullable_schema(cs.literal_schema(list(LOGS_EXPORTER_NAMES))), None, env=("SESSIONKIT_LOGS_EXPORTER",)
+    )
+    """Where the ``session.start`` / ``session.end`` events go: ``"otlp"`` (the traces endpoint's
+    ``/v1/logs``), ``"file"`` (the local store's events; with the ``file`` exporter too, derived from each
+    session's record), ``"console"``, ``"memory"``,
+    ``"none"``. None: ``OTEL_LOGS_EXPORTER`` if set, else ``"file"`` with the file exporter and
+    ``"none"`` otherwise."""
+
+    @property
+    def effective_project_name(self) -> str:
+        return self.project_name or self.service_name
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.enabled and self.exporter != "none"
+
+    @property
+    def effective_logs_exporter(self) -> str:
+        """Where session events go, ``logs_exporter`` resolved (see there)."""
+        if self.logs_exporter is not None:
+            return self.logs_exporter if self.enabled else "none"
+        return "file" if self.exporter == "file" and self.enabled else "none"
+
+    @property
+    def keeps_spans_for_display(self) -> bool:
+        """``display_spans`` resolved: ``"auto"`` is on inside an IPython kernel."""
+        if self.display_spans == "auto":
+            return _in_ipython_kernel()
+        return bool(self.display_spans)
+
+    @property
+    def emits_session_events(self) -> bool:
+        """Whether sessions emit their events on the logs signal. Not with the local store as
+        both exporters: it writes a session's events from its record span, in the same
+        transaction, at no cost to the agent."""
+        kind = self.effective_logs_exporter
+        return kind != "none" and not (kind == "file" and self.exporter == "file")
+
+    def logs_url(self) -> str:
+        """The OTLP/HTTP logs endpoint: the traces endpoint's base with ``/v1/logs``."""
+        base = self.endpoint or "http://127.0.0.1:4318"
+        base = base.rstrip("/")
+        return base[: -len("/v1/traces")] + "/v1/logs" if base.endswith("/v1/traces") else base + "/v1/logs"
+
+    def traces_url(self) -> str:
+        """The endpoint the OTLP exporter sends to, with the signal path for http/protobuf."""
+        if self.protocol == "grpc" or self.exporter == "otlp-grpc":
+            return self.endpoint or "http://127.0.0.1:4317"
+        base = self.endpoint or "http://127.0.0.1:4318"
+        return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every setting's name."""
+        return tuple(f.name for f in fields(cls))
+
+    def comparable(self) -> tuple[Any, ...]:
+        """What decides whether re-running ``init`` with this config changes anything."""
+        skip = ("exporter", "tracer_provider", "meter_provider", "redact")
+        data = tuple((name, repr(getattr(self, name))) for name in self.names() if name not in skip)
+        exporter = self.exporter if isinstance(self.exporter, str) else id(self.exporter)
+        providers = (id(self.tracer_provider), id(self.meter_provider), id(self.redact))
+        return (data, exporter, providers)
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as a dict with header values masked, safe to print."""
+        data = {name: getattr(self, name) for name in self.names() if name not in ("tracer_provider", "meter_provider")}
+        data["redact"] = None if self.redact is None else getattr(self.redact, "__name__", "hook")
+        data["headers"] = {k: "***" for k in self.headers}
+        data["exporter"] = self.exporter if isinstance(self.exporter, str) else type(self.exporter).__name__
+        data["file_dir"] = str(self.file_dir)
+        return data
+
+    @classmethod
+    def resolve(cls, **options: Any) -> Config:
+        """Merge arguments with the environment and validate, raising :class:`ConfigError`."""
+        accepted = cls.names()
+        unknown = set(options) - set(accepted)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(
+                f"sessionkit: unknown setting {name!r}. Accepted settings: {', '.join(sorted(accepted))}."
+            )
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, value in options.items():
+            if value is not None:
+                values[name] = value
+                sources[name] = "argument"
+        for name, (raw, source) in _from_environment().items():
+            if name not in values:
+                values[name] = raw
+                sources[name] = source
+        if "exporter" not in values:
+            values["exporter"] = None if values.get("tracer_provider") is not None else _default_exporter(values)
+        try:
+            return cls(**_validator().validate_python(values))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            got = values.get(field, err.get("input"))
+            where = sources.get(field, "argument")
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            raise ConfigError(
+                f"sessionkit: invalid {field}={got!r} (from {where}): {reason}.", field=field, value=got
+            ) from None
+
+
+def _default_exporter(values: Mapping[str, Any]) -> str:
+    if values.get("endpoint"):
+        return "otlp-grpc" if values.get("protocol") == "grpc" else "otlp"
+    return "file"
+
+
+@lru_cache(maxsize=1)
+def _validator() -> SchemaValidator:
+    """The schema of every setting that can be given (defaults come from the dataclass)."""
     return SchemaValidator(
         cs.typed_dict_schema(
-            {name: cs.typed_dict_field(schema, required=False) for name, schema in settings.items()},
+            {f.name: cs.typed_dict_field(f.metadata["schema"], required=False) for f in fields(Config)},
             extra_behavior="forbid",
         )
     )
 
 
-# Each setting with its environment variables, first found wins.
-_ENV: dict[str, tuple[str, ...]] = {
-    "service_name": ("SESSIONKIT_SERVICE_NAME", "OTEL_SERVICE_NAME"),
-    "project_name": ("SESSIONKIT_PROJECT_NAME", "PHOENIX_PROJECT_NAME"),
-    "exporter": ("SESSIONKIT_EXPORTER",),
-    "endpoint": ("SESSIONKIT_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-    "headers": ("SESSIONKIT_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
-    "protocol": ("SESSIONKIT_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-    "export_timeout": ("SESSIONKIT_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
-    "file_dir": ("SESSIONKIT_FILE_DIR",),
-    "store_max_mb": ("SESSIONKIT_STORE_MAX_MB",),
-    "store_max_age_days": ("SESSIONKIT_STORE_MAX_AGE_DAYS",),
-    "auto_start_session": ("SESSIONKIT_AUTO_START_SESSION",),
-    "strict": ("SESSIONKIT_STRICT",),
-    "enabled": ("SESSIONKIT_ENABLED",),
-    "capture_content": ("SESSIONKIT_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
-    "max_content_length": ("SESSIONKIT_MAX_CONTENT_LENGTH",),
-    "message_capture": ("SESSIONKIT_MESSAGE_CAPTURE",),
-    "max_queue_size": ("SESSIONKIT_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"),
-    "max_export_batch_size": ("SESSIONKIT_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
-    "export_interval": ("SESSIONKIT_EXPORT_INTERVAL",),
-    "shutdown_timeout": ("SESSIONKIT_SHUTDOWN_TIMEOUT",),
-    "export_metrics": ("SESSIONKIT_EXPORT_METRICS",),
-    "channel_ttl": ("SESSIONKIT_CHANNEL_TTL",),
-    "redact_defaults": ("SESSIONKIT_REDACT_DEFAULTS",),
-    "handle_sigterm": ("SESSIONKIT_HANDLE_SIGTERM",),
-    "instrument_llm_calls": ("SESSIONKIT_INSTRUMENT_LLM_CALLS",),
-    "llm_base_urls": ("SESSIONKIT_LLM_BASE_URLS",),
-    "trace_per": ("SESSIONKIT_TRACE_PER",),
-    "set_global": ("SESSIONKIT_SET_GLOBAL",),
-    "integrations": ("SESSIONKIT_INTEGRATIONS",),
-    "logs_exporter": ("SESSIONKIT_LOGS_EXPORTER",),
-    "propagate_to": ("SESSIONKIT_PROPAGATE_TO",),
-    "propagate_baggage": ("SESSIONKIT_PROPAGATE_BAGGAGE",),
-    "continue_incoming": ("SESSIONKIT_CONTINUE_INCOMING",),
-    "sample_rate": ("SESSIONKIT_SAMPLE_RATE",),
-    "display_spans": ("SESSIONKIT_DISPLAY_SPANS",),
-}
+ENV_NAMES: dict[str, tuple[str, ...]] = {f.name: f.metadata["env"] for f in fields(Config) if f.metadata["env"]}
+"""Each setting with its environment variables, first found wins."""
 
 
 def _from_environment() -> dict[str, tuple[Any, str]]:
     found: dict[str, tuple[Any, str]] = {}
-    for field, names in _ENV.items():
+    for field, names in ENV_NAMES.items():
         for name in names:
             raw = os.environ.get(name)
             if raw is None or raw.strip() == "":

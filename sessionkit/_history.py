@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sized
-from typing import Any, Optional, Protocol, TypeVar
+from typing import Any, Optional, Protocol, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -26,7 +26,7 @@ from ._spans import record_error
 from ._types import Host
 from ._values import as_count, to_text
 
-__all__ = ["HistoryLoad", "HistoryOwner", "HistoryStats", "HistoryTracker", "LoaderHost", "history_loader"]
+__all__ = ["HistoryLoad", "HistoryOwner", "HistoryStats", "HistoryTracker", "HistoryLoaderDecorator", "LoaderHost"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -282,23 +282,31 @@ class _LoaderRun(CurrentSpanRun):
         self.load._finish(exc)
 
 
-def history_loader(get_client: Callable[[], Optional[LoaderHost]]) -> Callable[..., Any]:
-    """Build the ``history_loader`` decorator factory for a client getter."""
+class HistoryLoaderDecorator:
+    """``@history_loader``, ``@history_loader("redis")`` or ``@history_loader(source="redis")``:
+    each call of the function is a history load in the calling code's session; the message
+    count is the length of what it returns (or of its ``"messages"``)."""
 
-    def factory(source: str = "history", /) -> Callable[[F], F]:
+    def __init__(self, get_client: Callable[[], Optional[LoaderHost]]) -> None:
+        self._get_client = get_client
+
+    @overload
+    def __call__(self, func: F, /) -> F: ...
+
+    @overload
+    def __call__(self, name: str = ..., /, *, source: str = ...) -> Callable[[F], F]: ...
+
+    def __call__(self, func: Any = None, /, *, source: str = "history") -> Any:
+        if callable(func):
+            return self._factory(source)(func)
+        return self._factory(func if isinstance(func, str) else source)
+
+    def _factory(self, source: str) -> Callable[[F], F]:
         if not isinstance(source, str) or not source:
             raise TypeError("sessionkit: history_loader(source=...) takes the store's name, e.g. 'postgres'")
+        get_client = self._get_client
 
         def decorate(func: F) -> F:
             return wrap(func, lambda target: _LoaderSpec(source, target), get_client)
 
         return decorate
-
-    def history_loader(func: Any = None, /, *, source: str = "history") -> Any:
-        """``@history_loader`` or ``@history_loader(source="redis")``: each call is a history load;
-        the message count is the length of what the function returns."""
-        if callable(func):
-            return factory(source)(func)
-        return factory(func if isinstance(func, str) else source)
-
-    return history_loader

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -55,6 +55,7 @@ from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_tex
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
+    from ._client import Client  # type-only: the public type of ``Session.client``
     from ._models import SessionSummary
 
 __all__ = ["Announcer", "Session", "SessionOwner", "current"]
@@ -253,9 +254,9 @@ class Session:
         return self.end_state is None
 
     @property
-    def client(self) -> Host:
+    def client(self) -> Client:
         """The client the session belongs to."""
-        return self._owner.host
+        return cast("Client", self._owner.host)
 
     def _rebuild_stamp(self) -> None:
         stamp: dict[str, Any] = {semconv.SESSION_ID: self.id, semconv.SESSION_NAME: self.name}

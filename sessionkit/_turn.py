@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
@@ -32,6 +32,7 @@ from ._types import Host
 
 if TYPE_CHECKING:
     from ._models import TurnSummary
+    from ._session import Session  # type-only: the public type of ``Turn.session``
 
 __all__ = ["NO_FIGURES", "Figures", "Turn", "TurnOwner"]
 
@@ -111,7 +112,7 @@ class Turn:
     ones in :meth:`Session.summary`; do not construct it directly."""
 
     __slots__ = (
-        "session",
+        "owner",
         "index",
         "implicit",
         "_input",
@@ -145,7 +146,7 @@ class Turn:
     ) -> None:
         # An implicit turn is made for every top-level call in a session: its set-up is kept to
         # plain assignments; what only an explicit turn needs is made when it opens.
-        self.session = session
+        self.owner = session
         self.index = index
         self._span: Optional[Span] = None  # an explicit turn's root (an implicit one's is not kept)
         self._end_wall: Optional[int] = None
@@ -176,6 +177,11 @@ class Turn:
 
     # -- identity ----------------------------------------------------------------------------
     @property
+    def session(self) -> Session:
+        """The session this turn belongs to."""
+        return cast("Session", self.owner)
+
+    @property
     def trace_id(self) -> str:
         """The turn's trace id, 32 hex digits (with ``trace_per="session"``: the session's)."""
         return format(self._trace_id, "032x")
@@ -196,7 +202,7 @@ class Turn:
     @property
     def stamp(self) -> Mapping[str, Any]:
         """The session's stamp with this turn's index: what every span of the turn carries."""
-        session_stamp = self.session.stamp
+        session_stamp = self.owner.stamp
         if self._stamp_of is not session_stamp:  # the session's tags changed: made again
             stamp = dict(session_stamp)
             stamp[semconv.TURN_INDEX] = self.index
@@ -218,12 +224,12 @@ class Turn:
         self._input = input
         span = self._span
         if span is not None:
-            attrs = _content(self.session.client, input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES)
+            attrs = _content(self.owner.client, input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES)
             if attrs:
                 span.set_attributes(attrs)
 
     def _open(self) -> None:
-        session = self.session
+        session = self.owner
         client = session.client
         attrs = dict(self.stamp)
         attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_TURN
@@ -285,7 +291,7 @@ class Turn:
         if span is None:
             return
         try:
-            client = self.session.client
+            client = self.owner.client
             figures = self.figures or NO_FIGURES
             attrs: dict[str, Any] = {
                 semconv.TURN_LLM_CALLS: figures.llm_calls,
@@ -328,11 +334,11 @@ class Turn:
         )
 
     def _repr_html_(self) -> str:
-        return self.session.html(self.index)
+        return self.owner.html(self.index)
 
     def __repr__(self) -> str:
         state = "active" if self.is_active else "ended"
-        return f"<Turn {self.index} of session {self.session.id} {state}>"
+        return f"<Turn {self.index} of session {self.owner.id} {state}>"
 
 
 NO_FIGURES = Figures()  # what a session or turn with no LLM call and no error adds up to (read only)
@@ -391,12 +397,12 @@ def enter_turn(turn: Turn) -> Any:
     if turn._trace_id == 0:
         turn._open()
     span = turn._span
-    return None if span is None else turn.session._enter_turn(turn, span)
+    return None if span is None else turn.owner._enter_turn(turn, span)
 
 
 def leave_turn(turn: Turn, token: Any) -> None:
     if token is not None:
-        turn.session._leave_turn(token)
+        turn.owner._leave_turn(token)
 
 
 def end_call(turn: Turn, exc: Optional[BaseException], result: Any) -> None:

@@ -19,7 +19,7 @@ from ._client import Client
 from ._config import Options
 from ._context import set_process_hooks
 from ._decorators import SpanDecorator
-from ._history import history_loader as _history_loader
+from ._history import HistoryLoaderDecorator
 from ._session import Session
 from ._session import current as _current
 from ._sessions import SessionScope, TurnDecorator
@@ -42,6 +42,7 @@ __all__ = [
     "task",
     "tool",
     "trace",
+    "turn",
 ]
 
 # Kept across importlib.reload of this module: re-executing it must not forget the client.
@@ -170,7 +171,7 @@ task = SpanDecorator("task", get_client)
 llm = SpanDecorator("llm", get_client)
 trace = SpanDecorator("trace", get_client)
 turn = TurnDecorator(get_client)
-history_loader = _history_loader(get_client)
+history_loader = HistoryLoaderDecorator(get_client)
 
 
 def _client() -> Client:

@@ -90,3 +90,22 @@ def test_capture_content_follows_the_otel_genai_variable(monkeypatch):
     assert Config.resolve().capture_content is False
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     assert Config.resolve().capture_content is True
+
+
+def test_every_setting_is_declared_once_and_options_names_each():
+    """Config's fields are the settings (type, default, schema, environment); Options is what
+    type checkers see of init()'s keywords, and docs/configuration.md documents each."""
+    import dataclasses
+    import typing
+    from pathlib import Path
+
+    from sessionkit._config import ENV_NAMES
+
+    names = set(Config.names())
+    assert set(typing.get_type_hints(sessionkit.Options)) == names
+    for field in dataclasses.fields(Config):
+        assert set(field.metadata) == {"schema", "env"}, field.name
+        assert ENV_NAMES.get(field.name, ()) == field.metadata["env"]
+    documented = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in documented)
+    assert not missing, missing

@@ -13,7 +13,7 @@ from sessionkit import ChannelError
 from sessionkit import _wire as wire
 from sessionkit._channels import Channel, ChannelRegistry, attempt, leak
 from sessionkit._decorators import SpanDecorator
-from sessionkit._history import HistoryLoad, HistoryTracker, history_loader
+from sessionkit._history import HistoryLoad, HistoryLoaderDecorator, HistoryTracker
 from sessionkit.fake_llm import FakeLLMServer
 
 from fakes import FakeHost
@@ -123,7 +123,7 @@ def test_history_loads_count_what_earlier_loads_of_the_conversation_loaded(host)
 
 
 def test_the_history_loader_decorator_asks_the_host_for_the_current_session(host):
-    loader = history_loader(lambda: host)
+    loader = HistoryLoaderDecorator(lambda: host)
 
     @loader(source="redis")
     def load(conversation_id: str, turn: int = 0) -> list[str]:

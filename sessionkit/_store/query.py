@@ -282,12 +282,6 @@ class Store:
         has them). ``name`` may be a glob (``support-*``); ``since`` as :func:`since_ns` takes it."""
         return [self._summary(row) for row in self._listed(limit, offset, filters)]
 
-    def listing(
-        self, *, limit: Optional[int] = 50, offset: int = 0, **filters: Unpack[SessionFilters]
-    ) -> list[SessionRow]:
-        """``sessions()`` as plain rows (the CLI's table)."""
-        return [_session_row(row) for row in self._listed(limit, offset, filters)]
-
     def _listed(self, limit: Optional[int], offset: int, filters: SessionFilters) -> list[sqlite3.Row]:
         _check_page(limit, offset)
         where, args = _where(filters)
@@ -319,15 +313,6 @@ class Store:
                 (prefix, prefix + "\U0010ffff"),
             )
         ]
-
-    def listing_of(self, session_id: str) -> Optional[SessionRow]:
-        """One session's plain row, by its exact id."""
-        rows = self._rows(
-            "SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
-            "FROM sessions s WHERE session_id = ?",
-            (session_id,),
-        )
-        return _session_row(rows[0]) if rows else None
 
     def resolve(self, session_id: str) -> Optional[str]:
         """The one session id that is ``session_id`` or starts with it (None: none, or several)."""
@@ -615,3 +600,21 @@ def _summary_columns() -> list[str]:
 def open_store(folder: Union[str, Path, None] = None) -> Store:
     """The local store in ``folder`` (default: the configured ``file_dir``), for reading."""
     return Store(folder)
+
+
+# -- the CLI's rows: plain dataclasses, no pydantic (listing stays as fast as the import) -------
+def listed_rows(
+    store: Store, *, limit: Optional[int] = 50, offset: int = 0, **filters: Unpack[SessionFilters]
+) -> list[SessionRow]:
+    """``store.sessions()`` as the CLI's plain rows."""
+    return [_session_row(row) for row in store._listed(limit, offset, filters)]
+
+
+def listed_row(store: Store, session_id: str) -> Optional[SessionRow]:
+    """One session's plain row, by its exact id."""
+    rows = store._rows(
+        "SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
+        "FROM sessions s WHERE session_id = ?",
+        (session_id,),
+    )
+    return _session_row(rows[0]) if rows else None

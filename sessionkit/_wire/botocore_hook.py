@@ -89,7 +89,7 @@ def _read_invoke_body(parsed: dict[str, Any], http_response: Any) -> dict[str, A
     """InvokeModel's body is the model's own JSON, in a stream the program reads once: it is
     read here and put back as a fresh stream of the same bytes. The token counts Bedrock puts
     in the headers come along."""
-    from botocore.response import StreamingBody  # type: ignore[import-untyped]
+    from botocore.response import StreamingBody
 
     stream = parsed.get("body")
     data = stream.read() if stream is not None else b""

@@ -3,46 +3,88 @@
 A :class:`Client` holds independent :class:`Session` objects; every span started in a session
 carries its identity and is exported over OTLP. The functions here act on the default client
 that :func:`init` creates. This module only re-exports; the code lives in private modules.
+
+Every name is loaded the first time it is asked for (PEP 562), so ``import sessionkit`` (and the
+pytest plugin, and the command line) costs nothing until a client, a record or the store is
+used: ``sessionkit.init()`` imports the OpenTelemetry SDK, not ``import sessionkit``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from ._channels import Channel, ChannelAttempt
-from ._client import Client
-from ._config import Config, Options
-from ._decorators import SpanDecorator, record_llm_usage
-from ._errors import ChannelError, ConfigError, SessionkitError, SessionStateError
-from ._history import HistoryLoad, HistoryLoaderDecorator
-from ._session import Session
-from ._sessions import ContinuedScope, SessionScope, TurnDecorator
-from ._telemetry import VERSION as __version__
-from ._turn import Turn
-from ._types import EndState, SessionFields
-from .api import (
-    agent,
-    current_session,
-    end_session,
-    flush,
-    get_client,
-    history_loader,
-    init,
-    llm,
-    session,
-    shutdown,
-    start_session,
-    task,
-    tool,
-    trace,
-    turn,
-)
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._channels import Channel, ChannelAttempt
+    from ._client import Client
+    from ._config import Config, Options
+    from ._decorators import SpanDecorator, record_llm_usage
+    from ._errors import ChannelError, ConfigError, SessionkitError, SessionStateError
+    from ._history import HistoryLoad, HistoryLoaderDecorator
     from ._models import ClientStats, OpenChannel, SessionSummary, SpanRecord, TurnSummary
     from ._render import SessionsTable
+    from ._session import Session
+    from ._sessions import ContinuedScope, SessionScope, TurnDecorator
     from ._store.query import Store, open_store
     from ._store.schema import StoreError
+    from ._telemetry import VERSION as __version__
+    from ._turn import Turn
+    from ._types import EndState, SessionFields
+    from .api import (
+        agent,
+        current_session,
+        end_session,
+        flush,
+        get_client,
+        history_loader,
+        init,
+        llm,
+        session,
+        shutdown,
+        start_session,
+        task,
+        tool,
+        trace,
+        turn,
+    )
+
+# Where each public name lives (the module, relative to this package, and the name there).
+_WHERE: dict[str, tuple[str, str]] = {
+    **{n: ("._channels", n) for n in ("Channel", "ChannelAttempt")},
+    "Client": ("._client", "Client"),
+    **{n: ("._config", n) for n in ("Config", "Options")},
+    **{n: ("._decorators", n) for n in ("SpanDecorator", "record_llm_usage")},
+    **{n: ("._errors", n) for n in ("ChannelError", "ConfigError", "SessionkitError", "SessionStateError")},
+    **{n: ("._history", n) for n in ("HistoryLoad", "HistoryLoaderDecorator")},
+    **{n: ("._models", n) for n in ("ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary")},
+    "SessionsTable": ("._render", "SessionsTable"),
+    "Session": ("._session", "Session"),
+    **{n: ("._sessions", n) for n in ("ContinuedScope", "SessionScope", "TurnDecorator")},
+    **{n: ("._store.query", n) for n in ("Store", "open_store")},
+    "StoreError": ("._store.schema", "StoreError"),
+    "__version__": ("._telemetry", "VERSION"),
+    "Turn": ("._turn", "Turn"),
+    **{n: ("._types", n) for n in ("EndState", "SessionFields")},
+    **{
+        n: (".api", n)
+        for n in (
+            "agent",
+            "current_session",
+            "end_session",
+            "flush",
+            "get_client",
+            "history_loader",
+            "init",
+            "llm",
+            "session",
+            "shutdown",
+            "start_session",
+            "task",
+            "tool",
+            "trace",
+            "turn",
+        )
+    },
+}
 
 __all__ = [
     "Channel",
@@ -92,24 +134,17 @@ __all__ = [
     "turn",
 ]
 
+if not TYPE_CHECKING:  # type checkers read the imports above; a misspelt name stays an error for them
 
-def __getattr__(name: str) -> Any:
-    # Loaded when first asked for, not at import: the pydantic records (pydantic would otherwise
-    # be the largest part of ``import sessionkit``) and the notebook table.
-    if name == "SessionsTable":
-        from ._render import SessionsTable
+    def __getattr__(name: str):
+        where = _WHERE.get(name)
+        if where is None:
+            raise AttributeError(f"module 'sessionkit' has no attribute {name!r}")
+        from importlib import import_module
 
-        return SessionsTable
-    if name in ("Store", "open_store"):
-        from ._store import query
+        value = getattr(import_module(where[0], __name__), where[1])
+        globals()[name] = value  # asked once: later reads are plain attribute reads
+        return value
 
-        return getattr(query, name)
-    if name == "StoreError":
-        from ._store.schema import StoreError
-
-        return StoreError
-    if name in ("ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary"):
-        from . import _models
-
-        return getattr(_models, name)
-    raise AttributeError(f"module 'sessionkit' has no attribute {name!r}")
+    def __dir__():
+        return sorted(set(globals()) | set(_WHERE))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,8 +128,8 @@ def private_reaches_outside(path: Path) -> list[str]:
 
 def test_the_package_facade_only_re_exports():
     tree = ast.parse((PACKAGE / "__init__.py").read_text())
-    functions = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
-    assert functions == ["__getattr__"]  # the lazy loader of the records; no logic of its own
+    functions = sorted(n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+    assert functions == ["__dir__", "__getattr__"]  # the lazy loader of the names; no logic of its own
     for path in PACKAGE.rglob("*.py"):
         if path.name == "__init__.py":
             continue
@@ -197,3 +199,27 @@ def test_the_annotations_of_public_classes_resolve(name):
     import typing
 
     typing.get_type_hints(getattr(sessionkit, name))
+
+
+def test_the_facade_loads_each_name_when_asked_and_type_checkers_see_each():
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    typed = {
+        (a.asname or a.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for imp in node.body
+        if isinstance(imp, ast.ImportFrom)
+        for a in imp.names
+    }
+    assert typed == set(sessionkit.__all__)
+    assert all(getattr(sessionkit, name) is not None for name in sessionkit.__all__)
+
+
+def test_importing_sessionkit_and_its_pytest_plugin_loads_no_opentelemetry():
+    # Every pytest run of every project with sessionkit installed loads the plugin.
+    code = (
+        "import sys, sessionkit, sessionkit.testing\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'pydantic', 'sessionkit._'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -50,7 +50,9 @@ if TYPE_CHECKING:
 # Where each public name lives (the module, relative to this package, and the name there).
 _WHERE: dict[str, tuple[str, str]] = {
     **{n: ("._channels", n) for n in ("Channel", "ChannelAttempt")},
-    "Client": ("._client", "Client"),
+    # (through sessionkit.api: a client made as sessionkit.Client(...) needs the process hooks
+    # the module-level API sets, as pool work submitted in its sessions runs in them)
+    "Client": (".api", "Client"),
     **{n: ("._config", n) for n in ("Config", "Options")},
     **{n: ("._decorators", n) for n in ("SpanDecorator", "record_llm_usage")},
     **{n: ("._errors", n) for n in ("ChannelError", "ConfigError", "SessionkitError", "SessionStateError")},

@@ -96,26 +96,26 @@ def set_process_hooks(make: Callable[[], Any], run: Callable[..., Any]) -> None:
 
 
 class ProcessTask:
-    """A pool task submitted inside a session: ``fn`` and what the worker continues the
-    session from. Pickled to the worker (by reference to this class), called there."""
+    """A pool task submitted inside a session: ``fn``, what the worker continues the session
+    from, and ``run``, the module-level function that runs it there. Pickled to the worker by
+    reference: unpickling ``run`` imports the module that defines it (in a spawned worker,
+    nothing else would), so the task never depends on what the worker imported before."""
 
-    __slots__ = ("fn", "carried", "__weakref__")
+    __slots__ = ("fn", "carried", "run", "__weakref__")
 
-    def __init__(self, fn: Callable[..., Any], carried: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], carried: Any, run: Callable[..., Any]) -> None:
         self.fn = fn
         self.carried = carried
+        self.run = run
 
-    def __getstate__(self) -> tuple[Any, Any]:
-        return (self.fn, self.carried)
+    def __getstate__(self) -> tuple[Any, Any, Any]:
+        return (self.fn, self.carried, self.run)
 
-    def __setstate__(self, state: tuple[Any, Any]) -> None:
-        self.fn, self.carried = state
+    def __setstate__(self, state: tuple[Any, Any, Any]) -> None:
+        self.fn, self.carried, self.run = state
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        hooks = _process_hooks
-        if hooks is None:  # (sessionkit is imported with this module: only a torn-down worker)
-            return self.fn(*args, **kwargs)
-        return hooks[1](self, args, kwargs)
+        return self.run(self, args, kwargs)
 
 
 def _carried(fn: Any) -> Any:
@@ -126,7 +126,7 @@ def _carried(fn: Any) -> Any:
         carried = _process_hooks[0]()
     except Exception:
         return fn
-    return fn if carried is None else ProcessTask(fn, carried)
+    return fn if carried is None else ProcessTask(fn, carried, _process_hooks[1])
 
 
 def _first_carried(keyword: str) -> Callable[..., Any]:

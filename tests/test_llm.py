@@ -604,3 +604,35 @@ def test_a_stream_that_reports_no_usage_is_marked_and_the_summary_says_so(server
     assert summary.cost_usd is None and summary.cost_incomplete  # unknown tokens: unknown cost, never $0
     assert summary.turns[0].llm_calls_without_usage == 1 and summary.turns[1].llm_calls_without_usage == 0
     assert "reported no usage" in s._repr_html_()
+
+
+def test_a_call_outside_any_context_follows_the_main_threads_session_through_the_one_resolver(server):
+    # A callback run in an empty context (as an event loop's or a C library's) belongs to the
+    # main thread's session: the client's resolver says so, and the wire asks it (for the
+    # sampling check and the conversation's history key), so a session that sampling dropped
+    # records no call there either, and the wire skips the call's work.
+    import contextvars
+
+    c = sessionkit.Client(exporter="memory", sample_rate=0.5)
+    try:
+        fate = {}
+        for i in range(40):  # sampling decides from the id alone: find one id it keeps, one it drops
+            probe = c.start_session("probe", session_id=f"session-{i}")
+            fate[probe.sampled] = probe.id
+            probe.end()
+        c.exporter.clear()
+        dropped = fate[False]
+        kept = c.start_session("kept", session_id=fate[True])
+        assert kept.sampled
+        contextvars.Context().run(lambda: oai(server).chat.completions.create(model="gpt-4o-mini", messages=[]))
+        assert [s.attributes["session.id"] for s in llm_spans(c)] == [kept.id]
+        kept.end()
+        c.exporter.clear()
+        unsampled = c.start_session("dropped", session_id=dropped)
+        assert not unsampled.sampled
+        contextvars.Context().run(lambda: oai(server).chat.completions.create(model="gpt-4o-mini", messages=[]))
+        assert llm_spans(c) == []
+        assert len(server.reported) == 2  # both calls reached the server
+        unsampled.end()
+    finally:
+        c.shutdown(timeout=2)

@@ -38,7 +38,6 @@ from .._payloads.llm import (
     usage_attributes,
 )
 from .._prices import warm as warm_prices
-from .._session import current
 from .._spans import attributes_of, set_clean_attributes
 from .._types import Host
 from .._values import to_text
@@ -122,7 +121,9 @@ class LLMCall:
         self.capture = config.capture_content
         self.limit = config.max_content_length
 
-        parsed, history = read_request(self.payloads, endpoint.api, request, self.capture, config.message_capture)
+        parsed, history = read_request(
+            self.payloads, endpoint.api, request, self.capture, config.message_capture, client.current_session()
+        )
         model = parsed.model or endpoint.model or "unknown"
         self.model = model
         warm_prices()  # (once per process: the price table loads while this request waits)
@@ -394,7 +395,7 @@ _KEPT_CHARS = 256 << 10  # the newest messages' JSON kept per conversation, for 
 
 
 def read_request(
-    payloads: ModuleType, api: str, request: Any, capture: bool, mode: str
+    payloads: ModuleType, api: str, request: Any, capture: bool, mode: str, session: Any = None
 ) -> tuple[LLMRequest, Optional[tuple[list[str], int]]]:
     """The request's model and parameters and, when content is captured, its messages as JSON
     texts (oldest first) with the count of older ones not among them. A large body whose
@@ -405,7 +406,7 @@ def read_request(
         return LLMRequest(), None
     field = payloads.ARRAY_FIELDS.get(api)
     if field is not None and (len(raw) >= SPLIT_MIN or (capture and mode == "new")):
-        session = current.get()
+        # (``session``: the calling code's, from the client's resolver; its conversation keys the history)
         key = (api, session.thread_id or session.id) if session is not None else (api, bytes(raw[:256]))
         entry = _histories.get(key)
         split = split_body(raw, field, (entry[0], entry[1]) if entry is not None else None)
@@ -591,8 +592,10 @@ def start_known_call(endpoint: Endpoint, request: Request) -> Optional[LLMCall]:
 def _recording_client() -> Optional[Host]:
     if not is_instrumentation_enabled() or otel_context.get_value(WIRE_CALL_KEY) is not None:
         return None
-    session = current.get()
+    client = registry.pick()
+    if client is None or not client.recording:
+        return None
+    session = client.current_session()
     if session is not None and not session.sampled:
         return None  # a session sampling dropped: its calls cost nothing more
-    client = registry.pick()
-    return client if client is not None and client.recording else None
+    return client

@@ -19,7 +19,6 @@ from opentelemetry import trace
 from .. import semconv
 from .._payloads.llm import provider_of
 from .._propagation import Targets, baggage_header, merge_headers, outgoing_headers
-from .._session import current
 from .._spans import attributes_of
 from .._types import Host
 from .call import registry
@@ -60,11 +59,9 @@ def headers_for(
             entries = config.propagate_to
             if not entries or not targets_of(entries).allows(url, llm):
                 return None
-        session = current.get()
-        if session is None or session.client is not client:
-            session = client.current_session()
-            if session is None:
-                return None
+        session = client.current_session()
+        if session is None:
+            return None
         span = trace.get_current_span(context)
         span_context = span.get_span_context()
         turn = attributes_of(span).get(semconv.TURN_INDEX) if span_context.is_valid else None

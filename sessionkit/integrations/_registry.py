@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._clients import ClientSet
-from .._session import current
 
 __all__ = ["client_for", "registry"]
 
@@ -16,8 +15,7 @@ registry: ClientSet[Any] = ClientSet()
 def client_for(name: str) -> Optional[Any]:
     """The client a call of integration ``name`` goes to, or None: none records, or the one it
     belongs to (the current session's client, else the default or newest) leaves it out."""
-    session = current.get()
-    client = session.client if session is not None else registry.pick()
+    client = registry.pick()  # the current session's client, else the default or newest
     if client is None or client.closed or not client.recording or name not in client.config.integrations:
         return None
     return client

@@ -22,7 +22,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._payloads.body import captured
-from .._session import current
 from .._spans import set_clean_attributes
 from ._open import Open, close, open_span
 from ._registry import client_for
@@ -84,7 +83,7 @@ class _Handler:
             session = None
             if parent is None and thread is not None:
                 attrs[semconv.GEN_AI_CONVERSATION_ID] = str(thread)
-            if parent is None and current.get() is None:  # a root run outside a session starts one
+            if parent is None and client.current_session() is None:  # a root run outside a session starts one
                 fields = {"thread_id": str(thread)} if thread is not None else {}
                 session = client.start_session(name, **fields)
             node = metadata.get("langgraph_node")

@@ -21,7 +21,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._payloads.body import captured
-from .._session import current
 from .._spans import set_clean_attributes
 from ._open import Open, close, open_span
 from ._registry import client_for
@@ -54,7 +53,7 @@ class SessionTracingProcessor:
                 return
             group = getattr(sdk_trace, "group_id", None)
             session = None
-            if current.get() is None:  # a run outside a session starts one
+            if client.current_session() is None:  # a run outside a session starts one
                 fields: dict[str, Any] = {"thread_id": str(group)} if group else {}
                 session = client.start_session(str(getattr(sdk_trace, "name", None) or "agent run"), **fields)
             attrs: dict[str, Any] = {

@@ -32,12 +32,12 @@ from ._prices import PriceTable
 from ._processor import SessionSpanProcessor
 from ._propagation import NOTHING, read_carrier
 from ._redact import Redactor
+from ._registry import ContinuedScope, SessionRegistry, SessionScope, TurnDecorator
 from ._session import Session, current
-from ._sessions import ContinuedScope, SessionRegistry, SessionScope, TurnDecorator
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields
 from ._values import checked_timeout
-from ._wire.propagate import headers_for
+from ._wire.outgoing import headers_for
 
 if TYPE_CHECKING:
     from ._models import ClientStats, OpenChannel

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.trace import NoOpTracer, Tracer
 
-from ._clients import ClientSet
+from ._client_set import ClientSet
 
 __all__ = ["AttachedProcessor", "GlobalProvider", "Stamping", "Target", "registry", "serve", "stop_serving"]
 

@@ -447,7 +447,7 @@ def test_bad_headers_through_a_real_server_get_a_normal_answer(receiver):
 # -- outgoing: which targets, what goes ---------------------------------------------------------------
 def _targets(*entries: str):
     from sessionkit._propagation import Targets
-    from sessionkit._wire.propagate import targets_of
+    from sessionkit._wire.outgoing import targets_of
 
     assert isinstance(targets_of(entries), Targets)
     return targets_of(entries)

@@ -8,7 +8,7 @@ import pytest
 import sessionkit
 from opentelemetry import trace
 from sessionkit import EndState
-from sessionkit._sessions import RECENT_TRACES, TRIM_BATCH
+from sessionkit._registry import RECENT_TRACES, TRIM_BATCH
 
 
 def test_resolve_prefers_the_context_then_the_main_threads_imperative_session_then_auto():

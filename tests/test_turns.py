@@ -597,7 +597,7 @@ def test_sessionkit_show_prints_a_per_session_trace_turn_by_turn(tmp_path):
 def test_an_open_turn_keeps_its_trace_while_many_others_come_and_go(client):
     # The registry forgets old traces past its bound, but never one still in use: a span that
     # starts late in a long open turn still belongs to that turn, not to a new one.
-    from sessionkit._sessions import RECENT_TRACES, TRIM_BATCH
+    from sessionkit._registry import RECENT_TRACES, TRIM_BATCH
 
     busy = client.start_session("busy")
     with client.session("long") as s, s.turn("a long turn"):

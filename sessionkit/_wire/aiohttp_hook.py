@@ -18,8 +18,8 @@ from typing import Any, Optional
 from opentelemetry import context as otel_context
 
 from .call import LLMCall, start_call
+from .outgoing import merged, ours_for
 from .patching import unwrap, wrap
-from .propagate import merged, ours_for
 
 logger = logging.getLogger("sessionkit")
 

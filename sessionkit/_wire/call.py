@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
-from .._clients import ClientSet
+from .._client_set import ClientSet
 from .._payloads.body import fit_json, fit_messages, redacted_json, split_body
 from .._payloads.llm import (
     Endpoint,

@@ -19,8 +19,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from .call import LLMCall, start_call
+from .outgoing import merge_headers, ours_for
 from .patching import is_wrapped, unwrap, wrap
-from .propagate import merge_headers, ours_for
 
 MODULES = ("httpx", "httpx2")
 _MARKER = "_sessionkit_llm_send"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from .outgoing import merged, ours_for
 from .patching import unwrap, wrap
-from .propagate import merged, ours_for
 
 MODULES = ("urllib3.connectionpool",)
 _MARKER = "_sessionkit_propagate"

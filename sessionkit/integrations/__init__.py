@@ -17,7 +17,7 @@ from typing import Any
 
 import wrapt
 
-from ._registry import client_for, registry
+from ._pick import client_for, registry
 
 __all__ = ["attach", "client_for", "detach", "registry"]
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
-from ._registry import registry
+from ._pick import registry
 
 __all__ = ["Middleware", "client_of", "end_server_span", "start_server_span"]
 

@@ -24,7 +24,7 @@ from .. import semconv
 from .._payloads.body import captured
 from .._spans import set_clean_attributes
 from ._open import Open, close, open_span
-from ._registry import client_for
+from ._pick import client_for
 
 __all__ = ["handler", "setup"]
 

@@ -19,7 +19,7 @@ import wrapt
 from .. import semconv
 from .._propagation import merge_headers
 from .._spans import add_enricher, attributes_of, set_clean_attributes
-from ._registry import client_for
+from ._pick import client_for
 
 __all__ = ["SCOPE", "enrich", "setup"]
 

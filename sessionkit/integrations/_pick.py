@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .._clients import ClientSet
+from .._client_set import ClientSet
 
 __all__ = ["client_for", "registry"]
 

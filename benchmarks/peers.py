@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import OtlpSink  # noqa: E402
+from run import OtlpSink
 
 # What each SDK needs installed, and how it sets up and decorates. ``SINK`` is the sink's URL.
 PEERS: dict[str, dict[str, Any]] = {

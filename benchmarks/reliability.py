@@ -17,9 +17,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sessionkit  # noqa: E402
+import sessionkit
 
-from run import LoopbackServer, OtlpSink, dead_endpoint, python  # noqa: E402
+from run import LoopbackServer, OtlpSink, dead_endpoint, python
 
 
 class Hanging(LoopbackServer):
@@ -31,7 +31,7 @@ class Hanging(LoopbackServer):
         stop = self.stop_event = threading.Event()
 
         class Handler(LoopbackHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 stop.wait(120)
 
         super().__init__(Handler)

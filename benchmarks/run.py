@@ -86,7 +86,7 @@ class OtlpSink(LoopbackServer):
         from sessionkit.fake_llm import LoopbackHandler
 
         class Handler(LoopbackHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

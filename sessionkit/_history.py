@@ -97,7 +97,7 @@ class HistoryLoad:
     def record(
         self,
         messages: Optional[int] = None,
-        bytes: Optional[int] = None,  # noqa: A002
+        bytes: Optional[int] = None,
         cache_hit: Optional[bool] = None,
     ) -> None:
         """What the load returned: message count, size in bytes, and whether a cache served it."""

@@ -116,7 +116,7 @@ class FakeLLMServer:
         server = self
 
         class Handler(LoopbackHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 try:

@@ -14,7 +14,7 @@ from sessionkit._session import current as sessionkit_current
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from otlp_receiver import OtlpReceiver  # noqa: E402
+from otlp_receiver import OtlpReceiver
 
 # Variables that steer the test suite itself, not sessionkit.
 TEST_CONTROLS = {"SESSIONKIT_PHOENIX_VENV", "SESSIONKIT_UPDATE_SCREENSHOTS"}

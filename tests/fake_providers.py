@@ -64,7 +64,7 @@ class FakeProviderServer:
         server = self
 
         class Handler(LoopbackHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     body = json.loads(raw or b"{}")

@@ -19,7 +19,7 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self, receiver: GrpcOtlpReceiver) -> None:
         self.receiver = receiver
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: Any) -> Any:
         logs = decode_logs(request.SerializeToString())
         with self.receiver._lock:
             self.receiver.logs.extend(logs)
@@ -37,7 +37,7 @@ class GrpcOtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (the gRPC method name)
+    def Export(self, request: Any, context: Any) -> Any:
         spans = decode(request.SerializeToString())
         with self._lock:
             self.spans.extend(spans)

@@ -108,7 +108,7 @@ class OtlpReceiver:
         receiver = self
 
         class Handler(LoopbackHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 with receiver._lock:

@@ -223,3 +223,61 @@ def test_importing_sessionkit_and_its_pytest_plugin_loads_no_opentelemetry():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+_MUTABLE_CALLS = {
+    "dict",
+    "list",
+    "set",
+    "OrderedDict",
+    "defaultdict",
+    "deque",
+    "WeakSet",
+    "WeakValueDictionary",
+    "WeakKeyDictionary",
+    "ContextVar",
+    "ClientSet",
+    "_Histories",
+    "_Registry",
+}
+
+
+def _module_state(tree: ast.Module) -> set[str]:
+    """A module's process-global state: the names its functions rebind (``global``) and the
+    module-level containers it fills (lower-case names: UPPER_CASE ones are constants)."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        made = (
+            getattr(value.func, "id", None) or getattr(value.func, "attr", None)
+            if isinstance(value, ast.Call)
+            else None
+        )
+        if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
+            made in _MUTABLE_CALLS
+        ):
+            found.update(t.id for t in targets if isinstance(t, ast.Name) and not t.id.isupper() and t.id != "__all__")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            found.update(node.names)
+    return found
+
+
+def test_every_module_level_mutable_is_in_the_process_global_table():
+    text = (DOCS / "architecture.md").read_text()
+    table = text[text.index("## Process-global state") : text.index("## The export pipeline")]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for name in sorted(_module_state(ast.parse(path.read_text()))):
+            qualified = f"`{module}.{name}`"
+            if not any(qualified in row or (f"`{module}." in row and f"`{name}`" in row) for row in rows):
+                missing.append(f"{module}.{name}")
+    assert missing == []

@@ -46,22 +46,22 @@ logger = logging.getLogger("sessionkit")
 
 
 class ChannelOwner(Protocol):
-    """What a channel needs of the session it belongs to (``Session`` is one)."""
+    """What a channel needs of the session it belongs to. Implemented by ``Session``."""
 
     id: str
 
     @property
     def client(self) -> Host: ...
 
-    def _span_parent(self) -> Optional[Context]:
+    def span_parent(self) -> Optional[Context]:
         """The parent context for a span of this session (None: the current context)."""
         ...
 
-    def _channel_closed(self, channel: Channel) -> None:
+    def channel_closed(self, channel: Channel) -> None:
         """``channel`` closed or leaked: forget it, count it."""
         ...
 
-    def _channel_attempt(self, platform: str, ok: bool) -> None:
+    def channel_attempted(self, platform: str, ok: bool) -> None:
         """A creation attempt on ``platform`` finished."""
         ...
 
@@ -103,7 +103,7 @@ class Channel:
             attrs[semconv.CHANNEL_PURPOSE] = purpose
         client = session.client
         self._span: Span = client.tracer.start_span(
-            f"channel {platform}", context=session._span_parent(), kind=SpanKind.CLIENT, attributes=attrs
+            f"channel {platform}", context=session.span_parent(), kind=SpanKind.CLIENT, attributes=attrs
         )
         self._lock = threading.Lock()
 
@@ -141,7 +141,7 @@ class Channel:
         except Exception:
             logger.debug("sessionkit: could not record a channel's end", exc_info=True)
         span.end()
-        self.owner._channel_closed(self)
+        self.owner.channel_closed(self)
         return True
 
     def _leak(self, why: str) -> None:
@@ -177,7 +177,7 @@ class ChannelAttempt:
         self.channel: Optional[Channel] = None
         self._span = session.client.tracer.start_span(
             f"channel.create {platform}",
-            context=session._span_parent(),
+            context=session.span_parent(),
             kind=SpanKind.CLIENT,
             attributes={semconv.CHANNEL_PLATFORM: platform, semconv.CHANNEL_ATTEMPT: number},
         )
@@ -203,7 +203,7 @@ class ChannelAttempt:
             if exc is not None:
                 span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
         span.end()
-        self.owner._channel_attempt(self.platform, ok)
+        self.owner.channel_attempted(self.platform, ok)
 
 
 class ChannelRegistry:

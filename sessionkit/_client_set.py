@@ -18,7 +18,7 @@ __all__ = ["ClientSet", "Served"]
 
 
 class Served(Protocol):
-    """What a client set needs of a client."""
+    """What a client set needs of a client. Implemented by ``Client``."""
 
     @property
     def closed(self) -> bool: ...

@@ -35,7 +35,8 @@ ClientGetter = Callable[[], Any]
 
 
 class Run(Protocol):
-    """One decorated call: made current around each piece of the user's code, ended once."""
+    """One decorated call: made current around each piece of the user's code, ended once. Implemented by
+    the engine's calls."""
 
     def enter(self) -> Any: ...
 
@@ -47,7 +48,8 @@ class Run(Protocol):
 
 
 class Spec(Protocol):
-    """What a decorator was configured with; makes a run per call (None: run the call untraced)."""
+    """What a decorator was configured with; makes a run per call (None: run the call untraced).
+    Implemented by the span, history-loader, session and turn specs."""
 
     needs_recording: bool
     """True when a run needs a recording client (spans); False when it is useful without (sessions)."""

@@ -46,7 +46,7 @@ logger = logging.getLogger("sessionkit")
 
 
 class Ending(Protocol):
-    """What the exit paths need of a client (``Client`` is the implementer)."""
+    """What the exit paths need of a client. Implemented by ``Client``."""
 
     @property
     def shutdown_timeout(self) -> float:

@@ -35,7 +35,7 @@ logger = logging.getLogger("sessionkit")
 
 
 class Target(Protocol):
-    """What the global provider needs of a client."""
+    """What the global provider needs of a client. Implemented by ``Client``."""
 
     @property
     def closed(self) -> bool: ...
@@ -50,7 +50,7 @@ class Target(Protocol):
 
 
 class Stamping(Protocol):
-    """What an attached processor needs of a client's session processor."""
+    """What an attached processor needs of a client's session processor. Implemented by ``SessionSpanProcessor``."""
 
     def stamp(self, span: Span, parent_context: Any) -> None: ...
 

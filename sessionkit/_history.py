@@ -38,7 +38,7 @@ _CONVERSATIONS = 4096  # conversations remembered per client, least recently loa
 
 
 class HistoryOwner(Protocol):
-    """What a history load needs of the session it belongs to (``Session`` is one)."""
+    """What a history load needs of the session it belongs to. Implemented by ``Session``."""
 
     id: str
     thread_id: Optional[str]
@@ -46,18 +46,19 @@ class HistoryOwner(Protocol):
     @property
     def client(self) -> Host: ...
 
-    def _span_parent(self) -> Optional[Context]:
+    def span_parent(self) -> Optional[Context]:
         """The parent context for a span of this session (None: the current context)."""
         ...
 
-    def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
+    def history_loaded(self, load: HistoryLoad) -> Optional[int]:
         """``load`` finished: count it; return how many of its messages earlier loads of the
         conversation had loaded already (None: unknown)."""
         ...
 
 
 class LoaderHost(Host, Protocol):
-    """What ``@history_loader`` needs of a client: a ``Host`` that knows the current session."""
+    """What ``@history_loader`` needs of a client: a ``Host`` that knows the current session.
+    Implemented by ``Client``."""
 
     def current_session(self) -> Optional[HistoryOwner]: ...
 
@@ -89,7 +90,7 @@ class HistoryLoad:
         self._started = _clock()
         self.seconds: Optional[float] = None
         self._span: Span = session.client.tracer.start_span(
-            semconv.HISTORY_LOAD_SPAN_NAME, context=session._span_parent(), attributes=attrs
+            semconv.HISTORY_LOAD_SPAN_NAME, context=session.span_parent(), attributes=attrs
         )
         self._token: Any = None
         self._done = False
@@ -122,7 +123,7 @@ class HistoryLoad:
                 attrs[semconv.HISTORY_BYTES] = self.bytes
             if self.cache_hit is not None:
                 attrs[semconv.HISTORY_CACHE_HIT] = self.cache_hit
-            redundant = self.session._history_loaded(self)
+            redundant = self.session.history_loaded(self)
             if redundant is not None:
                 attrs[semconv.HISTORY_MESSAGES_REDUNDANT] = redundant
             span.set_attributes(attrs)

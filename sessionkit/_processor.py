@@ -33,7 +33,7 @@ _MAX_OWNERS = 65536  # requests' spans open at once whose session the processor 
 
 
 class SpanOwner(Protocol):
-    """What the processor needs of a session (``Session`` is one)."""
+    """What the processor needs of a session. Implemented by ``Session``."""
 
     id: str
     sampled: bool
@@ -43,18 +43,18 @@ class SpanOwner(Protocol):
         """The identity attributes every span of the session carries."""
         ...
 
-    def _span_started(self, span: Any, parent_context: Optional[Context], by_trace: bool) -> Mapping[str, Any]:
+    def on_span_start(self, span: Any, parent_context: Optional[Context], by_trace: bool) -> Mapping[str, Any]:
         """``span`` starts in this session (found by its trace, or else as the calling code's):
         the attributes to stamp it with."""
         ...
 
-    def _count_span(self, span: ReadableSpan) -> None:
+    def on_span_end(self, span: ReadableSpan) -> None:
         """``span`` ended in this session: add it to the session's figures."""
         ...
 
 
 class SessionIndex(Protocol):
-    """Where the processor finds a span's session (the client's ``SessionRegistry`` is one)."""
+    """Where the processor finds a span's session. Implemented by ``SessionRegistry``."""
 
     @property
     def by_trace(self) -> Mapping[int, SpanOwner]:
@@ -75,7 +75,7 @@ class SessionIndex(Protocol):
 
 
 class ExportTarget(Protocol):
-    """The processor the ended spans go on to (the client's ``ExportPipeline``)."""
+    """The processor the ended spans go on to. Implemented by ``ExportPipeline``."""
 
     def on_end(self, span: ReadableSpan) -> None: ...
 
@@ -169,7 +169,7 @@ class SessionSpanProcessor(SpanProcessor):
                 owners[span.get_span_context().span_id] = session
             if session is not None:
                 # The session's stamp, with the span's turn; a top-level span starts a turn.
-                set_clean_attributes(span, session._span_started(span, parent_context, by_trace), fresh=True)
+                set_clean_attributes(span, session.on_span_start(span, parent_context, by_trace), fresh=True)
             else:
                 self._without_session.add()
         except Exception:
@@ -203,7 +203,7 @@ class SessionSpanProcessor(SpanProcessor):
             if self._owners and context is not None and context.span_id in self._owners:
                 owner = self._owners.pop(context.span_id)  # a request's span (see ``stamp``)
                 if owner is not None:
-                    owner._count_span(span)
+                    owner.on_span_end(span)
                 return
             session = self._by_trace.get(context.trace_id) if context else None
             if session is None:
@@ -211,7 +211,7 @@ class SessionSpanProcessor(SpanProcessor):
                 if isinstance(session_id, str):
                     session = self._by_id.get(session_id)
             if session is not None:
-                session._count_span(span)
+                session.on_span_end(span)
         except Exception:
             logger.exception("sessionkit: error while counting a span (ignored)")
 

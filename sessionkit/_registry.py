@@ -145,14 +145,14 @@ class SessionRegistry:
         except Exception:
             logger.exception("sessionkit: could not emit the %s event of session %s", name, session.id)
 
-    def _previous_session(self, user_id: Optional[str], session_id: str) -> Optional[str]:
+    def previous_session_of(self, user_id: Optional[str], session_id: str) -> Optional[str]:
         """The id of ``user_id``'s last ended session, unless it is ``session_id`` (continued)."""
         if user_id is None or not self._last_of_user:
             return None
         previous = self._last_of_user.get(user_id)
         return None if previous == session_id else previous
 
-    def _trace_opened(self, trace_id: int, session: Session) -> None:
+    def trace_opened(self, trace_id: int, session: Session) -> None:
         """``session`` started trace ``trace_id`` (its record, or a turn): spans of that trace
         are its. One dict assignment, atomic; the lock only to trim the index."""
         by_trace = self.by_trace
@@ -202,10 +202,10 @@ class SessionRegistry:
             self.by_id.setdefault(session.id, session)
             trace_id = root_trace_id(session)
             if trace_id not in self.by_trace:
-                self._trace_opened(trace_id, session)
+                self.trace_opened(trace_id, session)
             return
         self.by_id[session.id] = session
-        self._trace_opened(root_trace_id(session), session)
+        self.trace_opened(root_trace_id(session), session)
 
     # -- which session --------------------------------------------------------------------------
     def resolve(self) -> Optional[Session]:
@@ -261,7 +261,7 @@ class SessionRegistry:
         target.end(state, reason)
         return target
 
-    def _session_ended(self, session: Session) -> None:
+    def session_ended(self, session: Session) -> None:
         self._announcer.discard(session)
         if self._active.get(session.id) is session:
             self._active.pop(session.id, None)
@@ -276,7 +276,7 @@ class SessionRegistry:
                     self._last_of_user.popitem(last=False)
         self._event(semconv.EVENT_SESSION_END, session)
 
-    def _record_waiting(self, session: Session, waiting: bool) -> None:
+    def record_waiting(self, session: Session, waiting: bool) -> None:
         """``session`` ended with spans still open: its record goes out when they end, or at close."""
         if waiting:
             self._waiting[session.id] = session
@@ -484,7 +484,8 @@ def session_decorator(
 
 # -- a turn per call ------------------------------------------------------------------------------
 class TurnHost(Host, Protocol):
-    """What ``@client.turn`` needs of a client: a ``Host`` that knows the calling code's session."""
+    """What ``@client.turn`` needs of a client: a ``Host`` that knows the calling code's session.
+    Implemented by ``Client``."""
 
     def current_session(self) -> Optional[Session]: ...
 

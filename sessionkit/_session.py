@@ -67,25 +67,25 @@ current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("ses
 
 
 class SessionOwner(Protocol):
-    """What a session needs of the registry that opened it."""
+    """What a session needs of the registry that opened it. Implemented by ``SessionRegistry``."""
 
     host: Host
     channels: ChannelRegistry
     history: HistoryTracker
 
-    def _session_ended(self, session: Session) -> None:
+    def session_ended(self, session: Session) -> None:
         """``session`` ended: let it go from the registry's books."""
         ...
 
-    def _trace_opened(self, trace_id: int, session: Session) -> None:
+    def trace_opened(self, trace_id: int, session: Session) -> None:
         """``session`` started the trace ``trace_id`` (a turn)."""
         ...
 
-    def _previous_session(self, user_id: Optional[str], session_id: str) -> Optional[str]:
+    def previous_session_of(self, user_id: Optional[str], session_id: str) -> Optional[str]:
         """The id of ``user_id``'s session before ``session_id``, if known."""
         ...
 
-    def _record_waiting(self, session: Session, waiting: bool) -> None:
+    def record_waiting(self, session: Session, waiting: bool) -> None:
         """Whether ``session``'s record waits for spans still open."""
         ...
 
@@ -162,7 +162,7 @@ class Session:
         self.name: str = to_text(name, 256) if name is not None else "session"
         self.thread_id: Optional[str] = None if thread_id is None else to_id(thread_id, "thread_id")
         self.user_id: Optional[str] = None if user_id is None else to_id(user_id, "user_id")
-        self.previous_id = owner._previous_session(self.user_id, self.id)
+        self.previous_id = owner.previous_session_of(self.user_id, self.id)
         """The id of the session this user had before this one (``session.previous_id``), if known."""
         self.tags: list[str] = to_tags(tags)
         if metadata is None:
@@ -301,7 +301,7 @@ class Session:
         self.metadata.update(values)
         self._root.set_attribute(semconv.METADATA, fit_json(self.metadata, MAX_STRING))
 
-    def _span_parent(self) -> Optional[otel_context.Context]:
+    def span_parent(self) -> Optional[otel_context.Context]:
         """Parent for a new span of this session: the current span if it is in one of this
         session's traces (None: use the current context); else, per turn, a new trace (the span
         is a turn of its own), and per session the session's root."""
@@ -330,7 +330,7 @@ class Session:
         """The turns this process saw of the session, in order."""
         return list(self._turns.values())
 
-    def _turn_parent(self) -> otel_context.Context:
+    def turn_parent(self) -> otel_context.Context:
         if self._per_turn:
             return SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
         return self._context()
@@ -351,7 +351,7 @@ class Session:
                 turns[index] = turn
                 turns.move_to_end(index, last=False)
 
-    def _turn_opened(self, turn: Turn) -> None:
+    def turn_opened(self, turn: Turn) -> None:
         """``turn`` (explicit or implicit) started: keep it, and per turn make its trace this session's."""
         turns = self._turns
         turns[turn.index] = turn
@@ -360,26 +360,26 @@ class Session:
         if self._per_turn:
             trace_id = turn.trace_id_int
             self._turns_by_trace[trace_id] = turn
-            self._owner._trace_opened(trace_id, self)
+            self._owner.trace_opened(trace_id, self)
 
-    def _enter_turn(self, turn: Turn, span: Span) -> Any:
+    def enter_turn(self, turn: Turn, span: Span) -> Any:
         return current.set(self), otel_context.attach(trace.set_span_in_context(span))
 
-    def _leave_turn(self, token: Any) -> None:
+    def leave_turn(self, token: Any) -> None:
         detach(token)
 
     def _implicit_turn(self, span: Any) -> dict[str, Any]:
         """``span`` is a top-level call of the session with no turn open: a turn of its own.
         Returns the span's stamp. (On the hot path: every top-level call in a session.)"""
         index = self._next_turn()
-        self._turn_opened(Turn(self, index, span=span))
+        self.turn_opened(Turn(self, index, span=span))
         (self._open_started or self._started_tally()).add()
         stamp = dict(self.stamp)
         stamp[semconv.TURN_INDEX] = index
         stamp[semconv.TURN_IMPLICIT] = True
         return stamp
 
-    def _span_started(
+    def on_span_start(
         self, span: Any, parent_context: Optional[otel_context.Context], by_trace: bool
     ) -> Mapping[str, Any]:
         """Called by the span processor as a span of this session starts: the attributes to
@@ -432,7 +432,7 @@ class Session:
     def span(self, name: str, **attributes: Any) -> Iterator[Span]:
         """A custom child span in this session, current while the block runs."""
         with self._owner.host.tracer.start_as_current_span(
-            to_text(name, 256), context=self._span_parent(), attributes=to_attributes(attributes)
+            to_text(name, 256), context=self.span_parent(), attributes=to_attributes(attributes)
         ) as span:
             token = current.set(self)
             try:
@@ -505,7 +505,7 @@ class Session:
             self._channel_counts = ChannelCounts()
         return self._channel_counts
 
-    def _channel_closed(self, channel: Channel) -> None:
+    def channel_closed(self, channel: Channel) -> None:
         self._owner.channels.forget(channel)
         with self._lock:
             counts = self._channels()
@@ -516,7 +516,7 @@ class Session:
             else:
                 counts.closed += 1
 
-    def _channel_attempt(self, platform: str, ok: bool) -> None:
+    def channel_attempted(self, platform: str, ok: bool) -> None:
         with self._lock:
             counts = self._channels()
             counts.attempts += 1
@@ -534,7 +534,7 @@ class Session:
         conversation = None if conversation_id is None else to_id(conversation_id, "conversation_id")
         return HistoryLoad(self, to_text(source, 128), conversation, turn)
 
-    def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
+    def history_loaded(self, load: HistoryLoad) -> Optional[int]:
         tracker = self._owner.history
         redundant = tracker.repeated(load)
         with self._lock:
@@ -570,7 +570,7 @@ class Session:
         for turn in list(self._turns.values()):
             if turn.is_active and not turn.implicit:
                 turn.end()
-        self._owner._session_ended(self)
+        self._owner.session_ended(self)
         live = self._live
         if live is not None:
             try:
@@ -599,7 +599,7 @@ class Session:
             # record waits for the last of them, so that its figures count them.
             self._record_pending = self._spans_counted() < self._spans_started()
         if self._record_pending:
-            self._owner._record_waiting(self, True)
+            self._owner.record_waiting(self, True)
         else:
             self._finish_root()
 
@@ -614,7 +614,7 @@ class Session:
         with self._lock:
             pending, self._record_pending = self._record_pending, False
         if pending:
-            self._owner._record_waiting(self, False)
+            self._owner.record_waiting(self, False)
             self._finish_root()
 
     def _finish_root(self) -> None:
@@ -651,7 +651,7 @@ class Session:
         # was current, restores past it through them when it ends.)
 
     # -- figures -----------------------------------------------------------------------------
-    def _count_span(self, span: ReadableSpan) -> None:
+    def on_span_end(self, span: ReadableSpan) -> None:
         """Called by the span processor for each span that ends in this session."""
         attrs = attributes_of(span)
         kind = attrs.get(semconv.SPAN_TYPE)

@@ -34,7 +34,7 @@ SESSION_ROOT_PARENT = Context()
 # started from it, and every span under it.
 DROPPED_ROOT_PARENT = Context({create_key("sessionkit-dropped-session"): True})
 
-# Set by a session in a parent context it gives out (``Session._span_parent``): a span started
+# Set by a session in a parent context it gives out (``Session.span_parent``): a span started
 # from it is a new turn of that session (the processor reads it).
 TURN_START_KEY = create_key("sessionkit-turn-start")
 

@@ -40,7 +40,7 @@ logger = logging.getLogger("sessionkit")
 
 
 class TurnOwner(Protocol):
-    """What a turn needs of its session (``Session`` is one)."""
+    """What a turn needs of its session. Implemented by ``Session``."""
 
     id: str
 
@@ -50,19 +50,19 @@ class TurnOwner(Protocol):
     @property
     def stamp(self) -> Mapping[str, Any]: ...
 
-    def _turn_parent(self) -> otel_context.Context:
+    def turn_parent(self) -> otel_context.Context:
         """The parent context of a new turn's root (empty: a new trace; else the session's root)."""
         ...
 
-    def _turn_opened(self, turn: Turn) -> None:
+    def turn_opened(self, turn: Turn) -> None:
         """``turn`` started: index it and make it findable by its trace."""
         ...
 
-    def _enter_turn(self, turn: Turn, span: Span) -> Any:
-        """Make the session and ``turn``'s root current; returns what ``_leave_turn`` takes."""
+    def enter_turn(self, turn: Turn, span: Span) -> Any:
+        """Make the session and ``turn``'s root current; returns what ``leave_turn`` takes."""
         ...
 
-    def _leave_turn(self, token: Any) -> None: ...
+    def leave_turn(self, token: Any) -> None: ...
 
     def html(self, turn: Optional[int] = None) -> str:
         """The session's display as HTML (``turn``: that turn's alone)."""
@@ -236,7 +236,7 @@ class Turn:
         attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
         if self._input is not None:
             attrs.update(_content(client, self._input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES))
-        parent = session._turn_parent()
+        parent = session.turn_parent()
         self._start_wall = time.time_ns()
         if parent is SESSION_ROOT_PARENT:  # a new trace: the processor leaves it alone
             span = client.tracer.start_span(self._name, context=parent, start_time=self._start_wall)
@@ -247,7 +247,7 @@ class Turn:
         context = span.get_span_context()
         self.span_id = context.span_id
         self._trace_id = context.trace_id
-        session._turn_opened(self)
+        session.turn_opened(self)
 
     def __enter__(self) -> Turn:
         self._tokens.append(enter_turn(self))
@@ -397,12 +397,12 @@ def enter_turn(turn: Turn) -> Any:
     if turn._trace_id == 0:
         turn._open()
     span = turn._span
-    return None if span is None else turn.owner._enter_turn(turn, span)
+    return None if span is None else turn.owner.enter_turn(turn, span)
 
 
 def leave_turn(turn: Turn, token: Any) -> None:
     if token is not None:
-        turn.owner._leave_turn(token)
+        turn.owner.leave_turn(token)
 
 
 def end_call(turn: Turn, exc: Optional[BaseException], result: Any) -> None:

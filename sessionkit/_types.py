@@ -50,7 +50,7 @@ class SessionFields(TypedDict, total=False):
 
 
 class Host(Protocol):
-    """What the parts below the client use of it."""
+    """What the parts below the client use of it. Implemented by ``Client``."""
 
     config: Config
     """The client's settings (frozen; replaced whole by ``configure``)."""

@@ -36,14 +36,14 @@ class FakeOwner:
     def client(self) -> FakeHost:
         return self.host
 
-    def _span_parent(self) -> Any:
+    def span_parent(self) -> Any:
         return None
 
-    def _channel_closed(self, channel: Channel) -> None:
+    def channel_closed(self, channel: Channel) -> None:
         self.registry.forget(channel)
         self.closed.append(channel)
 
-    def _channel_attempt(self, platform: str, ok: bool) -> None:
+    def channel_attempted(self, platform: str, ok: bool) -> None:
         self.attempts.append((platform, ok))
         self.registry.attempt_finished(platform, ok)
 
@@ -52,7 +52,7 @@ class FakeOwner:
         self.registry.add(channel)
         return channel
 
-    def _history_loaded(self, load: HistoryLoad) -> Optional[int]:
+    def history_loaded(self, load: HistoryLoad) -> Optional[int]:
         redundant = self.tracker.repeated(load)
         self.loads.append((load, redundant))
         return redundant

@@ -16,11 +16,11 @@ class Owner:
         self.counted: list[str] = []
         self.started: list[tuple[str, bool]] = []  # (span name, found by its trace)
 
-    def _span_started(self, span: Any, parent_context: Any, by_trace: bool) -> Mapping[str, Any]:
+    def on_span_start(self, span: Any, parent_context: Any, by_trace: bool) -> Mapping[str, Any]:
         self.started.append((span.name, by_trace))
         return self.stamp
 
-    def _count_span(self, span: ReadableSpan) -> None:
+    def on_span_end(self, span: ReadableSpan) -> None:
         self.counted.append(span.name)
 
 
@@ -88,7 +88,7 @@ def test_an_error_in_a_session_is_logged_and_the_span_still_goes_on(caplog):
     index, processor, sink, tracer = make()
 
     class Broken(Owner):
-        def _count_span(self, span: ReadableSpan) -> None:
+        def on_span_end(self, span: ReadableSpan) -> None:
             raise RuntimeError("broken on purpose")
 
     index.current = Broken("s-3")

@@ -197,16 +197,16 @@ class Client:
                 logger.exception("sessionkit: could not set up the global tracer provider (continuing without)")
         else:
             _global.stop_serving(self)
-        integrations.detach(self)
+        integrations.unregister(self)
 
     def _apply_integrations(self) -> None:
         if self.config.integrations and self.config.tracing_enabled and not self.closed:
             try:
-                integrations.attach(self)
+                integrations.register(self)
             except Exception:
                 logger.exception("sessionkit: could not set up the integrations (continuing without)")
         else:
-            integrations.detach(self)
+            integrations.unregister(self)
 
     # -- LLM calls on the wire --------------------------------------------------------------------
     def _apply_instrumentation(self) -> None:
@@ -222,13 +222,13 @@ class Client:
     def instrument(self) -> None:
         """Record LLM calls for this client again after :meth:`uninstrument`."""
         if not self._instrumented and self.config.tracing_enabled and not self.closed:
-            _wire.attach(self)
+            _wire.register(self)
             self._instrumented = True
 
     def uninstrument(self) -> None:
         """Stop recording LLM calls for this client; the last client to stop restores the
         original httpx / httpx2 methods."""
-        _wire.detach(self)
+        _wire.unregister(self)
         self._instrumented = False
 
     # -- sessions -------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ class Client:
 
     def current_session(self) -> Optional[Session]:
         """The session code running here belongs to: the context's, else the default one."""
-        return self._sessions.resolve()
+        return self._sessions.current_session()
 
     def continue_session(
         self, headers: Any, *, name: Optional[str] = None, trust: Optional[bool] = None
@@ -353,7 +353,7 @@ class Client:
         with internal_errors("letting the global provider go at shutdown"):
             _global.stop_serving(self)
         with internal_errors("detaching the integrations at shutdown"):
-            integrations.detach(self)
+            integrations.unregister(self)
         return exported
 
     @property

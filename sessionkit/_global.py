@@ -52,7 +52,7 @@ class Target(Protocol):
 class Stamping(Protocol):
     """What an attached processor needs of a client's session processor. Implemented by ``SessionSpanProcessor``."""
 
-    def stamp(self, span: Span, parent_context: Any) -> None: ...
+    def apply_stamp(self, span: Span, parent_context: Any) -> None: ...
 
     def count(self, span: ReadableSpan) -> None: ...
 
@@ -113,7 +113,7 @@ class AttachedProcessor(SpanProcessor):
         self._processor = processor
 
     def on_start(self, span: Span, parent_context: Any = None) -> None:
-        self._processor.stamp(span, parent_context)
+        self._processor.apply_stamp(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         self._processor.count(span)

@@ -69,7 +69,7 @@ class SessionIndex(Protocol):
         """The trace ids requests came in with (``continue_session``), while those requests run."""
         ...
 
-    def resolve(self) -> Optional[SpanOwner]:
+    def current_session(self) -> Optional[SpanOwner]:
         """The session the calling code belongs to, or None."""
         ...
 
@@ -127,9 +127,9 @@ class SessionSpanProcessor(SpanProcessor):
     # -- SpanProcessor -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._started.add()
-        self.stamp(span, parent_context)
+        self.apply_stamp(span, parent_context)
 
-    def stamp(self, span: Span, parent_context: Optional[Context] = None) -> None:
+    def apply_stamp(self, span: Span, parent_context: Optional[Context] = None) -> None:
         """Stamp ``span`` with its session (if it has one). Never raises."""
         try:
             if ENRICHERS:  # an integration completes the spans of a library that traces itself
@@ -161,7 +161,7 @@ class SessionSpanProcessor(SpanProcessor):
                     )
                     session = cast(Optional[SpanOwner], carried)
                 if session is None:
-                    session = self._sessions.resolve()
+                    session = self._sessions.current_session()
             if arrived:
                 owners = self._owners
                 if len(owners) >= _MAX_OWNERS:
@@ -262,7 +262,7 @@ class SessionSampler(Sampler):
         if parent_context is DROPPED_ROOT_PARENT:
             return self._drop
         carried = parent_context.get(TURN_START_KEY) if parent_context is not None else get_value(TURN_START_KEY)
-        session = cast(Optional[SpanOwner], carried) or self._sessions.resolve()
+        session = cast(Optional[SpanOwner], carried) or self._sessions.current_session()
         if session is not None:
             return self._keep if session.sampled else self._drop
         result = self._outside.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)

@@ -2,7 +2,7 @@
 
 The registry opens sessions (in a ``with`` block, imperatively, on their own at ``init``),
 keeps the active ones and an index of recent ones by trace id, and lets them go as they end.
-``resolve()`` is the only place that decides which session the calling code belongs to: the
+``current_session()`` is the only place that decides which session the calling code belongs to: the
 session current in the context, else the newest one started imperatively on the main thread
 (notebook cells and callbacks run outside any context that holds it), else the auto session.
 The span processor, the decorators, the wire-level hook and history loads all ask it.
@@ -31,11 +31,11 @@ from ._propagation import Incoming, session_kept
 from ._session import (
     Announcer,
     Session,
-    attach,
     continues_a_caller,
     current,
-    detach,
     finish_pending,
+    make_current,
+    restore,
     root_context,
     root_trace_id,
     start_here,
@@ -208,7 +208,7 @@ class SessionRegistry:
         self.trace_opened(root_trace_id(session), session)
 
     # -- which session --------------------------------------------------------------------------
-    def resolve(self) -> Optional[Session]:
+    def current_session(self) -> Optional[Session]:
         """The session the calling code belongs to: the context's, else the newest imperative
         one of the main thread, else the auto session; None when there is none."""
         session = current.get()
@@ -232,7 +232,7 @@ class SessionRegistry:
             context = otel_context.get_current()
         if trace.get_current_span(context).get_span_context().is_valid:
             return context
-        session = self.resolve()
+        session = self.current_session()
         return context if session is None else root_context(session)
 
     def active(self) -> list[Session]:
@@ -248,7 +248,7 @@ class SessionRegistry:
     ) -> Optional[Session]:
         """End ``session``, or the current one. With none to end: a warning, or
         :class:`SessionStateError` when the client is strict."""
-        target = session if session is not None else self.resolve()
+        target = session if session is not None else self.current_session()
         if target is None or not target.is_active:
             message = (
                 "sessionkit: end_session() found no active session to end. Start one with "
@@ -445,10 +445,10 @@ class _SessionRun:
         self.session = session
 
     def enter(self) -> Any:
-        return attach(self.session)
+        return make_current(self.session)
 
     def leave(self, token: Any) -> None:
-        detach(token)
+        restore(token)
 
     def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
         if exc is not None and not is_clean_exit(exc):

@@ -366,7 +366,7 @@ class Session:
         return current.set(self), otel_context.attach(trace.set_span_in_context(span))
 
     def leave_turn(self, token: Any) -> None:
-        detach(token)
+        restore(token)
 
     def _implicit_turn(self, span: Any) -> dict[str, Any]:
         """``span`` is a top-level call of the session with no turn open: a turn of its own.
@@ -782,7 +782,7 @@ class Session:
 
     # -- as a context manager ------------------------------------------------------------------
     def __enter__(self) -> Session:
-        self._tokens.append(attach(self))
+        self._tokens.append(make_current(self))
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
@@ -794,7 +794,7 @@ class Session:
         finally:
             if self._tokens:
                 try:
-                    detach(self._tokens.pop())
+                    restore(self._tokens.pop())
                 except ValueError:
                     logger.debug("sessionkit: session %s exited in another context than it entered", self.id)
 
@@ -854,13 +854,13 @@ def _new_id() -> str:
 
 
 # -- what the session registry does with a session --------------------------------------------------
-def attach(session: Session) -> tuple[contextvars.Token[Optional[Session]], object]:
-    """Make ``session`` (and its root span) current here; ``detach`` the result to undo it."""
+def make_current(session: Session) -> tuple[contextvars.Token[Optional[Session]], object]:
+    """Make ``session`` (and its root span) current here; ``restore`` the result to undo it."""
     return current.set(session), otel_context.attach(session._current_context())
 
 
-def detach(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
-    """Undo ``attach``. ValueError when called in another context than the attach."""
+def restore(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
+    """Undo ``make_current``. ValueError when called in another context than the one it was made current in."""
     current.reset(token[0])
     otel_context.detach(token[1])  # type: ignore[arg-type]
 

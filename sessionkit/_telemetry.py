@@ -23,7 +23,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from . import semconv
 from ._config import Config
 from ._export.events import SessionEvents
-from ._export.factory import build_exporter, build_metric_reader, is_local, pipeline_probe, resolve
+from ._export.factory import build_exporter, build_metric_reader, is_local, pipeline_probe, unwrap
 from ._export.pipeline import ExportPipeline, run_bounded
 from ._processor import SessionSampler, SessionSpanProcessor
 
@@ -167,7 +167,7 @@ class Telemetry:
     def exporter(self) -> Optional[SpanExporter]:
         """The exporter spans go to, built now if it is deferred."""
         pipeline = self.pipeline
-        return resolve(pipeline.exporter) if pipeline is not None else None
+        return unwrap(pipeline.exporter) if pipeline is not None else None
 
     # -- session events (logs) ---------------------------------------------------------------------
     def _build_events(self, resource: Optional[Resource]) -> None:

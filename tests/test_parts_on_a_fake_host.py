@@ -171,13 +171,13 @@ def test_a_span_decorator_on_a_host_that_does_not_record_just_calls():
 def test_the_wire_hook_records_an_llm_call_on_the_host_it_was_attached_for():
     with FakeLLMServer() as server:
         host = FakeHost(llm_base_urls=[server.url])
-        wire.attach(host)
+        wire.register(host)
         try:
             response = httpx.post(server.openai_base_url + "/chat/completions", json={"model": "m", "messages": []})
             assert response.status_code == 200
             httpx.get(server.url + "/health")  # not an LLM call: passes untouched
         finally:
-            wire.detach(host)
+            wire.unregister(host)
         assert not wire.is_patched(httpx.Client)  # the last host leaving restores httpx
     (span,) = host.spans()
     assert span.name == "chat m" and span.attributes["gen_ai.usage.output_tokens"] == server.reported[-1].output_tokens
@@ -187,9 +187,9 @@ def test_the_wire_hook_skips_a_host_that_is_closed():
     with FakeLLMServer() as server:
         host = FakeHost(llm_base_urls=[server.url])
         host.closed = True
-        wire.attach(host)
+        wire.register(host)
         try:
             httpx.post(server.openai_base_url + "/chat/completions", json={"model": "m", "messages": []})
         finally:
-            wire.detach(host)
+            wire.unregister(host)
     assert host.spans() == []

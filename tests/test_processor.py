@@ -31,7 +31,7 @@ class Index:
         self.arriving: dict[int, int] = {}
         self.current: Optional[Owner] = None
 
-    def resolve(self) -> Optional[Owner]:
+    def current_session(self) -> Optional[Owner]:
         return self.current
 
 

@@ -354,13 +354,13 @@ def test_a_locked_store_is_counted_and_logged_once_never_raised(tmp_path, caplog
 
 
 def test_a_full_disk_is_counted_and_logged_never_raised(tmp_path, caplog):
-    from sessionkit._export.factory import resolve
+    from sessionkit._export.factory import unwrap
 
     client = sessionkit.Client(file_dir=tmp_path)
     with client.session("first"):
         pass
     assert client.flush(timeout=5)
-    exporter = resolve(client.exporter)
+    exporter = unwrap(client.exporter)
     conn = exporter.writer.connection()  # type: ignore[union-attr]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own "database or disk is full"

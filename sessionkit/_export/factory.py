@@ -80,7 +80,7 @@ class DeferredExporter(SpanExporter):
         return f"<deferred {self._label} exporter, {'built' if self._inner is not None else 'not built yet'}>"
 
 
-def resolve(exporter: Optional[SpanExporter]) -> Optional[SpanExporter]:
+def unwrap(exporter: Optional[SpanExporter]) -> Optional[SpanExporter]:
     """The real exporter behind a deferred one (building it), or the exporter itself."""
     return exporter.get() if isinstance(exporter, DeferredExporter) else exporter
 

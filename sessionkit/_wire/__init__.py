@@ -22,7 +22,7 @@ from . import aiohttp_hook, botocore_hook, httpx_hook, urllib3_hook
 from .call import LLMCall, registry
 from .httpx_hook import is_patched
 
-__all__ = ["LLMCall", "attach", "detach", "is_patched", "patch_all", "registry", "unpatch_all"]
+__all__ = ["LLMCall", "register", "unregister", "is_patched", "patch_all", "registry", "unpatch_all"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -38,13 +38,13 @@ _hooked: set[str] = set()
 _wanted = False
 
 
-def attach(client: Host) -> None:
+def register(client: Host) -> None:
     """Record ``client``'s LLM calls (patching the HTTP clients once per process)."""
     registry.add(client)
     patch_all()
 
 
-def detach(client: Host) -> None:
+def unregister(client: Host) -> None:
     """Stop recording for ``client``; the last client to stop restores the original methods
     (unless the instrumentor holds the patch)."""
     if registry.remove(client) and not registry.held_by_instrumentor:

@@ -19,7 +19,7 @@ import wrapt
 
 from ._pick import client_for, registry
 
-__all__ = ["attach", "client_for", "detach", "registry"]
+__all__ = ["client_for", "register", "registry", "unregister"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -29,7 +29,7 @@ _hooked: set[str] = set()
 _set_up: set[str] = set()
 
 
-def attach(client: Any) -> None:
+def register(client: Any) -> None:
     """Serve ``client`` with the integrations its settings name."""
     registry.add(client)
     for name in client.config.integrations:
@@ -38,7 +38,7 @@ def attach(client: Any) -> None:
             wrapt.register_post_import_hook(_setup(name), LIBRARIES[name])  # at once if imported
 
 
-def detach(client: Any) -> None:
+def unregister(client: Any) -> None:
     registry.remove(client)
 
 

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from ._errors import ChannelError, ConfigError, SessionkitError, SessionStateError
     from ._history import HistoryLoad, HistoryLoaderDecorator
     from ._models import ClientStats, OpenChannel, SessionSummary, SpanRecord, TurnSummary
-    from ._registry import ContinuedScope, SessionScope, TurnDecorator
     from ._render import SessionsTable
+    from ._scopes import ContinuedScope, SessionScope, TurnDecorator
     from ._session import Session
     from ._store.query import Store, open_store
     from ._store.schema import StoreError
@@ -60,7 +60,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     **{n: ("._models", n) for n in ("ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary")},
     "SessionsTable": ("._render", "SessionsTable"),
     "Session": ("._session", "Session"),
-    **{n: ("._registry", n) for n in ("ContinuedScope", "SessionScope", "TurnDecorator")},
+    **{n: ("._scopes", n) for n in ("ContinuedScope", "SessionScope", "TurnDecorator")},
     **{n: ("._store.query", n) for n in ("Store", "open_store")},
     "StoreError": ("._store.schema", "StoreError"),
     "__version__": ("._telemetry", "VERSION"),

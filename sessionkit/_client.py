@@ -32,7 +32,8 @@ from ._prices import PriceTable
 from ._processor import SessionSpanProcessor
 from ._propagation import NOTHING, read_carrier
 from ._redact import Redactor
-from ._registry import ContinuedScope, SessionRegistry, SessionScope, TurnDecorator
+from ._registry import SessionRegistry
+from ._scopes import ContinuedScope, SessionScope, TurnDecorator
 from ._session import Session, current
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Generic, Optional, Protocol, TypeVar
+from typing import Any, Generic, Optional, Protocol, TypeVar
 
 from ._session import current
 
@@ -46,6 +46,12 @@ class ClientSet(Generic[C]):
         with self._lock:
             self._clients = [r for r in self._clients if r() is not None and r() is not client]
             return not self._clients
+
+    def owner_or_pick(self) -> Optional[Any]:
+        """The client a call belongs to: the current session's own client, even one this set
+        does not hold (it decides for its calls, e.g. to leave them out), else :meth:`pick`."""
+        session = current.get()
+        return session.client if session is not None else self.pick()
 
     def pick(self) -> Optional[C]:
         refs = self._clients  # replaced whole on change, never mutated: safe to read unlocked

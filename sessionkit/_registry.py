@@ -14,40 +14,33 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Optional, Protocol, TypeVar, Union, overload
+from typing import Any, Optional, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext
 from typing_extensions import Unpack
 
 from . import semconv
+from ._announcer import Announcer
 from ._channels import ChannelRegistry
-from ._decorators import bound_arguments, signature_of, wrap
 from ._errors import CLIENT_SHUT_DOWN, SessionStateError
 from ._history import HistoryTracker
 from ._keep import DisplayKeeper, SpanKeep
-from ._propagation import Incoming, session_kept
 from ._session import (
-    Announcer,
     Session,
-    continues_a_caller,
     current,
     finish_pending,
-    make_current,
-    restore,
     root_context,
     root_trace_id,
     start_here,
     started_in_this_process,
     trace_in_use,
 )
-from ._spans import ARRIVAL_KEY, Arrival, is_clean_exit
 from ._tally import Tally
-from ._turn import Turn, end_call, enter_turn, leave_turn
 from ._types import EndState, Host, SessionFields, check_fields
 
-__all__ = ["ContinuedScope", "SessionRegistry", "SessionScope", "TurnDecorator", "TurnHost", "session_decorator"]
+__all__ = ["SessionRegistry"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -294,262 +287,5 @@ class SessionRegistry:
         self._waiting.clear()
 
 
-class ContinuedScope:
-    """``with client.continue_session(headers) as session:``: the block runs in the caller's
-    session (``session`` is it, or None when the headers carry none), under the caller's span.
-    The session continued here ends with the block (``fail`` on an exception).
-
-    ``trusted`` (``trust=True``: the caller is this program's own, a pool task, an internal
-    service) lets the request join a session this process has open and keeps the caller's
-    sampling decision. Otherwise the request gets a session object of its own (its user is the
-    caller's), its trace id joins nothing here, and ``sample_rate`` decides its sampling."""
-
-    def __init__(
-        self, registry: SessionRegistry, incoming: Incoming, name: Optional[str], trusted: bool = False
-    ) -> None:
-        self._registry = registry
-        self._incoming = incoming
-        self._name = name
-        self._trusted = trusted
-        self._stack: list[tuple[Optional[Session], bool, Any, Any, Optional[int]]] = []
-
-    def __enter__(self) -> Optional[Session]:
-        incoming = self._incoming
-        registry = self._registry
-        session: Optional[Session] = None
-        owned = False
-        parent = incoming.parent
-        try:
-            if incoming.session_id is not None and registry.host.recording:
-                known = registry.by_id.get(incoming.session_id)
-                if (
-                    self._trusted
-                    and known is not None
-                    and known.is_active
-                    and started_in_this_process(known)
-                    and not continues_a_caller(known)  # (another request's: each request has its own)
-                ):
-                    session = known  # the caller is in this process: join its session
-                else:
-                    if parent is not None and not self._trusted:
-                        parent = _with_our_sampling(parent, incoming.session_id, registry.host.config.sample_rate)
-                    remote = (parent, incoming.turn_index) if parent is not None else None
-                    session = registry.open(
-                        self._name or "session",
-                        remote,
-                        incoming=True,
-                        session_id=incoming.session_id,
-                        thread_id=incoming.thread_id,
-                        user_id=incoming.user_id,
-                    )
-                    owned = True
-            elif parent is not None and not self._trusted:
-                parent = _with_our_sampling(parent, None, registry.host.config.sample_rate)
-        except Exception:
-            logger.warning("sessionkit: could not continue session %r (ignored)", incoming.session_id, exc_info=True)
-            session, owned = None, False
-        context = otel_context.get_current()
-        arriving: Optional[int] = None
-        if parent is not None:
-            context = trace.set_span_in_context(NonRecordingSpan(parent), context)
-            arriving = parent.trace_id
-            context = otel_context.set_value(ARRIVAL_KEY, Arrival(arriving, session), context)
-            registry.arriving[arriving] = registry.arriving.get(arriving, 0) + 1
-        elif session is not None:
-            context = root_context(session)
-        session_token = current.set(session) if session is not None else None
-        self._stack.append((session, owned, session_token, otel_context.attach(context), arriving))
-        return session
-
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        session, owned, session_token, token, arriving = self._stack.pop()
-        otel_context.detach(token)
-        if session_token is not None:
-            current.reset(session_token)
-        if arriving is not None:
-            left = self._registry.arriving.get(arriving, 1) - 1
-            if left > 0:
-                self._registry.arriving[arriving] = left
-            else:
-                self._registry.arriving.pop(arriving, None)
-        if owned and session is not None and session.is_active:
-            if exc is None or is_clean_exit(exc):
-                session.end(EndState.SUCCESS)
-            else:
-                session.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
-
-    async def __aenter__(self) -> Optional[Session]:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-
-def _with_our_sampling(parent: SpanContext, session_id: Optional[str], rate: float) -> SpanContext:
-    """An untrusted caller's span context with this service's sampling decision in place of the
-    caller's flag: the session's, from its id, or (no session) the rate's, from the trace id."""
-    if session_id is not None:
-        kept = session_kept(session_id, rate)
-    else:
-        kept = rate >= 1.0 or (parent.trace_id & _TRACE_ID_MASK) < int(rate * (_TRACE_ID_MASK + 1))
-    flags = TraceFlags(TraceFlags.SAMPLED if kept else TraceFlags.DEFAULT)
-    if flags == parent.trace_flags:
-        return parent
-    return SpanContext(parent.trace_id, parent.span_id, True, flags, parent.trace_state)
-
-
-_TRACE_ID_MASK = 0xFFFFFFFFFFFFFFFF  # the low 64 bits, as OpenTelemetry's ratio sampler reads them
-
-
 def _newest_active(sessions: dict[str, Session]) -> Optional[Session]:
     return next((s for s in reversed(sessions.values()) if s.end_state is None), None)
-
-
-# -- sessions in a block, and per call ------------------------------------------------------------
-class SessionScope:
-    """What :meth:`Client.session` returns: a session that starts on entering a block."""
-
-    def __init__(self, registry: SessionRegistry, name: str, fields: SessionFields) -> None:
-        check_fields(fields)
-        self._registry = registry
-        self._name = name
-        self._fields = fields
-        self._sessions: list[Session] = []
-
-    def __enter__(self) -> Session:
-        session = self._registry.open(self._name, **self._fields)
-        self._sessions.append(session)
-        return session.__enter__()
-
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        self._sessions.pop().__exit__(exc_type, exc, tb)
-
-    async def __aenter__(self) -> Session:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        """As a decorator: each call of ``func`` runs in a new session of its own."""
-        registry = self._registry
-        return session_decorator(lambda: registry, self._name, self._fields)(func)
-
-
-class _SessionRun:
-    """One call of a session-decorated function: a new session for the call."""
-
-    __slots__ = ("session",)
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def enter(self) -> Any:
-        return make_current(self.session)
-
-    def leave(self, token: Any) -> None:
-        restore(token)
-
-    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
-        if exc is not None and not is_clean_exit(exc):
-            self.session.end(EndState.FAIL, f"{type(exc).__name__}: {exc}")
-        elif completed is False:
-            self.session.end(EndState.INDETERMINATE, "the generator was closed before it finished")
-        else:
-            self.session.end(EndState.SUCCESS)
-
-
-class _SessionSpec:
-    __slots__ = ("name", "fields")
-    needs_recording = False  # a session keeps its figures with tracing off too
-
-    def __init__(self, name: str, fields: SessionFields) -> None:
-        self.name = name
-        self.fields = fields
-
-    def run(self, registry: SessionRegistry, instance: Any, args: tuple, kwargs: dict) -> _SessionRun:
-        return _SessionRun(registry.open(self.name, **self.fields))
-
-
-def session_decorator(
-    get_registry: Callable[[], Optional[SessionRegistry]], name: str, fields: SessionFields
-) -> Callable[[F], F]:
-    """Each call of the decorated function runs in a new session of its own."""
-
-    def decorate(f: F) -> F:
-        return wrap(f, lambda target: _SessionSpec(name, fields), get_registry)
-
-    return decorate
-
-
-# -- a turn per call ------------------------------------------------------------------------------
-class TurnHost(Host, Protocol):
-    """What ``@client.turn`` needs of a client: a ``Host`` that knows the calling code's session.
-    Implemented by ``Client``."""
-
-    def current_session(self) -> Optional[Session]: ...
-
-
-class _TurnRun:
-    """One call of a turn-decorated function: a turn of the calling code's session."""
-
-    __slots__ = ("turn",)
-
-    def __init__(self, turn: Turn) -> None:
-        self.turn = turn
-
-    def enter(self) -> Any:
-        return enter_turn(self.turn)
-
-    def leave(self, token: Any) -> None:
-        leave_turn(self.turn, token)
-
-    def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
-        end_call(self.turn, exc, result)
-
-
-class _TurnSpec:
-    __slots__ = ("name", "signature")
-    needs_recording = False  # a turn keeps its figures with tracing off too
-
-    def __init__(self, name: Optional[str], func: Callable[..., Any]) -> None:
-        self.name = name
-        self.signature = signature_of(func)
-
-    def run(self, client: TurnHost, instance: Any, args: tuple, kwargs: dict) -> Optional[_TurnRun]:
-        session = client.current_session()
-        if session is None:
-            return None  # outside any session the call just runs (@client.session makes one per call)
-        value: Any = None
-        if client.config.capture_content:
-            arguments = bound_arguments(self.signature, instance, args, kwargs)
-            value = next(iter(arguments.values())) if len(arguments) == 1 else arguments  # the message itself
-        return _TurnRun(session.turn(value, name=self.name))
-
-
-class TurnDecorator:
-    """``@turn`` or ``@turn(name=...)``: each call is a turn of the session the calling code is in,
-    its arguments the turn's input and its return value the output (when content is captured)."""
-
-    def __init__(self, get_client: Callable[[], Optional[TurnHost]]) -> None:
-        self._get_client = get_client
-
-    @overload
-    def __call__(self, func: F, /) -> F: ...
-
-    @overload
-    def __call__(self, func: None = None, /, *, name: Optional[str] = None) -> Callable[[F], F]: ...
-
-    def __call__(self, func: Any = None, /, *, name: Optional[str] = None) -> Any:
-        if isinstance(func, str):
-            name, func = func, None
-
-        def decorate(f: F) -> F:
-            if not callable(f):
-                raise TypeError(f"sessionkit: @turn decorates functions and methods, not {f!r}")
-            return wrap(f, lambda target: _TurnSpec(name, target), self._get_client)
-
-        return decorate(func) if func is not None else decorate
-
-    def __repr__(self) -> str:
-        return "<sessionkit.turn decorator>"

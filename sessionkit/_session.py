@@ -8,8 +8,7 @@ is the root of one trace holding every turn, as a tree.
 
 Also here: ``current``, the ContextVar that holds the session the running code belongs to
 (asyncio tasks inherit it; ``_context`` carries it into threads and pools), the few functions
-the session registry uses to make a session current and to find its root, and the
-``Announcer`` that makes running sessions visible in the collector.
+the session registry uses to make a session current and to find its root.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
     from ._client import Client  # type-only: the public type of ``Session.client``
     from ._models import SessionSummary
 
-__all__ = ["Announcer", "Session", "SessionOwner", "current"]
+__all__ = ["Session", "SessionOwner", "current"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -250,6 +249,11 @@ class Session:
         return None if self._ended_ns is None else datetime.fromtimestamp(self._ended_ns / 1e9, timezone.utc)
 
     @property
+    def started_ns(self) -> int:
+        """When the session started, in nanoseconds since the epoch (a span's start time)."""
+        return self._started_ns
+
+    @property
     def is_active(self) -> bool:
         return self.end_state is None
 
@@ -333,7 +337,7 @@ class Session:
     def turn_parent(self) -> otel_context.Context:
         if self._per_turn:
             return SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
-        return self._context()
+        return self.record_context()
 
     def _trim_turns(self) -> None:
         """Keep the newest ``KEPT_TURNS`` turns (and the open ones): a session of many turns
@@ -413,14 +417,14 @@ class Session:
         """What is made current while the session is (``with`` block, ``start_session``): per
         turn, a context with no span (each top-level call there is a new trace, a turn); per
         session, the root."""
-        return self._turn_context if self._per_turn else self._context()
+        return self._turn_context if self._per_turn else self.record_context()
 
     def _is_current_here(self) -> bool:
         if self._per_turn:
             return otel_context.get_value(TURN_START_KEY) is self
         return trace.get_current_span() is self._root
 
-    def _context(self) -> otel_context.Context:
+    def record_context(self) -> otel_context.Context:
         """The session's root as a parent context; after the session ended, made again on first
         use (an ended session keeps only its root's ids)."""
         context = self._root_context
@@ -908,67 +912,3 @@ def continues_a_caller(session: Session) -> bool:
 def started_in_this_process(session: Session) -> bool:
     """False in a forked child for the sessions its parent started."""
     return session._pid == pid()
-
-
-_MARKER_ATTRIBUTES = {semconv.SPAN_TYPE: semconv.SPAN_TYPE_SESSION_START}
-
-
-class Announcer:
-    """Makes sessions visible in the collector while they run.
-
-    A session's root span is exported when it ends. Every ``export_interval`` a background tick
-    starts and ends a short ``session.start`` marker span in each session that is still running,
-    so a long session (or one whose process crashes) shows up soon after it starts. A session
-    that ends before the tick needs no marker: its root goes out in the same batch.
-    """
-
-    def __init__(self, host: Host) -> None:
-        self._host = host
-        self._lock = threading.Lock()
-        self._pending: dict[str, Session] = {}  # by id; a session that ends is let go at once
-        self._wake = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._pid = pid()
-
-    def add(self, session: Session) -> None:
-        with self._lock:
-            self._pending[session.id] = session
-            if self._thread is None or self._pid != pid():
-                if self._pid != pid():  # a forked child: the parent's sessions were announced there
-                    self._pending = {session.id: session}
-                    self._pid = pid()
-                self._thread = threading.Thread(target=self._run, name="sessionkit-announcer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        host = self._host
-        while not host.closed:
-            self._wake.wait(host.config.export_interval)
-            self.announce()
-            with self._lock:
-                if not self._pending:  # nothing left to announce: no idle thread; add() starts one
-                    self._thread = None
-                    return
-
-    def discard(self, session: Session) -> None:
-        """``session`` ended: it needs no marker (its root is exported now)."""
-        self._pending.pop(session.id, None)  # one dict operation, on whichever dict is current
-
-    def announce(self) -> None:
-        """Export a start marker for every session still running that has none yet."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        host = self._host
-        for session in list(pending.values()):  # (a copy: discard() may still pop from it)
-            if session.end_state is None and host.recording:
-                try:
-                    marker = host.tracer.start_span(
-                        semconv.SESSION_START_SPAN_NAME, context=session._context(), start_time=session._started_ns
-                    )
-                    set_clean_attributes(marker, _MARKER_ATTRIBUTES)
-                    marker.end()
-                except Exception:
-                    logger.exception("sessionkit: could not announce session %s", session.id)
-
-    def stop(self) -> None:
-        self._wake.set()

@@ -20,7 +20,7 @@ from ._config import Options
 from ._context import set_process_hooks
 from ._decorators import SpanDecorator
 from ._history import HistoryLoaderDecorator
-from ._registry import SessionScope, TurnDecorator
+from ._scopes import SessionScope, TurnDecorator
 from ._session import Session
 from ._session import current as _current
 from ._types import EndState, SessionFields

@@ -15,7 +15,7 @@ registry: ClientSet[Any] = ClientSet()
 def client_for(name: str) -> Optional[Any]:
     """The client a call of integration ``name`` goes to, or None: none records, or the one it
     belongs to (the current session's client, else the default or newest) leaves it out."""
-    client = registry.pick()  # the current session's client, else the default or newest
+    client = registry.owner_or_pick()
     if client is None or client.closed or not client.recording or name not in client.config.integrations:
         return None
     return client

@@ -21,10 +21,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from . import semconv
-from ._decorators import CurrentSpanRun, bound_arguments, signature_of, wrap
 from ._spans import record_error
 from ._types import Host
 from ._values import as_count, to_text
+from ._wrap import CurrentSpanRun, bound_arguments, signature_of, wrap
 
 __all__ = ["HistoryLoad", "HistoryOwner", "HistoryStats", "HistoryTracker", "HistoryLoaderDecorator", "LoaderHost"]
 

@@ -12,7 +12,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from ._decorators import bound_arguments, signature_of, wrap
 from ._propagation import Incoming, session_kept
 from ._registry import SessionRegistry
 from ._session import (
@@ -27,6 +26,7 @@ from ._session import (
 from ._spans import ARRIVAL_KEY, Arrival, is_clean_exit
 from ._turn import Turn, end_call, enter_turn, leave_turn
 from ._types import EndState, Host, SessionFields, check_fields
+from ._wrap import bound_arguments, signature_of, wrap
 
 F = TypeVar("F", bound=Callable[..., Any])
 _TRACE_ID_MASK = 0xFFFFFFFFFFFFFFFF  # the low 64 bits, as OpenTelemetry's ratio sampler reads them

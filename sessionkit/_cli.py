@@ -14,7 +14,8 @@ from typing import Any, Optional
 from ._config import Config
 from ._export.factory import probe_collector
 from ._render import SESSION_HEADER, clip, format_table, session_rows, session_state, session_turns, stored_cost
-from ._store.query import STATES, Store, listed_row, listed_rows
+from ._store.filters import STATES
+from ._store.query import Store, listed_row, listed_rows
 from ._store.schema import ExportRefused, StoreError
 
 

@@ -496,7 +496,7 @@ def test_an_unknown_host_speaking_a_native_api_needs_the_request_recognised():
 
 
 def test_which_requests_are_recognised_by_what_they_are():
-    from sessionkit._wire.call import is_llm_request
+    from sessionkit._wire.recognise import is_llm_request
 
     assert is_llm_request({"user-agent": "ollama-python/0.6.3"}, b"") == "ollama"
     assert is_llm_request({"user-agent": "mistral-client-python/1.9"}, b"") == "mistral_ai"

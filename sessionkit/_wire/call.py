@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Optional
@@ -25,29 +24,24 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._client_set import ClientSet
-from .._payloads.body import fit_json, fit_messages, redacted_json, split_body
+from .._payloads.body import fit_json, fit_messages, redacted_json
 from .._payloads.llm import (
     Endpoint,
-    LLMRequest,
     LLMResult,
-    api_of,
     cost_attributes,
     is_llm_span,
-    match,
-    normalize_base_urls,
     usage_attributes,
 )
 from .._prices import warm as warm_prices
 from .._spans import attributes_of, set_clean_attributes
 from .._types import Host
 from .._values import to_text
+from .recognise import Request, configured_base_urls, endpoint_of, is_llm_path, is_llm_request, request_body
+from .request import read_request
 
 __all__ = [
     "LLMCall",
-    "Request",
     "WIRE_CALL_KEY",
-    "is_llm_request",
-    "read_request",
     "registry",
     "start_call",
     "start_known_call",
@@ -354,114 +348,11 @@ class LLMCall:
         set_clean_attributes(span, attrs)  # the GenAI metrics are derived from these (see metrics.py)
 
 
-# -- reading the request --------------------------------------------------------------------------
-SPLIT_MIN = 4 << 10  # bodies this large are read by their new messages only (smaller: decoded whole)
-
-
-class _Histories:
-    """What was read of each conversation's message array: its bytes so far, its message count
-    and the newest messages' JSON. A conversation is the current session's thread (or the
-    session), else the first bytes of the body. Bounded in entries and in bytes."""
-
-    MAX_ENTRIES = 256
-    MAX_BYTES = 32 << 20
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[Any, tuple[bytes, int, list[str]]] = OrderedDict()
-        self._bytes = 0
-
-    def get(self, key: Any) -> Optional[tuple[bytes, int, list[str]]]:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key: Any, prefix: bytes, count: int, texts: list[str]) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old[0])
-            self._entries[key] = (prefix, count, texts)
-            self._bytes += len(prefix)
-            while self._entries and (len(self._entries) > self.MAX_ENTRIES or self._bytes > self.MAX_BYTES):
-                _, (dropped, _, _) = self._entries.popitem(last=False)
-                self._bytes -= len(dropped)
-
-
-_histories = _Histories()
-_KEPT_CHARS = 256 << 10  # the newest messages' JSON kept per conversation, for the next call's capture
-
-
-def read_request(
-    payloads: ModuleType, api: str, request: Any, capture: bool, mode: str, session: Any = None
-) -> tuple[LLMRequest, Optional[tuple[list[str], int]]]:
-    """The request's model and parameters and, when content is captured, its messages as JSON
-    texts (oldest first) with the count of older ones not among them. A large body whose
-    conversation was read before is read by its new messages only; ``mode="new"`` gives only
-    those (the ones not captured before in the conversation)."""
-    raw = request_body(request)
-    if not raw:
-        return LLMRequest(), None
-    field = payloads.ARRAY_FIELDS.get(api)
-    if field is not None and (len(raw) >= SPLIT_MIN or (capture and mode == "new")):
-        # (``session``: the calling code's, from the client's resolver; its conversation keys the history)
-        key = (api, session.thread_id or session.id) if session is not None else (api, bytes(raw[:256]))
-        entry = _histories.get(key)
-        split = split_body(raw, field, (entry[0], entry[1]) if entry is not None else None)
-        if split is not None:
-            parsed = payloads.parse_request(api, split.fields, messages=capture)
-            texts: list[str] = []
-            history: Optional[tuple[list[str], int]] = None
-            if capture:
-                new = [json.dumps(m, ensure_ascii=False) for m in payloads.convert_messages(api, split.new)]
-                known = entry[2] if entry is not None and split.first else []
-                texts = _newest(known + new, _KEPT_CHARS)
-                captured = new if mode == "new" else texts
-                history = (captured, split.count - len(captured))
-            _histories.put(key, split.prefix, split.count, texts)
-            return parsed, history
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return LLMRequest(), None
-    parsed = payloads.parse_request(api, body, messages=capture)
-    if not capture or parsed.input_messages is None:
-        return parsed, None
-    return parsed, ([json.dumps(m, ensure_ascii=False) for m in parsed.input_messages], 0)
-
-
-def _newest(texts: list[str], budget: int) -> list[str]:
-    """The newest of ``texts`` whose lengths add up to ``budget`` (at least one)."""
-    size = 0
-    for index in range(len(texts) - 1, -1, -1):
-        size += len(texts[index])
-        if size > budget:
-            return texts[index + 1 :] or texts[-1:]
-    return texts
-
-
 def _retry_count(request: Any) -> int:
     try:
         return max(int(request.headers.get("x-stainless-retry-count", "0")), 0)
     except (TypeError, ValueError):
         return 0
-
-
-# -- the patch ---------------------------------------------------------------------------------------
-_base_urls_cache: dict[int, tuple[Any, dict[str, str]]] = {}
-
-
-def _base_urls(config: Any) -> dict[str, str]:
-    """``llm_base_urls`` normalised once per (frozen) config, not once per request."""
-    found = _base_urls_cache.get(id(config))
-    if found is None or found[0] is not config:
-        if len(_base_urls_cache) > 64:  # configs come and go with re-init; keep only recent ones
-            _base_urls_cache.clear()
-            _endpoints.clear()  # its keys hold ids of the maps just let go
-        found = _base_urls_cache[id(config)] = (config, normalize_base_urls(config.llm_base_urls))
-    return found[1]
 
 
 def _payloads(endpoint: Endpoint) -> ModuleType:
@@ -474,79 +365,6 @@ def _payloads(endpoint: Endpoint) -> ModuleType:
 
 
 _payload_modules: dict[str, ModuleType] = {}
-# (url, id of a base-URL map in _base_urls_cache, which keeps the map alive, recognised) -> match
-_endpoints: dict[tuple[str, int, Optional[str]], Optional[Endpoint]] = {}
-
-
-def _endpoint(url: str, base_urls: dict[str, str], recognised: Optional[str]) -> Optional[Endpoint]:
-    """``match`` for a POST to ``url``, remembered: an agent calls the same few URLs all day."""
-    key = (url, id(base_urls), recognised)
-    try:
-        return _endpoints[key]
-    except KeyError:
-        pass
-    found = match("POST", url, base_urls, recognised)
-    if len(_endpoints) >= 256:
-        _endpoints.clear()
-    _endpoints[key] = found
-    return found
-
-
-_paths: dict[str, bool] = {}  # url -> whether its path is an LLM API's (bounded)
-
-
-def _llm_path(url: str) -> bool:
-    """Whether ``url``'s path is an LLM API's, remembered per URL (a dict lookup per request)."""
-    found = _paths.get(url)
-    if found is None:
-        found = api_of("POST", url) is not None
-        if len(_paths) >= 1024:
-            _paths.clear()
-        _paths[url] = found
-    return found
-
-
-# Headers the official LLM SDKs send: Stainless-generated ones (openai, anthropic, groq, and
-# others generated the same way) send x-stainless-lang; Anthropic's API wants anthropic-version;
-# Google's client libraries send x-goog-api-client; Fern-generated ones (cohere) x-fern-sdk-name.
-_SDK_HEADERS = ("x-stainless-lang", "anthropic-version", "x-goog-api-client", "x-fern-sdk-name")
-# User agents that name the provider an SDK is for, whatever host it was pointed at.
-_AGENTS = (("mistral-client", "mistral_ai"), ("mistralai", "mistral_ai"), ("ollama-python", "ollama"))
-_BODY_KEYS = (b'"messages"', b'"input"', b'"prompt"', b'"contents"')
-
-
-def is_llm_request(headers: Any, body: Any) -> Optional[str]:
-    """Whether a POST to an LLM API path is an LLM call by what it is: an LLM SDK's headers, or
-    a JSON body with a model and messages (or input, a prompt, contents). None when it is not;
-    else the provider the SDK named (its user agent), or "" when nothing named one."""
-    agent = headers.get("user-agent") or ""
-    for mark, provider in _AGENTS:
-        if mark in agent:
-            return provider
-    if any(name in headers for name in _SDK_HEADERS):
-        return ""
-    head = bytes(body[:65536]) if body else b""
-    return "" if b'"model"' in head and any(key in head for key in _BODY_KEYS) else None
-
-
-def request_body(request: Any) -> Optional[bytes]:
-    """An httpx request's body, or None when it streams and was not read."""
-    try:
-        return request.content
-    except Exception:
-        return None
-
-
-class Request:
-    """A request as ``LLMCall`` reads it, for clients other than httpx (aiohttp, botocore)."""
-
-    __slots__ = ("method", "url", "headers", "content")
-
-    def __init__(self, method: str, url: str, headers: Any, content: Optional[bytes]) -> None:
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.content = content
 
 
 def start_call(request: Any) -> Optional[LLMCall]:
@@ -557,19 +375,19 @@ def start_call(request: Any) -> Optional[LLMCall]:
         if getattr(request, "method", None) != "POST":
             return None
         url = str(request.url)
-        if not _llm_path(url):
+        if not is_llm_path(url):
             return None  # not an LLM API path: every other request stops here
         client = _recording_client()
         if client is None:
             return None
-        base_urls = _base_urls(client.config)
+        base_urls = configured_base_urls(client.config)
         # A well-known host or a configured URL decides by itself; only an unknown host needs
         # the request looked at (its headers, or its body).
-        endpoint = _endpoint(url, base_urls, None)
+        endpoint = endpoint_of(url, base_urls, None)
         if endpoint is None:
             hint = is_llm_request(request.headers, request_body(request))
             if hint is not None:
-                endpoint = _endpoint(url, base_urls, hint)
+                endpoint = endpoint_of(url, base_urls, hint)
         if endpoint is None:
             return None
         return LLMCall(client, endpoint, request)

@@ -32,7 +32,7 @@ logger = logging.getLogger("sessionkit")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_clock = time.monotonic  # the clock load durations are read from (replaceable in tests)
+clock = time.monotonic  # the clock load durations are read from (replaceable in tests)
 
 _CONVERSATIONS = 4096  # conversations remembered per client, least recently loaded forgotten first
 
@@ -87,7 +87,7 @@ class HistoryLoad:
             attrs[semconv.HISTORY_CONVERSATION_ID] = self.conversation_id
         if self.turn is not None:
             attrs[semconv.HISTORY_TURN] = self.turn
-        self._started = _clock()
+        self._started = clock()
         self.seconds: Optional[float] = None
         self._span: Span = session.client.tracer.start_span(
             semconv.HISTORY_LOAD_SPAN_NAME, context=session.span_parent(), attributes=attrs
@@ -113,7 +113,7 @@ class HistoryLoad:
         if self._done:
             return
         self._done = True
-        self.seconds = _clock() - self._started
+        self.seconds = clock() - self._started
         span = self._span
         try:
             attrs: dict[str, Any] = {}

@@ -28,14 +28,18 @@ EXTERNAL = {
     "sessionkit/_spans.py": {"_attributes", "_dict", "_lock", "_immutable", "_status", "_end_time"},
     "sessionkit/_wire/patching.py": {"_self_wrapper"},
     # aiohttp's StreamReader reads every chunk of a body through this method: the hook's
-    # subclass of it sees the chunks (aiohttp_hook.py says why this way)
-    "sessionkit/_wire/aiohttp_hook.py": {"_read_nowait_chunk"},
+    # subclass of it sees the chunks (aiohttp_hook.py says why this way); ClientSession keeps its
+    # base_url only as _base_url, which a relative request URL is joined to
+    "sessionkit/_wire/aiohttp_hook.py": {"_read_nowait_chunk", "_base_url"},
     # wrapt's import-hook lock, made anew in a forked child (_context.py says why)
     "sessionkit/_context.py": {"_post_import_hooks_lock"},
     # os._exit: documented and public despite its name; the SIGTERM watcher's last resort
     "sessionkit/_exits.py": {"_exit"},
     # the batch processor's queue, looked at only after a Ctrl-C inside the hand-off (pipeline.py says why)
     "sessionkit/_export/pipeline.py": {"_batch_processor", "_queue"},
+    # ModuleSpec._initializing: whether a module is still being imported (importlib's own flag),
+    # so that unpatching skips a module mid-import
+    "sessionkit/_wire/__init__.py": {"_initializing"},
 }
 # Protocols of other projects whose names start with an underscore: IPython's rich display.
 PROTOCOLS = {"_repr_html_"}
@@ -44,23 +48,53 @@ TESTS_EXTERNAL = {"_ncallbacks", "_exit"} | PROTOCOLS
 
 
 def own_private_names(tree: ast.AST) -> set[str]:
-    """The private names a module defines: functions, classes, assigned names and attributes,
-    and members of the protocols it declares."""
+    """The private names a module defines: its functions, classes, assigned names, the
+    attributes it sets on ``self`` / ``cls``, its arguments, and its ``__slots__`` entries.
+    Nothing else: an attribute set on another object, or a string, defines no name."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("self", "cls")
+        ):
             names.add(node.attr)
         elif isinstance(node, ast.alias):
             names.add(node.asname or node.name.split(".")[-1])
         elif isinstance(node, ast.arg):
             names.add(node.arg)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("_"):
-            names.add(node.value)  # __slots__ entries
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__slots__" for t in node.targets):
+            names.update(
+                e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant) and isinstance(e.value, str)
+            )
     return names
+
+
+def _string_reaches(tree: ast.AST, own: set[str]) -> list[tuple[int, str]]:
+    """``setattr(x, "_name", ...)``, ``getattr(x, "_name")``, ``monkeypatch.setattr(x, "_name", ...)``:
+    a private name reached through a string."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or len(node.args) < 2:
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        name = node.args[1]
+        if (
+            called in ("setattr", "getattr", "hasattr", "delattr")
+            and isinstance(name, ast.Constant)
+            and isinstance(name.value, str)
+            and name.value.startswith("_")
+            and not name.value.startswith("__")
+            and name.value not in own
+        ):
+            found.append((node.lineno, name.value))
+    return found
 
 
 def private_reaches(path: Path, allowed: set[str]) -> list[str]:
@@ -82,6 +116,7 @@ def private_reaches(path: Path, allowed: set[str]) -> list[str]:
             for alias in node.names:
                 if alias.name.startswith("_") and not _is_module(node, alias.name, path):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {alias.name}")
+    found += [f"{path.relative_to(ROOT)}:{line} names {name!r}" for line, name in _string_reaches(tree, own)]
     return found
 
 
@@ -107,6 +142,12 @@ def test_no_test_reads_private_names_of_sessionkit():
     for path in sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py")):
         found += private_reaches(path, TESTS_EXTERNAL)
     assert found == []
+
+
+def test_the_checker_finds_a_private_reach_through_a_string(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(monkeypatch, history):\n    monkeypatch.setattr(history, '_clock', None)\n")
+    assert _string_reaches(ast.parse(bad.read_text()), set()) == [(2, "_clock")]
 
 
 def test_the_checker_finds_a_private_reach(tmp_path):

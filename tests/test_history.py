@@ -74,7 +74,7 @@ def test_growth_of_load_time_per_turn_is_reported(client, monkeypatch):
     import sessionkit._history as history
 
     clock = iter(x / 1000 for x in [0, 10, 100, 120, 200, 230, 300, 340, 400, 450])  # 10, 20, 30, 40, 50 ms
-    monkeypatch.setattr(history, "_clock", lambda: next(clock))
+    monkeypatch.setattr(history, "clock", lambda: next(clock))
     with client.session("slow", thread_id="c-3") as s:
         reload_every_turn(s, 5)
     growth = s.summary().history_load_growth_seconds_per_turn

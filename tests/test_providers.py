@@ -523,8 +523,10 @@ def test_other_aws_services_are_not_hooked(server, llm):
     s3 = boto3.client(
         "s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
     )
-    assert not getattr(s3, "_sessionkit_bedrock", False)
-    assert getattr(bedrock(server), "_sessionkit_bedrock", False)
+    from sessionkit._wire.botocore_hook import hooked
+
+    assert not hooked(s3)
+    assert hooked(bedrock(server))
 
 
 # -- plain aiohttp ------------------------------------------------------------------------------------------

@@ -33,6 +33,13 @@ OPERATIONS = {
 }
 _CONTEXT_KEY = "sessionkit_llm_call"
 _MARKER = "_sessionkit_bedrock"
+
+
+def hooked(client: Any) -> bool:
+    """Whether ``client`` (a botocore client) has sessionkit's Bedrock handlers."""
+    return bool(getattr(client, _MARKER, False))
+
+
 _HANDLER_ID = "sessionkit-bedrock"
 
 

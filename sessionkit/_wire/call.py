@@ -345,7 +345,7 @@ class LLMCall:
         if error_type is not None:
             attrs[semconv.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
-        set_clean_attributes(span, attrs)  # the GenAI metrics are derived from these (see metrics.py)
+        set_clean_attributes(span, attrs)  # the GenAI metrics are derived from these (see _genai_metrics.py)
 
 
 def _retry_count(request: Any) -> int:

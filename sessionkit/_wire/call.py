@@ -7,14 +7,12 @@ requests to ``start_call`` and the bytes of the response to the ``LLMCall`` it r
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
 import time
 import zlib
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any, Optional
 
 from opentelemetry import context as otel_context
@@ -25,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import semconv
 from .._client_set import ClientSet
 from .._payloads.body import fit_json, fit_messages, redacted_json
+from .._payloads.family import PayloadFamily, family_of
 from .._payloads.llm import (
     Endpoint,
     LLMResult,
@@ -355,16 +354,16 @@ def _retry_count(request: Any) -> int:
         return 0
 
 
-def _payloads(endpoint: Endpoint) -> ModuleType:
+def _payloads(endpoint: Endpoint) -> PayloadFamily:
     """The payload module of an endpoint's API family (imported on first use, then kept)."""
     family = endpoint.family
     found = _payload_modules.get(family)
     if found is None:
-        found = _payload_modules[family] = importlib.import_module(f"sessionkit._payloads.{family}")
+        found = _payload_modules[family] = family_of(family)
     return found
 
 
-_payload_modules: dict[str, ModuleType] = {}
+_payload_modules: dict[str, PayloadFamily] = {}
 
 
 def start_call(request: Any) -> Optional[LLMCall]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from types import ModuleType
 from typing import Any, Optional
 
 from .._payloads.body import split_body
+from .._payloads.family import PayloadFamily
 from .._payloads.llm import (
     LLMRequest,
 )
@@ -59,7 +59,7 @@ _KEPT_CHARS = 256 << 10  # the newest messages' JSON kept per conversation, for 
 
 
 def read_request(
-    payloads: ModuleType, api: str, request: Any, capture: bool, mode: str, session: Any = None
+    payloads: PayloadFamily, api: str, request: Any, capture: bool, mode: str, session: Any = None
 ) -> tuple[LLMRequest, Optional[tuple[list[str], int]]]:
     """The request's model and parameters and, when content is captured, its messages as JSON
     texts (oldest first) with the count of older ones not among them. A large body whose

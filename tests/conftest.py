@@ -3,8 +3,9 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sessionkit
@@ -13,6 +14,8 @@ from opentelemetry import context as otel_context
 from sessionkit._session import current as sessionkit_current
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from sessionkit.fake_llm import FakeLLMServer
 
 from otlp_receiver import OtlpReceiver
 
@@ -36,6 +39,28 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     sessionkit.api.reset_default_client(timeout=2.0)
     sessionkit_current.reset(session_token)
     otel_context.detach(otel_token)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    """The fake OpenAI / Anthropic server on 127.0.0.1, for one test."""
+    with FakeLLMServer() as s:
+        yield s
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., sessionkit.Client]]:
+    """Make clients on the in-memory exporter (settings as given); all shut down after the test."""
+    made: list[sessionkit.Client] = []
+
+    def make(**settings: Any) -> sessionkit.Client:
+        client = sessionkit.Client(exporter="memory", **settings)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.shutdown(timeout=2)
 
 
 @pytest.fixture

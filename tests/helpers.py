@@ -102,3 +102,20 @@ class Outsider:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def llm_spans(client):
+    """The client's LLM spans (OpenInference kind LLM), in the order they ended."""
+    return [s for s in spans_of(client) if s.attributes.get("openinference.span.kind") == "LLM"]
+
+
+def until(condition, timeout: float = 10.0, every: float = 0.02) -> bool:
+    """Wait for ``condition()`` to be true, at most ``timeout`` seconds: True when it was."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+    return True

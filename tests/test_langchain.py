@@ -11,13 +11,11 @@ import warnings
 from typing import Annotated, TypedDict
 
 import pytest
-import sessionkit
 from langchain_core.messages import AnyMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
-from sessionkit.fake_llm import FakeLLMServer
 
 from helpers import spans_of
 
@@ -53,26 +51,6 @@ def build_graph(server):
     graph.add_conditional_edges("agent", route, ["tools", END])
     graph.add_edge("tools", "agent")
     return graph.compile(checkpointer=InMemorySaver())
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as s:
-        yield s
-
-
-@pytest.fixture
-def make_client():
-    made = []
-
-    def make(**settings):
-        client = sessionkit.Client(exporter="memory", **settings)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.shutdown(timeout=2)
 
 
 def named(client, name):

@@ -16,18 +16,11 @@ import pytest
 import sessionkit
 from opentelemetry.trace import SpanKind, StatusCode
 from sessionkit import _wire as patch
-from sessionkit.fake_llm import FakeLLMServer
 
-from helpers import root_of, spans_of
+from helpers import llm_spans, root_of, spans_of
 
 API_KEY = "sk-test-SECRET-0123456789"
 ANTHROPIC_KEY = "sk-ant-SECRET-9876543210"
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as s:
-        yield s
 
 
 @pytest.fixture
@@ -47,10 +40,6 @@ def ant(server, **kwargs):
     return anthropic.Anthropic(
         base_url=server.anthropic_base_url, api_key=ANTHROPIC_KEY, max_retries=kwargs.pop("max_retries", 0), **kwargs
     )
-
-
-def llm_spans(client):
-    return [s for s in spans_of(client) if s.attributes.get("openinference.span.kind") == "LLM"]
 
 
 def metric_points(client, name):

@@ -8,7 +8,6 @@ import asyncio
 import json
 
 import pytest
-import sessionkit
 from agents import (
     Agent,
     GuardrailFunctionOutput,
@@ -19,7 +18,6 @@ from agents import (
     set_trace_processors,
 )
 from openai import AsyncOpenAI
-from sessionkit.fake_llm import FakeLLMServer
 from sessionkit.integrations import openai_agents
 
 from helpers import spans_of
@@ -32,27 +30,22 @@ def get_weather(city: str) -> str:
 
 
 @pytest.fixture
-def server():
-    with FakeLLMServer() as s:
-        set_default_openai_client(AsyncOpenAI(base_url=s.openai_base_url, api_key="k", max_retries=0), False)
-        yield s
+def server(server):
+    # the Agents SDK's default client, pointed at the fake server
+    set_default_openai_client(AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0), False)
+    return server
 
 
 @pytest.fixture
-def make_client():
-    made = []
-
+def make_client(make_client):
     def make(**settings):
-        client = sessionkit.Client(exporter="memory", **settings)
-        made.append(client)
+        client = make_client(**settings)
         processor = openai_agents.processor()
         assert processor is not None  # set up: agents was imported
         set_trace_processors([processor])  # the SDK's exporter off: no network
         return client
 
-    yield make
-    for client in made:
-        client.shutdown(timeout=2)
+    return make
 
 
 def ancestors(client, span):

@@ -21,7 +21,7 @@ from mistralai.client import Mistral
 from sessionkit.fake_llm import FakeLLMServer
 
 from fake_providers import ARGS, REPLY, FakeProviderServer
-from helpers import spans_of
+from helpers import llm_spans
 
 TEXT = "".join(REPLY)
 
@@ -42,10 +42,6 @@ def llm(capture):
     c = sessionkit.Client(exporter="memory", service_name="providers", capture_content=capture)
     yield c
     c.shutdown(timeout=2)
-
-
-def llm_spans(client):
-    return [s for s in spans_of(client) if s.attributes.get("openinference.span.kind") == "LLM"]
 
 
 def only_call(client):

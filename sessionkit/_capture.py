@@ -13,7 +13,7 @@ from ._client import Client
 from ._payloads.llm import counts_as_llm_call
 from ._session import Session
 
-__all__ = ["Capture"]
+__all__ = ["Capture", "turn_roots"]
 
 _SessionRef = Union[str, Session]
 
@@ -90,13 +90,7 @@ class Capture:
 
     def turns(self, session: _SessionRef) -> list[ReadableSpan]:
         """The roots of the session's turns (explicit and implicit), by turn index."""
-        roots = [
-            s
-            for s in self.spans(session=session)
-            if (s.attributes or {}).get(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_TURN
-            or ((s.attributes or {}).get(semconv.TURN_IMPLICIT) and s.parent is None)
-        ]
-        return sorted(roots, key=lambda s: int((s.attributes or {}).get(semconv.TURN_INDEX, 0)))  # type: ignore[arg-type]
+        return turn_roots(self.spans(session=session))
 
     def llm_calls(self, session: Optional[_SessionRef] = None) -> list[ReadableSpan]:
         """The LLM calls (each counted once: a call seen on the wire inside an LLM span is the
@@ -169,3 +163,16 @@ def _session_of(span: ReadableSpan) -> Optional[str]:
     attrs = span.attributes or {}
     value = attrs.get(semconv.SESSION_ID) or attrs.get(semconv.RECORD_SESSION_ID)
     return value if isinstance(value, str) else None
+
+
+def turn_roots(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """The roots of the turns among ``spans`` (explicit: a ``turn`` span; implicit: the
+    top-level call marked ``sessionkit.turn.implicit``, whatever its parent: with
+    ``trace_per="session"`` it is the session's root), by turn index."""
+    roots = [
+        s
+        for s in spans
+        if (s.attributes or {}).get(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_TURN
+        or (s.attributes or {}).get(semconv.TURN_IMPLICIT)
+    ]
+    return sorted(roots, key=lambda s: int((s.attributes or {}).get(semconv.TURN_INDEX, 0)))  # type: ignore[arg-type]

@@ -46,18 +46,10 @@ def record_of(client: sessionkit.Client, session: sessionkit.Session):
 
 
 def turns_of(client: sessionkit.Client, session: sessionkit.Session) -> list:
-    """The root spans of ``session``'s turns, by turn index."""
-    roots = [
-        s
-        for s in spans_of(client)
-        if s.attributes.get("session.id") == session.id
-        and (
-            s.parent is None
-            or s.attributes.get("sessionkit.span.type") == "turn"
-            or s.attributes.get("sessionkit.turn.implicit")
-        )
-    ]
-    return sorted(roots, key=lambda s: s.attributes["sessionkit.turn.index"])
+    """The root spans of ``session``'s turns, by turn index (the rule Capture.turns uses)."""
+    from sessionkit._capture import turn_roots
+
+    return turn_roots([s for s in spans_of(client) if s.attributes.get("session.id") == session.id])
 
 
 def read_sessions(folder):

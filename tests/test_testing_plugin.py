@@ -124,3 +124,16 @@ def test_capture_as_a_context_manager_and_its_misuse():
         Capture(exporter="otlp")
     with pytest.raises(TypeError, match="session id"):
         capture.spans(session=42)
+
+
+def test_capture_counts_implicit_turns_with_one_trace_per_session_too():
+    # With trace_per="session" an implicit turn's root is a child of the session's root.
+    from sessionkit.testing import Capture
+
+    with Capture(trace_per="session") as capture:
+        with capture.client.session("one-trace") as session:
+            for name in ("first", "second"):
+                with capture.client.tracer.start_as_current_span(name):
+                    pass
+        capture.assert_session(session, state="success", turns=2)
+        assert [s.name for s in capture.turns(session)] == ["first", "second"]

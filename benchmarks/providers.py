@@ -1,6 +1,6 @@
 """What sessionkit adds to each native provider's call, through the real SDKs.
 
-Each SDK talks to the fake provider server (tests/fake_providers.py) running in a process of
+Each SDK talks to the fake provider server (sessionkit.fake_llm.FakeProviderServer) running in a process of
 its own, as a model server is. Each call is timed uninstrumented and instrumented, interleaved
 in the same run; the figures are the wall time and the calling thread's CPU time per call, with
 the ratio to the uninstrumented call. No configuration: the calls are recognised on 127.0.0.1
@@ -19,13 +19,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import sessionkit
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 
 class Discard(SpanExporter):
@@ -38,7 +35,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         code = (
-            f"import sys\nsys.path.insert(0, {str(TESTS)!r})\nfrom fake_providers import FakeProviderServer\n"
+            "import sys\nfrom sessionkit.fake_llm import FakeProviderServer\n"
             "s = FakeProviderServer().__enter__()\nprint(s.port, flush=True)\nsys.stdin.read()\n"
         )
         self.proc = subprocess.Popen(

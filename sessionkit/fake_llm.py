@@ -1,4 +1,6 @@
-"""A fake LLM server on 127.0.0.1 that speaks the OpenAI and Anthropic wire formats.
+"""Fake LLM servers on 127.0.0.1, for tests and demos: ``FakeLLMServer`` speaks the OpenAI and
+Anthropic wire formats; ``FakeProviderServer`` the native APIs of Gemini, Ollama, Cohere,
+Mistral and Bedrock. ``LoopbackHandler`` is their request handler, for servers of your own.
 
 For the demo and for tests: the real ``openai`` and ``anthropic`` SDKs (or plain httpx) talk to
 it through ``base_url``. It answers JSON or SSE streams with usage, and misbehaves on request:
@@ -10,13 +12,16 @@ kept in ``reported``, so a test can compare what a span says with what the serve
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Optional
+
+from ._fake_providers import FakeProviderServer
+from ._loopback import LoopbackHandler, LoopbackServer
+
+__all__ = ["FakeLLMServer", "FakeProviderServer", "LoopbackHandler", "Reported"]
 
 
 @dataclass
@@ -75,62 +80,19 @@ def _tool_to_call(body: dict[str, Any]) -> Optional[tuple[str, str]]:
     return str(function.get("name") or "tool"), json.dumps(arguments)
 
 
-class LoopbackHandler(BaseHTTPRequestHandler):
-    """A request handler for small servers on 127.0.0.1: HTTP/1.1, no access log, and
-    TCP_NODELAY (headers and body go out in separate writes; without it, Nagle's algorithm and
-    delayed ACKs add ~40 ms to every answer)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        if isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
-            return  # a client that closed a stream early, or a stream this server cut on purpose
-        super().handle_error(request, client_address)
-
-
-class FakeLLMServer:
+class FakeLLMServer(LoopbackServer):
     """``with FakeLLMServer() as server:`` then ``OpenAI(base_url=server.openai_base_url)``."""
 
+    thread_name = "fake-llm"
+
     def __init__(self, chunks: int = 8, chunk_delay: float = 0.0, reply: str = "Your order has shipped today") -> None:
+        super().__init__()
         self.chunks = chunks
         self.chunk_delay = chunk_delay
         self.reply = reply
         self.reported: list[Reported] = []
-        self.requests: list[dict[str, Any]] = []
         self.sent: list[bytes] = []
         """The exact body bytes of each SSE answer (without the chunked framing)."""
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(LoopbackHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                with server._lock:
-                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                server._answer(self, body)
-
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.port = int(self._server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-llm", daemon=True)
 
     @property
     def openai_base_url(self) -> str:
@@ -141,25 +103,18 @@ class FakeLLMServer:
         return self.url
 
     def start(self) -> FakeLLMServer:
-        self._thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def __enter__(self) -> FakeLLMServer:
         return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- answers ---------------------------------------------------------------------------------
     def _record(self, path: str, model: str, stream: bool, tokens_in: int, tokens_out: int, status: int = 200) -> None:
         with self._lock:
             self.reported.append(Reported(path, model, stream, tokens_in, tokens_out, status))
 
-    def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+    def answer(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
         path = handler.path.split("?")[0].rstrip("/")
         model = str(body.get("model") or "fake-model")
         stream = body.get("stream") is True
@@ -446,14 +401,7 @@ class FakeLLMServer:
     # -- the wire -----------------------------------------------------------------------------------
     @staticmethod
     def _json(handler: Any, payload: Any, status: int = 200, extra: Optional[dict[str, str]] = None) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for key, value in (extra or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        LoopbackServer.send_json(handler, payload, status, extra)
 
     def _sse(self, handler: Any, events: list[tuple[str, Any]], model: str, done: bool = False) -> None:
         handler.send_response(200)

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._capture import Capture
+    from .fake_llm import FakeLLMServer, FakeProviderServer
 
-__all__ = ["Capture", "sessionkit_capture"]
+__all__ = ["Capture", "FakeLLMServer", "FakeProviderServer", "sessionkit_capture"]
 
 if not TYPE_CHECKING:
 
@@ -34,6 +35,10 @@ if not TYPE_CHECKING:
             from ._capture import Capture
 
             return Capture
+        if name in ("FakeLLMServer", "FakeProviderServer"):  # the fake LLM servers, for your tests
+            from . import fake_llm
+
+            return getattr(fake_llm, name)
         raise AttributeError(f"module 'sessionkit.testing' has no attribute {name!r}")
 
 

@@ -18,9 +18,9 @@ import sessionkit
 from google import genai
 from google.genai import types as genai_types
 from mistralai.client import Mistral
-from sessionkit.fake_llm import FakeLLMServer
+from sessionkit._fake_providers import ARGS, REPLY
+from sessionkit.fake_llm import FakeLLMServer, FakeProviderServer
 
-from fake_providers import ARGS, REPLY, FakeProviderServer
 from helpers import llm_spans
 
 TEXT = "".join(REPLY)

@@ -19,22 +19,15 @@ from __future__ import annotations
 import binascii
 import json
 import struct
-import threading
-from http.server import ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
-from sessionkit.fake_llm import LoopbackHandler
+from ._loopback import LoopbackServer
+
+__all__ = ["FakeProviderServer"]
 
 REPLY = ["The ", "weather ", "is ", "sunny ", "today"]
 ARGS = {"city": "Paris"}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that went away mid-stream
 
 
 def _words(body: Any) -> int:
@@ -54,38 +47,19 @@ def _frame(event_type: str, payload: dict[str, Any]) -> bytes:
     return message + struct.pack(">I", binascii.crc32(message))
 
 
-class FakeProviderServer:
-    """``with FakeProviderServer() as server:`` then point an SDK at ``server.url``."""
+class FakeProviderServer(LoopbackServer):
+    """``with FakeProviderServer() as server:`` then point an SDK at ``server.url``: Gemini,
+    Ollama, Cohere, Mistral, Anthropic (messages) and Bedrock (Converse, InvokeModel, streams)."""
+
+    thread_name = "fake-providers"
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
+        super().__init__()
         self.reported: list[tuple[int, int]] = []
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(LoopbackHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                with server._lock:
-                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                server._answer(self, body)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self.port = int(self._server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-providers", daemon=True)
 
     def __enter__(self) -> FakeProviderServer:
-        self._thread.start()
+        self.start()
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _report(self, tokens_in: int, tokens_out: int) -> None:
         with self._lock:
@@ -94,14 +68,7 @@ class FakeProviderServer:
     # -- the wire ---------------------------------------------------------------------------------
     @staticmethod
     def _json(handler: Any, payload: Any, status: int = 200, headers: Optional[dict[str, str]] = None) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        LoopbackServer.send_json(handler, payload, status, headers)
 
     @staticmethod
     def _chunks(handler: Any, content_type: str, pieces: list[bytes]) -> None:
@@ -122,7 +89,7 @@ class FakeProviderServer:
         self._chunks(handler, "text/event-stream", pieces)
 
     # -- the answers ------------------------------------------------------------------------------
-    def _answer(self, handler: Any, body: dict[str, Any]) -> None:
+    def answer(self, handler: Any, body: Any) -> None:
         parts = urlsplit(handler.path)
         path = parts.path
         if ":" in path.rsplit("/", 1)[-1]:
@@ -154,7 +121,7 @@ class FakeProviderServer:
         answered = any("functionResponse" in p for c in contents for p in c.get("parts", []))
         if body.get("tools") and not answered:
             name = body["tools"][0]["functionDeclarations"][0]["name"]
-            chunks = [[{"functionCall": {"name": name, "args": ARGS}}]]
+            chunks: list[list[dict[str, Any]]] = [[{"functionCall": {"name": name, "args": ARGS}}]]
             finish = "STOP"
         else:
             chunks = (

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from . import semconv
 from ._context import pid
+from ._errors import internal_errors
 from ._session import Session
 from ._spans import (
     set_clean_attributes,
@@ -74,14 +75,12 @@ class Announcer:
         host = self._host
         for session in list(pending.values()):  # (a copy: discard() may still pop from it)
             if session.end_state is None and host.recording:
-                try:
+                with internal_errors("announcing a running session"):
                     marker = host.tracer.start_span(
                         semconv.SESSION_START_SPAN_NAME, context=session.record_context(), start_time=session.started_ns
                     )
                     set_clean_attributes(marker, _MARKER_ATTRIBUTES)
                     marker.end()
-                except Exception:
-                    logger.exception("sessionkit: could not announce session %s", session.id)
 
     def stop(self) -> None:
         self._wake.set()

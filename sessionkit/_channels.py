@@ -22,7 +22,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv
-from ._errors import ChannelError
+from ._errors import ChannelError, internal_errors
 from ._types import Host
 from ._values import to_attributes, to_text
 
@@ -351,10 +351,8 @@ class ChannelRegistry:
             if ttl is None:
                 break
             time.sleep(min(max(ttl / 4, 0.02), 5.0))
-            try:
+            with internal_errors("checking channels' time to live"):
                 self.sweep()
-            except Exception:
-                logger.exception("sessionkit: channel TTL check failed")
         self._janitor = None
 
 

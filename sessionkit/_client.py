@@ -151,10 +151,8 @@ class Client:
 
     def session_event(self, name: str, attributes: Mapping[str, Any]) -> None:
         """Emit a session event on the logs signal (see ``logs_exporter``); never raises."""
-        try:
+        with internal_errors("emitting a session event"):
             self._telemetry.events.emit(name, attributes)
-        except Exception:
-            logger.exception("sessionkit: could not emit the %s event", name)
 
     def redact(self, text: str) -> str:
         """Captured content as it will be recorded: the default patterns, then ``redact``."""
@@ -192,20 +190,16 @@ class Client:
     def _apply_global(self) -> None:
         mode = self.config.set_global
         if mode and self.config.tracing_enabled and not self.closed:
-            try:
+            with internal_errors("setting up the global tracer provider (continuing without)"):
                 _global.serve(self, self._processor, mode)
-            except Exception:
-                logger.exception("sessionkit: could not set up the global tracer provider (continuing without)")
         else:
             _global.stop_serving(self)
         integrations.unregister(self)
 
     def _apply_integrations(self) -> None:
         if self.config.integrations and self.config.tracing_enabled and not self.closed:
-            try:
+            with internal_errors("setting up the integrations (continuing without)"):
                 integrations.register(self)
-            except Exception:
-                logger.exception("sessionkit: could not set up the integrations (continuing without)")
         else:
             integrations.unregister(self)
 
@@ -213,10 +207,8 @@ class Client:
     def _apply_instrumentation(self) -> None:
         want = self.config.instrument_llm_calls and self.config.tracing_enabled and not self.closed
         if want and not self._instrumented:
-            try:
+            with internal_errors("instrumenting LLM calls (continuing without)"):
                 self.instrument()
-            except Exception:
-                logger.exception("sessionkit: could not instrument LLM calls (continuing without)")
         elif not want and self._instrumented:
             self.uninstrument()
 

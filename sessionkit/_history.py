@@ -21,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from . import semconv
+from ._errors import internal_errors
 from ._spans import record_error
 from ._types import Host
 from ._values import as_count, to_text
@@ -115,7 +116,7 @@ class HistoryLoad:
         self._done = True
         self.seconds = clock() - self._started
         span = self._span
-        try:
+        with internal_errors("recording a history load"):
             attrs: dict[str, Any] = {}
             if self.messages is not None:
                 attrs[semconv.HISTORY_MESSAGES] = self.messages
@@ -129,8 +130,6 @@ class HistoryLoad:
             span.set_attributes(attrs)
             if exc is not None:
                 record_error(span, exc)
-        except Exception:
-            logger.exception("sessionkit: could not record a history load (ignored)")
         span.end()
 
     def __enter__(self) -> HistoryLoad:

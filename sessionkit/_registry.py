@@ -24,7 +24,7 @@ from typing_extensions import Unpack
 from . import semconv
 from ._announcer import Announcer
 from ._channels import ChannelRegistry
-from ._errors import CLIENT_SHUT_DOWN, SessionStateError
+from ._errors import CLIENT_SHUT_DOWN, SessionStateError, internal_errors
 from ._history import HistoryTracker
 from ._keep import DisplayKeeper, SpanKeep
 from ._session import (
@@ -121,7 +121,7 @@ class SessionRegistry:
     def _event(self, name: str, session: Session) -> None:
         if not self.host.config.emits_session_events:
             return
-        try:
+        with internal_errors("emitting a session's event"):
             attrs: dict[str, Any] = {semconv.SESSION_ID: session.id, semconv.SESSION_NAME: session.name}
             if session.user_id is not None:
                 attrs[semconv.USER_ID] = session.user_id
@@ -135,8 +135,6 @@ class SessionRegistry:
                 if session.end_reason is not None:
                     attrs[semconv.SESSION_END_REASON] = session.end_reason
             self.host.session_event(name, attrs)
-        except Exception:
-            logger.exception("sessionkit: could not emit the %s event of session %s", name, session.id)
 
     def previous_session_of(self, user_id: Optional[str], session_id: str) -> Optional[str]:
         """The id of ``user_id``'s last ended session, unless it is ``session_id`` (continued)."""

@@ -32,6 +32,7 @@ from . import semconv
 from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, ChannelRegistry, abandon, leak
 from ._channels import attempt as channel_attempt
 from ._context import pid
+from ._errors import internal_errors
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
 from ._keep import SpanKeep
 from ._payloads.body import fit_json
@@ -623,7 +624,7 @@ class Session:
 
     def _finish_root(self) -> None:
         root = self._root
-        try:
+        with internal_errors("recording the end of a session"):
             state = self.end_state
             spans = self._spans_counted()
             with self._lock:
@@ -644,8 +645,6 @@ class Session:
                 root.set_status(Status(StatusCode.ERROR, self.end_reason))
             elif state is EndState.SUCCESS:
                 set_ok_status(root)
-        except Exception:
-            logger.exception("sessionkit: could not record the end of session %s", self.id)
         root.end(end_time=self._ended_ns)
         # What an ended session keeps is small: late spans still find it (by trace id) and
         # parent under its root's context, but the ended root and its contexts are let go.

@@ -25,6 +25,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from . import semconv
+from ._errors import internal_errors
 from ._payloads.body import captured
 from ._spans import SESSION_ROOT_PARENT, is_clean_exit, record_error, set_clean_attributes
 from ._tally import Tally
@@ -254,15 +255,13 @@ class Turn:
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        try:
+        with internal_errors("ending a turn"):
             if self._tokens:
                 try:
                     leave_turn(self, self._tokens.pop())
                 except ValueError:
                     logger.debug("sessionkit: turn %s exited in another context than it entered", self.index)
             end_call(self, exc, None)
-        except Exception:
-            logger.exception("sessionkit: could not end turn %s", self.index)
 
     async def __aenter__(self) -> Turn:
         return self.__enter__()
@@ -290,7 +289,7 @@ class Turn:
         span = self._span
         if span is None:
             return
-        try:
+        with internal_errors("recording the end of a turn"):
             client = self.owner.client
             figures = self.figures or NO_FIGURES
             attrs: dict[str, Any] = {
@@ -308,8 +307,6 @@ class Turn:
             span.set_attributes(attrs)
             if self._error is not None:
                 record_error(span, self._error)
-        except Exception:
-            logger.exception("sessionkit: could not record the end of turn %s", self.index)
         span.end(end_time=self._end_wall)
         self._span = None  # an ended turn keeps its figures, not its span
 

@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from .._context import at_fork_in_child
+from .._errors import internal_errors
 
 logger = logging.getLogger("sessionkit")
 
@@ -102,10 +103,8 @@ class _CountingExporter(SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        try:
+        with internal_errors("shutting the exporter down"):
             self.inner.shutdown()
-        except Exception:
-            logger.exception("sessionkit: exporter %s failed to shut down", type(self.inner).__name__)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         try:
@@ -187,10 +186,8 @@ class ExportPipeline:
 
     def _observe(self, spans: Sequence[ReadableSpan]) -> None:
         if self._observer is not None:
-            try:
+            with internal_errors("deriving metrics from spans"):
                 self._observer(spans)
-            except Exception:
-                logger.exception("sessionkit: could not derive metrics from spans (ignored)")
 
     # -- counters, fed by the counting exporter --------------------------------------------------
     def _taken(self, count: int) -> None:

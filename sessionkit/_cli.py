@@ -15,7 +15,7 @@ from ._config import Config
 from ._export.factory import probe_collector
 from ._render import SESSION_HEADER, clip, format_table, session_rows, session_state, session_turns, stored_cost
 from ._store.filters import STATES
-from ._store.query import Store, listed_row, listed_rows
+from ._store.query import Store, listed_row, listed_rows, stored_session
 from ._store.schema import ExportRefused, StoreError
 
 
@@ -80,7 +80,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             )
             return 0
         summary = listed_row(store, session_id)
-        stored = store.stored_session(session_id)
+        stored = stored_session(store, session_id)
     if summary is None:
         return 1
     cost = "incomplete" if summary.cost_incomplete else stored_cost(summary.cost_usd, summary.llm_calls)

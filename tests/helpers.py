@@ -55,10 +55,10 @@ def turns_of(client: sessionkit.Client, session: sessionkit.Session) -> list:
 def read_sessions(folder):
     """Every session of the local store in ``folder``, oldest first, with its spans grouped
     by turn (what ``sessionkit show`` prints)."""
-    from sessionkit._store.query import Store
+    from sessionkit._store.query import Store, stored_session
 
     with Store(folder) as store:
-        found = [store.stored_session(s.session_id) for s in reversed(store.sessions(limit=None))]
+        found = [stored_session(store, s.session_id) for s in reversed(store.sessions(limit=None))]
     return [s for s in found if s is not None]
 
 

@@ -318,32 +318,6 @@ class Store:
             )
         return records
 
-    def stored_session(self, session_id: str) -> Optional[StoredSession]:
-        """A session's spans grouped by turn (what ``sessionkit show`` prints)."""
-        found = self.resolve(session_id)
-        if found is None:
-            return None
-        spans = []
-        for row in self._span_rows(found):
-            resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
-            spans.append(
-                StoredSpan(
-                    trace_id=row["trace_id"],
-                    span_id=row["span_id"],
-                    parent_span_id=row["parent_span_id"] or "",
-                    name=row["name"],
-                    start_ns=row["start_ns"],
-                    end_ns=row["end_ns"],
-                    attributes=load_attributes(row["attributes"]),
-                    status_code=row["status_code"],
-                    service_name=str(resource.get(semconv.SERVICE_NAME, "")),
-                    kind=row["kind"],
-                    status_message=row["status_message"] or "",
-                    events=_events(row["events"]),
-                )
-            )
-        return StoredSession(found, spans) if spans else None
-
     # -- data frames ------------------------------------------------------------------------------
     def sessions_frame(self, *, limit: Optional[int] = None, offset: int = 0, **filters: Unpack[SessionFilters]) -> Any:
         """``sessions(...)`` as a pandas DataFrame, every match unless ``limit`` (needs pandas)."""
@@ -520,3 +494,30 @@ def listed_row(store: Store, session_id: str) -> Optional[SessionRow]:
         (session_id,),
     )
     return _session_row(rows[0]) if rows else None
+
+
+def stored_session(store: Store, session_id: str) -> Optional[StoredSession]:
+    """A session's spans grouped by turn (what ``sessionkit show`` prints)."""
+    found = store.resolve(session_id)
+    if found is None:
+        return None
+    spans = []
+    for row in store._span_rows(found):
+        resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
+        spans.append(
+            StoredSpan(
+                trace_id=row["trace_id"],
+                span_id=row["span_id"],
+                parent_span_id=row["parent_span_id"] or "",
+                name=row["name"],
+                start_ns=row["start_ns"],
+                end_ns=row["end_ns"],
+                attributes=load_attributes(row["attributes"]),
+                status_code=row["status_code"],
+                service_name=str(resource.get(semconv.SERVICE_NAME, "")),
+                kind=row["kind"],
+                status_message=row["status_message"] or "",
+                events=_events(row["events"]),
+            )
+        )
+    return StoredSession(found, spans) if spans else None

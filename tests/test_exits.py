@@ -225,9 +225,9 @@ def test_shutdown_flushes_even_when_every_teardown_step_fails(monkeypatch, caplo
     def broken(*args, **kwargs):
         raise AttributeError("partially initialized module 'urllib3.connectionpool'")
 
-    monkeypatch.setattr(_wire, "detach", broken)
+    monkeypatch.setattr(_wire, "unregister", broken)
     monkeypatch.setattr(_global, "stop_serving", broken)
-    monkeypatch.setattr(integrations, "detach", broken)
+    monkeypatch.setattr(integrations, "unregister", broken)
     with client.session("s"):
         with client.tracer.start_as_current_span("work"):
             pass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from typing_extensions import Unpack
 from .. import semconv
 from .._errors import ConfigError
 from .._types import EndState
-from .codec import load_attributes, make_resource, make_scope, make_span, spans_to_otlp_json
+from .codec import load_attributes, make_resource, make_scope, make_span
 from .filters import SessionFilters, Since, check_page, since_ns, where_clause
 from .records import StoredSession, StoredSpan
-from .schema import ExportRefused, StoreError, connect, db_path
+from .schema import StoreError, connect, db_path
+from .sending import send_otlp, write_jsonl
 
 if TYPE_CHECKING:
     from .._models import SessionSummary, SpanRecord, TurnSummary
@@ -393,51 +393,13 @@ class Store:
     ) -> int:
         """Send the stored spans (of sessions started ``since``) to an OTLP/HTTP collector.
         Returns the number sent; raises ``StoreError`` when the collector refuses a batch."""
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"sessionkit: endpoint={endpoint!r} must be an http:// or https:// URL of an OTLP/HTTP collector",
-                field="endpoint",
-                value=endpoint,
-            )
-        if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
-            raise ConfigError(
-                f"sessionkit: timeout={timeout!r} must be a finite number of seconds > 0",
-                field="timeout",
-                value=timeout,
-            )
-        url = endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
-        exporter = OTLPSpanExporter(endpoint=url, headers=headers, timeout=timeout)
-        total = self.count_spans(since) if progress is not None else 0
-        sent = 0
-        try:
-            for chunk in self.readable_spans(since):
-                if exporter.export(chunk) is not SpanExportResult.SUCCESS:
-                    raise ExportRefused(
-                        f"sessionkit: the collector at {url} did not take the spans ({sent} sent before)"
-                    )
-                sent += len(chunk)
-                if progress is not None:
-                    progress(sent, total)
-        finally:
-            exporter.shutdown()
-        return sent
+        return send_otlp(self, endpoint, since=since, headers=headers, timeout=timeout, progress=progress)
 
     def export_jsonl(
         self, path: Union[str, Path], *, since: Since = None, progress: Optional[Callable[[int, int], None]] = None
     ) -> int:
         """Write the stored spans as OTLP JSON lines (the Collector's file format). Returns the count."""
-        total = self.count_spans(since) if progress is not None else 0
-        sent = 0
-        with open(path, "w", encoding="utf-8") as handle:
-            for chunk in self.readable_spans(since):
-                handle.write(json.dumps(spans_to_otlp_json(chunk), separators=(",", ":")) + "\n")
-                sent += len(chunk)
-                if progress is not None:
-                    progress(sent, total)
-        return sent
+        return write_jsonl(self, path, since=since, progress=progress)
 
 
 def _since_spans(columns: str, since: Since) -> tuple[str, list[Any]]:

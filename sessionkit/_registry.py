@@ -30,12 +30,6 @@ from ._keep import DisplayKeeper, SpanKeep
 from ._session import (
     Session,
     current,
-    finish_pending,
-    root_context,
-    root_trace_id,
-    start_here,
-    started_in_this_process,
-    trace_in_use,
 )
 from ._tally import Tally
 from ._types import EndState, Host, SessionFields, check_fields
@@ -163,7 +157,7 @@ class SessionRegistry:
             if len(by_trace) <= RECENT_TRACES:
                 break
             old_trace, old = by_trace.popitem(last=False)
-            if trace_in_use(old, old_trace):
+            if old.uses_trace(old_trace):
                 kept.append((old_trace, old))
             elif old.id not in self._active and self.by_id.get(old.id) is old:
                 self.by_id.pop(old.id, None)
@@ -175,7 +169,7 @@ class SessionRegistry:
         if fields:
             check_fields(fields)
         session = self.open(name, **fields)
-        start_here(session)
+        session.start_here()
         if threading.current_thread() is threading.main_thread():
             with self._lock:
                 self._ambient[session.id] = session
@@ -191,12 +185,12 @@ class SessionRegistry:
             # A caller's trace id and session id come from outside: they never take the place
             # of a session of this process that has them (a forged or leaked id).
             self.by_id.setdefault(session.id, session)
-            trace_id = root_trace_id(session)
+            trace_id = session.root_trace_id
             if trace_id not in self.by_trace:
                 self.trace_opened(trace_id, session)
             return
         self.by_id[session.id] = session
-        self.trace_opened(root_trace_id(session), session)
+        self.trace_opened(session.root_trace_id, session)
 
     # -- which session --------------------------------------------------------------------------
     def current_session(self) -> Optional[Session]:
@@ -224,7 +218,7 @@ class SessionRegistry:
         if trace.get_current_span(context).get_span_context().is_valid:
             return context
         session = self.current_session()
-        return context if session is None else root_context(session)
+        return context if session is None else session.root_context
 
     def active(self) -> list[Session]:
         return list(self._active.values())
@@ -278,10 +272,10 @@ class SessionRegistry:
         """End every session this process started (``indeterminate``), and stop announcing."""
         self._announcer.stop()
         for session in self.active():
-            if started_in_this_process(session):  # a forked child leaves its parent's sessions alone
+            if session.started_in_this_process:  # a forked child leaves its parent's sessions alone
                 session.end(EndState.INDETERMINATE, reason)
         for session in list(self._waiting.values()):  # records still waiting for open spans
-            finish_pending(session)
+            session.finish_pending()
         self._waiting.clear()
 
 

@@ -16,12 +16,9 @@ from ._propagation import Incoming, session_kept
 from ._registry import SessionRegistry
 from ._session import (
     Session,
-    continues_a_caller,
     current,
     make_current,
     restore,
-    root_context,
-    started_in_this_process,
 )
 from ._spans import ARRIVAL_KEY, Arrival, is_clean_exit
 from ._turn import Turn, end_call, enter_turn, leave_turn
@@ -68,8 +65,8 @@ class ContinuedScope:
                     self._trusted
                     and known is not None
                     and known.is_active
-                    and started_in_this_process(known)
-                    and not continues_a_caller(known)  # (another request's: each request has its own)
+                    and known.started_in_this_process
+                    and not known.continues_a_caller  # (another request's: each request has its own)
                 ):
                     session = known  # the caller is in this process: join its session
                 else:
@@ -98,7 +95,7 @@ class ContinuedScope:
             context = otel_context.set_value(ARRIVAL_KEY, Arrival(arriving, session), context)
             registry.arriving[arriving] = registry.arriving.get(arriving, 0) + 1
         elif session is not None:
-            context = root_context(session)
+            context = session.root_context
         session_token = current.set(session) if session is not None else None
         self._stack.append((session, owned, session_token, otel_context.attach(context), arriving))
         return session

@@ -783,6 +783,49 @@ class Session:
                 history_advice=history.advice(),
             )
 
+    # -- seams the registry and the scopes use ------------------------------------------------
+    def start_here(self) -> None:
+        """Make the session current in the calling context until it ends (``start_session``);
+        what was current before comes back when it ends here."""
+        self._previous = current.get()
+        self._previous_otel = otel_context.get_current()
+        current.set(self)
+        otel_context.attach(self._current_context())
+
+    @property
+    def root_context(self) -> otel_context.Context:
+        """The context new spans of the session parent under when nothing else is current."""
+        return self._current_context()
+
+    @property
+    def root_trace_id(self) -> int:
+        """The session's trace id as an int (the key spans are found by)."""
+        return self._trace_id
+
+    def uses_trace(self, trace_id: int) -> bool:
+        """Whether spans may still start in ``trace_id`` of the session: the record of a live
+        session, or an open turn."""
+        if not self.is_active:
+            return False
+        if trace_id == self._trace_id:
+            return True
+        turn = self._turns_by_trace.get(trace_id)
+        return turn is not None and turn.is_active
+
+    def finish_pending(self) -> None:
+        """Send the record now if it is waiting for open spans (the client is closing)."""
+        self._finish_pending()
+
+    @property
+    def continues_a_caller(self) -> bool:
+        """Whether the session continues a caller's turn from another process (one request's worth)."""
+        return self._remote_stamp is not None
+
+    @property
+    def started_in_this_process(self) -> bool:
+        """False in a forked child for the sessions its parent started."""
+        return self._pid == pid()
+
     # -- as a context manager ------------------------------------------------------------------
     def __enter__(self) -> Session:
         self._tokens.append(make_current(self))
@@ -866,48 +909,3 @@ def restore(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
     """Undo ``make_current``. ValueError when called in another context than the one it was made current in."""
     current.reset(token[0])
     otel_context.detach(token[1])  # type: ignore[arg-type]
-
-
-def start_here(session: Session) -> None:
-    """Make ``session`` current in the calling context until it ends (``start_session``); what
-    was current before comes back when it ends here."""
-    session._previous = current.get()
-    session._previous_otel = otel_context.get_current()
-    current.set(session)
-    otel_context.attach(session._current_context())
-
-
-def root_context(session: Session) -> otel_context.Context:
-    """The context new spans of ``session`` parent under when nothing else is current."""
-    return session._current_context()
-
-
-def root_trace_id(session: Session) -> int:
-    """The session's trace id as an int (the key spans are found by)."""
-    return session._trace_id
-
-
-def trace_in_use(session: Session, trace_id: int) -> bool:
-    """Whether spans may still start in ``trace_id`` of ``session``: the record of a live
-    session, or an open turn."""
-    if not session.is_active:
-        return False
-    if trace_id == session._trace_id:
-        return True
-    turn = session._turns_by_trace.get(trace_id)
-    return turn is not None and turn.is_active
-
-
-def finish_pending(session: Session) -> None:
-    """Send ``session``'s record now if it is waiting for open spans (the client is closing)."""
-    session._finish_pending()
-
-
-def continues_a_caller(session: Session) -> bool:
-    """Whether ``session`` continues a caller's turn from another process (one request's worth)."""
-    return session._remote_stamp is not None
-
-
-def started_in_this_process(session: Session) -> bool:
-    """False in a forked child for the sessions its parent started."""
-    return session._pid == pid()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import binascii
 import json
 import struct
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._loopback import LoopbackServer
@@ -57,19 +57,11 @@ class FakeProviderServer(LoopbackServer):
         super().__init__()
         self.reported: list[tuple[int, int]] = []
 
-    def __enter__(self) -> FakeProviderServer:
-        self.start()
-        return self
-
     def _report(self, tokens_in: int, tokens_out: int) -> None:
         with self._lock:
             self.reported.append((tokens_in, tokens_out))
 
     # -- the wire ---------------------------------------------------------------------------------
-    @staticmethod
-    def _json(handler: Any, payload: Any, status: int = 200, headers: Optional[dict[str, str]] = None) -> None:
-        LoopbackServer.send_json(handler, payload, status, headers)
-
     @staticmethod
     def _chunks(handler: Any, content_type: str, pieces: list[bytes]) -> None:
         handler.send_response(200)
@@ -105,7 +97,7 @@ class FakeProviderServer(LoopbackServer):
             model, _, operation = path[len("/model/") :].rpartition("/")
             self._bedrock(handler, body, unquote(model), operation)
         else:
-            self._json(handler, {"error": f"unknown path {path}"}, 404)
+            self.send_json(handler, {"error": f"unknown path {path}"}, 404)
 
     # Gemini ----------------------------------------------------------------------------------------
     def _gemini(self, handler: Any, body: dict[str, Any], model: str, method: str, sse: bool) -> None:
@@ -115,7 +107,7 @@ class FakeProviderServer(LoopbackServer):
         tokens_in = _words(body.get("contents"))
         if method == "embedContent":
             self._report(tokens_in, 0)
-            self._json(handler, {"embedding": {"values": [0.1, 0.2, 0.3]}})
+            self.send_json(handler, {"embedding": {"values": [0.1, 0.2, 0.3]}})
             return
         contents = body.get("contents") or []
         answered = any("functionResponse" in p for c in contents for p in c.get("parts", []))
@@ -144,11 +136,11 @@ class FakeProviderServer(LoopbackServer):
 
         answers = [chunk(p, i == len(chunks) - 1) for i, p in enumerate(chunks)]
         if method == "generateContent":
-            self._json(handler, answers[0])
+            self.send_json(handler, answers[0])
         elif sse:
             self._sse(handler, [("", a) for a in answers])
         else:
-            self._json(handler, answers)
+            self.send_json(handler, answers)
 
     # Ollama ----------------------------------------------------------------------------------------
     def _ollama(self, handler: Any, body: dict[str, Any], path: str) -> None:
@@ -156,7 +148,7 @@ class FakeProviderServer(LoopbackServer):
         tokens_in = _words(body.get("messages") or body.get("prompt") or body.get("input"))
         if path == "/api/embed":
             self._report(tokens_in, 0)
-            self._json(handler, {"model": model, "embeddings": [[0.1, 0.2]], "prompt_eval_count": tokens_in})
+            self.send_json(handler, {"model": model, "embeddings": [[0.1, 0.2]], "prompt_eval_count": tokens_in})
             return
         messages = body.get("messages") or []
         answered = any(m.get("role") == "tool" for m in messages)
@@ -185,7 +177,7 @@ class FakeProviderServer(LoopbackServer):
             return {"message": message}
 
         if body.get("stream") is False:
-            self._json(handler, {**final, **piece("" if call else "".join(REPLY), bool(call))})
+            self.send_json(handler, {**final, **piece("" if call else "".join(REPLY), bool(call))})
             return
         lines = [{**base, "done": False, **piece(w)} for w in ([] if call else REPLY)]
         lines.append({**final, **piece("", bool(call))})
@@ -196,7 +188,7 @@ class FakeProviderServer(LoopbackServer):
         tokens_in = _words(body.get("messages") or body.get("texts"))
         if path == "/v2/embed":
             self._report(tokens_in, 0)
-            self._json(
+            self.send_json(
                 handler,
                 {
                     "id": "emb-1",
@@ -224,7 +216,7 @@ class FakeProviderServer(LoopbackServer):
                 message["tool_calls"] = [tool_call]
             else:
                 message["content"] = [{"type": "text", "text": "".join(REPLY)}]
-            self._json(handler, {"id": "chat-1", "finish_reason": reason, "message": message, "usage": usage})
+            self.send_json(handler, {"id": "chat-1", "finish_reason": reason, "message": message, "usage": usage})
             return
         events: list[tuple[str, Any]] = [
             ("message-start", {"type": "message-start", "id": "chat-1", "delta": {"message": {"role": "assistant"}}})
@@ -290,7 +282,7 @@ class FakeProviderServer(LoopbackServer):
             if call:
                 message["tool_calls"] = tool_calls
             choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if call else "stop"}
-            self._json(handler, {**head, "choices": [choice], "usage": usage})
+            self.send_json(handler, {**head, "choices": [choice], "usage": usage})
             return
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
         deltas += [{"tool_calls": [{**tool_calls[0], "index": 0}]}] if call else [{"content": w} for w in REPLY]
@@ -315,7 +307,7 @@ class FakeProviderServer(LoopbackServer):
     def _anthropic(self, handler: Any, body: dict[str, Any], model: str) -> None:
         tokens_in = _words(body.get("messages"))
         self._report(tokens_in, len(REPLY))
-        self._json(handler, self._anthropic_message(model, tokens_in))
+        self.send_json(handler, self._anthropic_message(model, tokens_in))
 
     # Bedrock ---------------------------------------------------------------------------------------
     def _bedrock(self, handler: Any, body: dict[str, Any], model: str, operation: str) -> None:
@@ -332,7 +324,7 @@ class FakeProviderServer(LoopbackServer):
                 if call
                 else [{"text": "".join(REPLY)}]
             )
-            self._json(
+            self.send_json(
                 handler,
                 {
                     "output": {"message": {"role": "assistant", "content": content}},
@@ -369,6 +361,6 @@ class FakeProviderServer(LoopbackServer):
                 "X-Amzn-Bedrock-Input-Token-Count": str(tokens_in),
                 "X-Amzn-Bedrock-Output-Token-Count": str(len(REPLY)),
             }
-            self._json(handler, self._anthropic_message(model, tokens_in), headers=counts)
+            self.send_json(handler, self._anthropic_message(model, tokens_in), headers=counts)
         else:
-            self._json(handler, {"message": f"unknown operation {operation}"}, 404)
+            self.send_json(handler, {"message": f"unknown operation {operation}"}, 404)

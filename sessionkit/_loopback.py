@@ -11,6 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
+from typing_extensions import Self
+
 __all__ = ["LoopbackHandler", "LoopbackServer", "QuietServer"]
 
 
@@ -70,7 +72,7 @@ class LoopbackServer:
         """Answer one POST (``handler.path``, ``handler.headers``; ``body`` decoded)."""
         raise NotImplementedError
 
-    def start(self) -> Any:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -78,7 +80,7 @@ class LoopbackServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -102,13 +102,6 @@ class FakeLLMServer(LoopbackServer):
     def anthropic_base_url(self) -> str:
         return self.url
 
-    def start(self) -> FakeLLMServer:
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeLLMServer:
-        return self.start()
-
     # -- answers ---------------------------------------------------------------------------------
     def _record(self, path: str, model: str, stream: bool, tokens_in: int, tokens_out: int, status: int = 200) -> None:
         with self._lock:
@@ -127,7 +120,7 @@ class FakeLLMServer(LoopbackServer):
                 if anthropic
                 else {"error": {"message": "fake failure", "type": "server_error", "code": None}}
             )
-            self._json(handler, error, status, extra={"retry-after": "0"} if status == 429 else None)
+            self.send_json(handler, error, status, headers={"retry-after": "0"} if status == 429 else None)
             return
         tokens_in = 7 + len(_prompt_text(body).split())
         words = _words(self.reply, self.chunks)
@@ -154,9 +147,9 @@ class FakeLLMServer(LoopbackServer):
                         ],
                     }
                     answer["choices"][0]["finish_reason"] = "tool_calls"
-                self._json(handler, answer)
+                self.send_json(handler, answer)
         elif path.endswith("/completions"):
-            self._json(
+            self.send_json(
                 handler,
                 {
                     "id": "cmpl-" + uuid.uuid4().hex[:12],
@@ -229,11 +222,11 @@ class FakeLLMServer(LoopbackServer):
                 events.append(("response.completed", {"type": "response.completed", "response": response}))
                 self._sse(handler, events, model)
             else:
-                self._json(handler, response)
+                self.send_json(handler, response)
         elif path.endswith("/embeddings"):
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) else 1
-            self._json(
+            self.send_json(
                 handler,
                 {
                     "object": "list",
@@ -246,7 +239,7 @@ class FakeLLMServer(LoopbackServer):
             if stream:
                 self._stream_anthropic(handler, model, words, tokens_in)
             else:
-                self._json(
+                self.send_json(
                     handler,
                     {
                         "id": "msg_" + uuid.uuid4().hex[:12],
@@ -265,7 +258,7 @@ class FakeLLMServer(LoopbackServer):
                     },
                 )
         else:
-            self._json(handler, {"error": {"message": f"unknown path {path}"}}, 404)
+            self.send_json(handler, {"error": {"message": f"unknown path {path}"}}, 404)
 
     @staticmethod
     def _openai_chat(model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
@@ -399,10 +392,6 @@ class FakeLLMServer(LoopbackServer):
         self._sse(handler, events, model)
 
     # -- the wire -----------------------------------------------------------------------------------
-    @staticmethod
-    def _json(handler: Any, payload: Any, status: int = 200, extra: Optional[dict[str, str]] = None) -> None:
-        LoopbackServer.send_json(handler, payload, status, extra)
-
     def _sse(self, handler: Any, events: list[tuple[str, Any]], model: str, done: bool = False) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream; charset=utf-8")

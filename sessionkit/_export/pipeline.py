@@ -22,7 +22,6 @@ store reports a lock or a full disk as a failed export itself). Every wait is co
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,7 +55,7 @@ PLACED = "sessionkit_span_placed"
 the caller knows the span was not lost (an interrupt at the call's first instruction has no mark)."""
 
 
-def _mark_placed(exc: BaseException | None) -> None:
+def _mark_placed(exc: BaseException) -> None:
     try:
         setattr(exc, PLACED, True)
     except Exception:  # an exception type that takes no attributes
@@ -255,7 +254,7 @@ class ExportPipeline:
                 state = 2
                 return
             self._dropped(span)
-        except BaseException:
+        except BaseException as exc:
             # A KeyboardInterrupt while the span waited for room or was being handed over: the
             # span still goes (the session already counted it), then the interrupt goes on.
             if state == 0 and span.context.trace_flags.sampled:
@@ -264,7 +263,7 @@ class ExportPipeline:
                 state = 1
             if state == 1 and not self._in_sdk_queue(span):
                 self._processor.on_end(span)
-            _mark_placed(sys.exc_info()[1])
+            _mark_placed(exc)
             raise
 
     def _dropped(self, span: ReadableSpan) -> None:

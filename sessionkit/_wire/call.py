@@ -94,7 +94,7 @@ class LLMCall:
         "model",
     )
 
-    def __init__(self, client: Host, endpoint: Endpoint, request: Any) -> None:
+    def __init__(self, client: Host, endpoint: Endpoint, request: Any, session: Any = None) -> None:
         self.client = client
         self.endpoint = endpoint
         self.payloads = _payloads(endpoint)
@@ -115,7 +115,7 @@ class LLMCall:
         self.limit = config.max_content_length
 
         parsed, history = read_request(
-            self.payloads, endpoint.api, request, self.capture, config.message_capture, client.current_session()
+            self.payloads, endpoint.api, request, self.capture, config.message_capture, session
         )
         model = parsed.model or endpoint.model or "unknown"
         self.model = model
@@ -376,9 +376,10 @@ def start_call(request: Any) -> Optional[LLMCall]:
         url = str(request.url)
         if not is_llm_path(url):
             return None  # not an LLM API path: every other request stops here
-        client = _recording_client()
-        if client is None:
+        found = _recording_client()
+        if found is None:
             return None
+        client, session = found
         base_urls = configured_base_urls(client.config)
         # A well-known host or a configured URL decides by itself; only an unknown host needs
         # the request looked at (its headers, or its body).
@@ -389,7 +390,7 @@ def start_call(request: Any) -> Optional[LLMCall]:
                 endpoint = endpoint_of(url, base_urls, hint)
         if endpoint is None:
             return None
-        return LLMCall(client, endpoint, request)
+        return LLMCall(client, endpoint, request, session)
     except Exception:
         logger.debug("sessionkit: could not start an LLM span (the call goes on untraced)", exc_info=True)
         return None
@@ -399,14 +400,16 @@ def start_known_call(endpoint: Endpoint, request: Request) -> Optional[LLMCall]:
     """The call to an endpoint a hook recognised by itself (botocore knows the operation),
     started, or None when nothing records. Never raises."""
     try:
-        client = _recording_client()
-        return LLMCall(client, endpoint, request) if client is not None else None
+        found = _recording_client()
+        return LLMCall(found[0], endpoint, request, found[1]) if found is not None else None
     except Exception:
         logger.debug("sessionkit: could not start an LLM span (the call goes on untraced)", exc_info=True)
         return None
 
 
-def _recording_client() -> Optional[Host]:
+def _recording_client() -> Optional[tuple[Host, Any]]:
+    """The client that records a call made here, with the calling code's session (asked once:
+    the sampling check and the request's history key both use it), or None."""
     if not is_instrumentation_enabled() or otel_context.get_value(WIRE_CALL_KEY) is not None:
         return None
     client = registry.pick()
@@ -415,4 +418,4 @@ def _recording_client() -> Optional[Host]:
     session = client.current_session()
     if session is not None and not session.sampled:
         return None  # a session sampling dropped: its calls cost nothing more
-    return client
+    return client, session

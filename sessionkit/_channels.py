@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Optional, Protocol, cast
 
 from opentelemetry import trace
@@ -33,13 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Channel",
     "ChannelAttempt",
-    "ChannelCounts",
     "ChannelError",
     "ChannelOwner",
     "ChannelRegistry",
-    "abandon",
-    "attempt",
-    "leak",
+    "NO_CHANNELS_FIELDS",
+    "SessionChannels",
 ]
 
 logger = logging.getLogger("sessionkit")
@@ -57,41 +55,125 @@ class ChannelOwner(Protocol):
         """The parent context for a span of this session (None: the current context)."""
         ...
 
-    def channel_closed(self, channel: Channel) -> None:
-        """``channel`` closed or leaked: forget it, count it."""
-        ...
 
-    def channel_attempted(self, platform: str, ok: bool) -> None:
-        """A creation attempt on ``platform`` finished."""
-        ...
+class SessionChannels:
+    """One session's channels: the open ones and its figures (a session without channels never
+    makes one); its channels and attempts report to it. The registry holds the client's open
+    channels across its sessions."""
 
-    def open_channel(
-        self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any
-    ) -> Channel: ...
+    __slots__ = (
+        "session",
+        "_lock",
+        "_registry",
+        "open",
+        "opened",
+        "closed",
+        "leaked",
+        "attempts",
+        "attempts_failed",
+        "_in_row",
+    )
 
-
-class ChannelCounts:
-    """One session's channel figures (sessions without channels never make one)."""
-
-    __slots__ = ("open", "opened", "closed", "leaked", "attempts", "attempts_failed", "attempts_in_row")
-
-    def __init__(self) -> None:
+    def __init__(self, session: ChannelOwner, registry: ChannelRegistry) -> None:
+        self.session = session
+        self._lock = threading.Lock()
+        self._registry = registry
         self.open: list[Channel] = []
         self.opened = 0
         self.closed = 0
         self.leaked = 0
         self.attempts = 0
         self.attempts_failed = 0
-        self.attempts_in_row: dict[str, int] = {}  # creation attempts per platform since the last success
+        self._in_row: dict[str, int] = {}  # creation attempts per platform since the last success
+
+    def open_channel(self, platform: Any, channel_id: Any, purpose: Any, attributes: dict[str, Any]) -> Channel:
+        if not isinstance(platform, str) or not platform:
+            raise TypeError(f"sessionkit: platform must be a non-empty string such as 'discord', got {platform!r}")
+        if channel_id is None or channel_id == "":
+            raise TypeError("sessionkit: channel_id is required: the platform's id of the channel")
+        channel = Channel(
+            self,
+            platform,
+            to_text(channel_id, 256),
+            None if purpose is None else to_text(purpose, 256),
+            to_attributes(attributes),
+        )
+        try:
+            self._registry.add(channel)
+        except Exception:
+            channel.abandon()
+            raise
+        with self._lock:
+            self.open.append(channel)
+            self.opened += 1
+            self._in_row[platform] = 0
+        return channel
+
+    def attempt(self, platform: str, purpose: Optional[str]) -> AbstractContextManager[ChannelAttempt]:
+        with self._lock:
+            number = self._in_row[platform] = self._in_row.get(platform, 0) + 1
+        return _attempt(self, platform, purpose, number)
+
+    def find(self, platform: str, channel_id: Any) -> Channel:
+        """The open channel ``channel_id`` of ``platform``; ChannelError if it is not open here."""
+        wanted = to_text(channel_id, 256)
+        with self._lock:
+            channel = next((c for c in self.open if c.platform == platform and c.channel_id == wanted), None)
+        if channel is None:
+            raise ChannelError(f"sessionkit: no open {platform} channel {wanted!r} in session {self.session.id}")
+        return channel
+
+    def channel_closed(self, channel: Channel) -> None:
+        self._registry.forget(channel)
+        with self._lock:
+            if channel in self.open:
+                self.open.remove(channel)
+            if channel.leaked:
+                self.leaked += 1
+            else:
+                self.closed += 1
+
+    def channel_attempted(self, platform: str, ok: bool) -> None:
+        with self._lock:
+            self.attempts += 1
+            if not ok:
+                self.attempts_failed += 1
+        self._registry.attempt_finished(platform, ok)
+
+    def leak_open(self, why: str) -> None:
+        """Close every channel still open as leaked (its session ended), with a warning each."""
+        with self._lock:
+            still_open = list(self.open)
+        for channel in still_open:
+            channel.leak(why)
+
+    def summary_fields(self) -> dict[str, Any]:
+        """The channel fields of ``SessionSummary``."""
+        return {
+            "channels_opened": self.opened,
+            "channels_closed": self.closed,
+            "channels_leaked": self.leaked,
+            "channel_attempts": self.attempts,
+            "channel_attempts_failed": self.attempts_failed,
+        }
+
+
+NO_CHANNELS_FIELDS = {
+    "channels_opened": 0,
+    "channels_closed": 0,
+    "channels_leaked": 0,
+    "channel_attempts": 0,
+    "channel_attempts_failed": 0,
+}
 
 
 class Channel:
     """An open channel. Record its events with :meth:`record`; :meth:`close` it when done."""
 
     def __init__(
-        self, session: ChannelOwner, platform: str, channel_id: str, purpose: Optional[str], attributes: dict[str, Any]
+        self, book: SessionChannels, platform: str, channel_id: str, purpose: Optional[str], attributes: dict[str, Any]
     ) -> None:
-        self.owner = session
+        self.book = book
         self.platform = platform
         self.channel_id = channel_id
         self.purpose = purpose
@@ -101,8 +183,8 @@ class Channel:
         attrs = {semconv.CHANNEL_PLATFORM: platform, semconv.CHANNEL_ID: channel_id, **attributes}
         if purpose is not None:
             attrs[semconv.CHANNEL_PURPOSE] = purpose
-        client = session.client
-        self._span: Span = client.tracer.start_span(
+        session = book.session
+        self._span: Span = session.client.tracer.start_span(
             f"channel {platform}", context=session.span_parent(), kind=SpanKind.CLIENT, attributes=attrs
         )
         self._lock = threading.Lock()
@@ -110,7 +192,7 @@ class Channel:
     @property
     def session(self) -> Session:
         """The session this belongs to."""
-        return cast("Session", self.owner)
+        return cast("Session", self.book.session)
 
     @property
     def age_seconds(self) -> float:
@@ -141,10 +223,12 @@ class Channel:
         except Exception:
             logger.debug("sessionkit: could not record a channel's end", exc_info=True)
         span.end()
-        self.owner.channel_closed(self)
+        self.book.channel_closed(self)
         return True
 
-    def _leak(self, why: str) -> None:
+    def leak(self, why: str) -> None:
+        """Close the channel as leaked (still open when its session ended, or past its time to
+        live), with a warning."""
         if self._finish(leaked=True, reason=why):
             logger.warning(
                 "sessionkit: %s channel %s leaked (%s; open %.1fs, session %s). Delete it on the platform: "
@@ -153,8 +237,12 @@ class Channel:
                 self.channel_id,
                 why,
                 self.age_seconds,
-                self.owner.id,
+                self.book.session.id,
             )
+
+    def abandon(self) -> None:
+        """End the span of a channel that could not be opened (the registry refused it)."""
+        self._span.end()
 
     def __enter__(self) -> Channel:
         return self
@@ -169,12 +257,13 @@ class Channel:
 class ChannelAttempt:
     """One try at creating a channel. Call :meth:`opened` with the new channel's id on success."""
 
-    def __init__(self, session: ChannelOwner, platform: str, purpose: Optional[str], number: int) -> None:
-        self.owner = session
+    def __init__(self, book: SessionChannels, platform: str, purpose: Optional[str], number: int) -> None:
+        self.book = book
         self.platform = platform
         self.purpose = purpose
         self.number = number
         self.channel: Optional[Channel] = None
+        session = book.session
         self._span = session.client.tracer.start_span(
             f"channel.create {platform}",
             context=session.span_parent(),
@@ -185,11 +274,11 @@ class ChannelAttempt:
     @property
     def session(self) -> Session:
         """The session this belongs to."""
-        return cast("Session", self.owner)
+        return cast("Session", self.book.session)
 
     def opened(self, channel_id: Any, **attributes: Any) -> Channel:
         """The platform created the channel: open it in the session and return it."""
-        self.channel = self.owner.open_channel(self.platform, channel_id=channel_id, purpose=self.purpose, **attributes)
+        self.channel = self.book.open_channel(self.platform, channel_id, self.purpose, attributes)
         self._span.set_attribute(semconv.CHANNEL_ID, self.channel.channel_id)
         return self.channel
 
@@ -203,7 +292,7 @@ class ChannelAttempt:
             if exc is not None:
                 span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
         span.end()
-        self.owner.channel_attempted(self.platform, ok)
+        self.book.channel_attempted(self.platform, ok)
 
 
 class ChannelRegistry:
@@ -234,7 +323,7 @@ class ChannelRegistry:
             if existing is not None and not existing.closed:
                 raise ChannelError(
                     f"sessionkit: {channel.platform} channel {channel.channel_id} is already open "
-                    f"(session {existing.owner.id}); close it before opening it again"
+                    f"(session {existing.book.session.id}); close it before opening it again"
                 )
             self._open[key] = channel
             count = sum(1 for p, _ in self._open if p == channel.platform)
@@ -266,7 +355,7 @@ class ChannelRegistry:
             OpenChannel(
                 platform=c.platform,
                 channel_id=c.channel_id,
-                session_id=c.owner.id,
+                session_id=c.book.session.id,
                 purpose=c.purpose,
                 age_seconds=c.age_seconds,
             )
@@ -334,7 +423,7 @@ class ChannelRegistry:
         with self._lock:
             stale = [c for c in self._open.values() if c.age_seconds > ttl]
         for channel in stale:
-            channel._leak(f"open longer than channel_ttl={ttl:g}s")
+            channel.leak(f"open longer than channel_ttl={ttl:g}s")
 
     def _ensure_janitor(self) -> None:
         if self._client.config.channel_ttl is None or self._janitor is not None:
@@ -356,19 +445,9 @@ class ChannelRegistry:
         self._janitor = None
 
 
-def leak(channel: Channel, why: str) -> None:
-    """Close ``channel`` as leaked (still open when its session ended), with a warning."""
-    channel._leak(why)
-
-
-def abandon(channel: Channel) -> None:
-    """End the span of a channel that could not be opened (the registry refused it)."""
-    channel._span.end()
-
-
 @contextmanager
-def attempt(session: ChannelOwner, platform: str, purpose: Optional[str], number: int) -> Iterator[ChannelAttempt]:
-    current_attempt = ChannelAttempt(session, platform, purpose, number)
+def _attempt(book: SessionChannels, platform: str, purpose: Optional[str], number: int) -> Iterator[ChannelAttempt]:
+    current_attempt = ChannelAttempt(book, platform, purpose, number)
     with trace.use_span(
         current_attempt._span, end_on_exit=False, record_exception=False, set_status_on_exception=False
     ):

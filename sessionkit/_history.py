@@ -187,6 +187,17 @@ class HistoryStats:
             return None
         return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var
 
+    def summary_fields(self) -> dict[str, Any]:
+        """The history fields of ``SessionSummary``."""
+        return {
+            "history_loads": self.loads,
+            "history_load_seconds": self.seconds,
+            "history_messages_loaded": self.messages,
+            "history_messages_redundant": self.redundant,
+            "history_load_growth_seconds_per_turn": self.growth_per_turn(),
+            "history_advice": self.advice(),
+        }
+
     def advice(self) -> Optional[str]:
         if self.uncached_repeats < 2 or not self.messages or self.redundant / self.messages < 0.5:
             return None

@@ -21,7 +21,7 @@ from ._session import (
     restore,
 )
 from ._spans import ARRIVAL_KEY, Arrival, is_clean_exit
-from ._turn import Turn, end_call, enter_turn, leave_turn
+from ._turn import Turn
 from ._types import EndState, Host, SessionFields, check_fields
 from ._wrap import bound_arguments, signature_of, wrap
 
@@ -231,13 +231,13 @@ class _TurnRun:
         self.turn = turn
 
     def enter(self) -> Any:
-        return enter_turn(self.turn)
+        return self.turn.enter()
 
     def leave(self, token: Any) -> None:
-        leave_turn(self.turn, token)
+        self.turn.leave(token)
 
     def end(self, exc: Optional[BaseException] = None, result: Any = None, completed: Optional[bool] = None) -> None:
-        end_call(self.turn, exc, result)
+        self.turn.end_call(exc, result)
 
 
 class _TurnSpec:

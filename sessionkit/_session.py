@@ -18,7 +18,6 @@ import logging
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
@@ -26,37 +25,36 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, StatusCode
+from opentelemetry.trace import Span, SpanContext, StatusCode
 
 from . import semconv
-from ._channels import Channel, ChannelAttempt, ChannelCounts, ChannelError, ChannelRegistry, abandon, leak
-from ._channels import attempt as channel_attempt
+from ._channels import NO_CHANNELS_FIELDS, Channel, ChannelAttempt, ChannelError, ChannelRegistry, SessionChannels
 from ._context import pid
 from ._errors import internal_errors
+from ._figures import SessionFigures
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
 from ._keep import SpanKeep
 from ._payloads.body import fit_json
 from ._payloads.llm import is_llm_span
 from ._propagation import session_kept
+from ._record import SessionRecord, record_attributes
 from ._spans import (
     DROPPED_ROOT_PARENT,
     SESSION_ROOT_PARENT,
     TURN_START_KEY,
     attributes_of,
     is_clean_exit,
-    set_clean_attributes,
-    set_ok_status,
 )
-from ._tally import Tally
-from ._turn import NO_FIGURES, Figures, Turn, force_finish, root_ended, span_ended, span_started, started_ns
+from ._turn import Turn, TurnIndex
 from ._types import EndState, Host
-from ._values import MAX_STRING, as_count, to_attributes, to_id, to_tags, to_text
+from ._values import MAX_STRING, to_attributes, to_id, to_tags, to_text
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
     from ._client import Client  # type-only: the public type of ``Session.client``
     from ._models import SessionSummary
+    from ._waterfall import LiveDisplay
 
 __all__ = ["Session", "SessionOwner", "current"]
 
@@ -100,50 +98,17 @@ class Session:
 
     # Slots: a session is made per conversation turn in some agents, and ended sessions are
     # remembered a while (for late spans); slots make each smaller and quicker to set up.
+    # fmt: off
     __slots__ = (
-        "_owner",
-        "id",
-        "name",
-        "thread_id",
-        "user_id",
-        "tags",
-        "metadata",
-        "_started_ns",
-        "_ended_ns",
-        "end_state",
-        "end_reason",
-        "_start_ns",
-        "_end_ns",
-        "_pid",
-        "_lock",
-        "_span_tally",
-        "_figures",
-        "_ttfc_sum",
-        "_ttfc_count",
-        "_channel_counts",
-        "_history",
-        "_previous",
-        "_previous_otel",
-        "_tokens",
-        "stamp",
-        "_root",
-        "_root_context",
-        "_trace_id",
-        "_root_span_id",
-        "_per_turn",
-        "previous_id",
-        "_turns",
-        "_turns_by_trace",
-        "_turn_count",
-        "_open_started",
-        "_record_pending",
-        "_turn_context",
-        "sampled",
-        "_remote_stamp",
-        "_kept",
-        "_live",
-        "__weakref__",
+        "_owner", "_lock", "_pid", "__weakref__",
+        "id", "name", "thread_id", "user_id", "tags", "metadata", "previous_id", "stamp", "sampled",  # identity
+        "_started_ns", "_ended_ns", "_start_ns", "_end_ns", "end_state", "end_reason",  # times, end
+        "_figures", "_channels", "_history", "_turns",  # what it counts, its turns
+        "_record", "_record_pending", "_per_turn", "_turn_context", "_remote_stamp",  # its spans' places
+        "_previous", "_previous_otel", "_tokens",  # what was current before it
+        "_kept", "_live",  # its display
     )
+    # fmt: on
 
     def __init__(
         self,
@@ -177,12 +142,8 @@ class Session:
         self._end_ns: Optional[int] = None
         self._pid = pid()
         self._lock = threading.Lock()
-        # Figures fed by the span processor as spans end.
-        self._span_tally: Optional[Tally] = None  # spans ended in it (not its root); made by the first one
-        self._figures: Optional[Figures] = None  # LLM calls, tokens, cost, errors: made by the first
-        self._ttfc_sum = 0.0
-        self._ttfc_count = 0
-        self._channel_counts: Optional[ChannelCounts] = None  # made by the first channel or attempt
+        self._figures = SessionFigures(self._lock)  # fed by the span processor as spans start and end
+        self._channels: Optional[SessionChannels] = None  # made by the first channel or attempt
         self._history: Optional[HistoryStats] = None  # made by the first history load
         # Restores for the imperative start_session(): what was current before.
         self._previous: Optional[Session] = None
@@ -190,13 +151,8 @@ class Session:
         # Restores for context-manager use: (session token, OTel token) per entered block.
         self._tokens: list[tuple[Any, object]] = []
         self._per_turn = owner.host.config.trace_per == "turn"
-        self._turns: OrderedDict[int, Turn] = OrderedDict()  # by index, oldest first (trimmed from the front)
-        self._turns_by_trace: dict[int, Turn] = {}
-        self._turn_count = 0  # the last turn's index
-        # The session's spans (turn roots aside) started; with _span_tally (ended), what the
-        # record waits for. Made by the first span, like _span_tally.
-        self._open_started: Optional[Tally] = None
-        self._record_pending = False
+        self._turns = TurnIndex(self._lock)
+        self._record_pending = False  # the record waits for the session's spans still open
         self.stamp: dict[str, Any] = {}
         self._rebuild_stamp()
         self.sampled: bool = session_kept(self.id, owner.host.config.sample_rate)
@@ -205,15 +161,10 @@ class Session:
         explicit turns, channels and history loads, but no span figures."""
         self._remote_stamp: Optional[dict[str, Any]] = None
         self._kept: Optional[SpanKeep] = owner.keep_for_display()
-        self._live: Any = None  # the live notebook display, once shown
+        self._live: Optional[LiveDisplay] = None  # the live notebook display, once shown
         if remote is None:
-            # An empty parent context: the record (or, per session, the root) is always a new trace.
-            parent = SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
-            self._root: Span = owner.host.tracer.start_span(self.name, context=parent)
-            set_clean_attributes(self._root, self.root_attributes(), fresh=True)
-            self._root_context: Optional[otel_context.Context] = trace.set_span_in_context(
-                self._root, otel_context.Context()
-            )
+            attributes = record_attributes(self.stamp, self._per_turn, self.previous_id, self.metadata)
+            self._record = SessionRecord.start(owner.host.tracer, self.name, attributes, self.sampled)
             # The parent of a span of this session started outside its turns: a new trace (an
             # implicit turn) that the processor knows for this session's by the value it carries.
             self._turn_context = otel_context.set_value(TURN_START_KEY, self, otel_context.Context())
@@ -222,22 +173,18 @@ class Session:
             # its own (the caller's process has it); spans sit under the caller's span, in the
             # caller's turn (its trace), stamped with the caller's turn index.
             span_context, turn_index = remote
-            self._root = NonRecordingSpan(span_context)
-            self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
-            self._turn_context = self._root_context
+            self._record = SessionRecord.of_caller(span_context)
+            self._turn_context = self._record.context()
             stamp = dict(self.stamp)
             if turn_index is not None:
                 stamp[semconv.TURN_INDEX] = turn_index
             self._remote_stamp = stamp
-        root = self._root.get_span_context()
-        self._trace_id: int = root.trace_id
-        self._root_span_id: int = root.span_id
 
     # -- identity --------------------------------------------------------------------------
     @property
     def trace_id(self) -> str:
         """The id of the session's trace, as 32 hex digits."""
-        return format(self._trace_id, "032x")
+        return format(self._record.trace_id, "032x")
 
     @property
     def started_at(self) -> datetime:
@@ -259,6 +206,12 @@ class Session:
         return self.end_state is None
 
     @property
+    def duration_seconds(self) -> float:
+        """How long the session ran (so far, while it is active)."""
+        end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
+        return (end_ns - self._start_ns) / 1e9
+
+    @property
     def client(self) -> Client:
         """The client the session belongs to."""
         return cast("Client", self._owner.host)
@@ -273,20 +226,6 @@ class Session:
             stamp[semconv.TAGS] = tuple(self.tags)
         self.stamp = stamp  # replaced whole, so readers on other threads see old or new
 
-    def root_attributes(self) -> dict[str, Any]:
-        attrs = dict(self.stamp)
-        if self._per_turn:  # the record is no turn: dashboards group turns by session.id
-            attrs[semconv.RECORD_SESSION_ID] = attrs.pop(semconv.SESSION_ID)
-            if semconv.GEN_AI_CONVERSATION_ID in attrs:
-                attrs[semconv.RECORD_THREAD_ID] = attrs.pop(semconv.GEN_AI_CONVERSATION_ID)
-        if self.previous_id is not None:
-            attrs[semconv.SESSION_PREVIOUS_ID] = self.previous_id
-        attrs[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_SESSION
-        attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
-        if self.metadata:
-            attrs[semconv.METADATA] = fit_json(self.metadata, MAX_STRING)
-        return attrs
-
     # -- changing it -------------------------------------------------------------------------
     def add_tags(self, *tags: Any) -> None:
         """Add tags to the session; spans that start from now on carry them."""
@@ -295,7 +234,7 @@ class Session:
             return
         self.tags = self.tags + new
         self._rebuild_stamp()
-        self._root.set_attribute(semconv.TAGS, tuple(self.tags))
+        self._record.span.set_attribute(semconv.TAGS, tuple(self.tags))
 
     def set_metadata(self, metadata: Optional[Mapping[Any, Any]] = None, /, **values: Any) -> None:
         """Merge key/value metadata into the session (recorded on its root span as JSON)."""
@@ -304,7 +243,7 @@ class Session:
                 raise TypeError("set_metadata() takes a mapping or keyword arguments, e.g. set_metadata(tier='pro')")
             self.metadata.update(metadata)
         self.metadata.update(values)
-        self._root.set_attribute(semconv.METADATA, fit_json(self.metadata, MAX_STRING))
+        self._record.span.set_attribute(semconv.METADATA, fit_json(self.metadata, MAX_STRING))
 
     def span_parent(self) -> Optional[otel_context.Context]:
         """Parent for a new span of this session: the current span if it is in one of this
@@ -316,56 +255,30 @@ class Session:
 
     def _owns_trace(self, trace_id: int) -> bool:
         """Whether ``trace_id`` is this session's: its record's (per session, its one trace) or a turn's."""
-        return trace_id == self._trace_id or trace_id in self._turns_by_trace
+        return trace_id == self._record.trace_id or trace_id in self._turns.by_trace
 
     # -- turns ---------------------------------------------------------------------------------
     def turn(self, input: Any = None, *, name: Optional[str] = None) -> Turn:
         """A turn of this session for a ``with`` / ``async with`` block: ``with session.turn(
         user_message) as turn: ... turn.set_output(answer)``. Its spans are one trace (with
         ``trace_per="turn"``); the input and output are recorded when content is captured."""
-        return Turn(self, self._next_turn(), input=input, name=None if name is None else to_text(name, 256))
-
-    def _next_turn(self) -> int:
-        with self._lock:
-            self._turn_count += 1
-            return self._turn_count
+        return Turn(self, self._turns.next_index(), input=input, name=None if name is None else to_text(name, 256))
 
     @property
     def turns(self) -> list[Turn]:
         """The turns this process saw of the session, in order."""
-        return list(self._turns.values())
+        return self._turns.all()
 
     def turn_parent(self) -> otel_context.Context:
         if self._per_turn:
             return SESSION_ROOT_PARENT if self.sampled else DROPPED_ROOT_PARENT
         return self.record_context()
 
-    def _trim_turns(self) -> None:
-        """Keep the newest ``KEPT_TURNS`` turns (and the open ones): a session of many turns
-        holds a bounded record of them; its totals still count every one."""
-        with self._lock:
-            turns = self._turns
-            still_open: list[tuple[int, Turn]] = []
-            while len(turns) > KEPT_TURNS:
-                index, turn = turns.popitem(last=False)
-                if turn.is_active:
-                    still_open.append((index, turn))  # kept: its spans still come in
-                else:
-                    self._turns_by_trace.pop(turn.trace_id_int, None)
-            for index, turn in still_open:
-                turns[index] = turn
-                turns.move_to_end(index, last=False)
-
     def turn_opened(self, turn: Turn) -> None:
         """``turn`` (explicit or implicit) started: keep it, and per turn make its trace this session's."""
-        turns = self._turns
-        turns[turn.index] = turn
-        if len(turns) > KEPT_TURNS + 64:
-            self._trim_turns()
+        self._turns.add(turn, self._per_turn)
         if self._per_turn:
-            trace_id = turn.trace_id_int
-            self._turns_by_trace[trace_id] = turn
-            self._owner.trace_opened(trace_id, self)
+            self._owner.trace_opened(turn.trace_id_int, self)
 
     def enter_turn(self, turn: Turn, span: Span) -> Any:
         return current.set(self), otel_context.attach(trace.set_span_in_context(span))
@@ -376,9 +289,9 @@ class Session:
     def _implicit_turn(self, span: Any) -> dict[str, Any]:
         """``span`` is a top-level call of the session with no turn open: a turn of its own.
         Returns the span's stamp. (On the hot path: every top-level call in a session.)"""
-        index = self._next_turn()
+        index = self._turns.next_index()
         self.turn_opened(Turn(self, index, span=span))
-        (self._open_started or self._started_tally()).add()
+        self._figures.span_started()
         stamp = dict(self.stamp)
         stamp[semconv.TURN_INDEX] = index
         stamp[semconv.TURN_IMPLICIT] = True
@@ -391,28 +304,24 @@ class Session:
         stamp it with. A top-level span with no turn open starts an implicit turn."""
         turn: Optional[Turn]
         remote = self._remote_stamp
-        if remote is not None and span.get_span_context().trace_id == self._trace_id:
-            (self._open_started or self._started_tally()).add()
+        if remote is not None and span.get_span_context().trace_id == self._record.trace_id:
+            self._figures.span_started()
             return remote  # in the caller's turn
         if self._per_turn:
-            turn = self._turns_by_trace.get(span.get_span_context().trace_id) if by_trace else None
+            turn = self._turns.by_trace.get(span.get_span_context().trace_id) if by_trace else None
             if turn is None:
                 return self._implicit_turn(span)
         else:
             parent = span.parent
-            if by_trace and parent is not None and parent.span_id == self._root_span_id:
+            if by_trace and parent is not None and parent.span_id == self._record.span_id:
                 return self._implicit_turn(span)
-            turn = self._turn_of(trace.get_current_span(parent_context)) if by_trace else None
-        (self._open_started or self._started_tally()).add()
+            turn = self._turns.of_span(trace.get_current_span(parent_context)) if by_trace else None
+        self._figures.span_started()
         if turn is None:
             return self.stamp
         if not turn.implicit:
-            span_started(turn)  # an explicit turn's root waits for its open spans
+            turn.span_started()  # an explicit turn's root waits for its open spans
         return turn.stamp
-
-    def _turn_of(self, span: Any) -> Optional[Turn]:
-        index = attributes_of(span).get(semconv.TURN_INDEX)
-        return self._turns.get(index) if isinstance(index, int) else None
 
     def _current_context(self) -> otel_context.Context:
         """What is made current while the session is (``with`` block, ``start_session``): per
@@ -423,15 +332,11 @@ class Session:
     def _is_current_here(self) -> bool:
         if self._per_turn:
             return otel_context.get_value(TURN_START_KEY) is self
-        return trace.get_current_span() is self._root
+        return trace.get_current_span() is self._record.span
 
     def record_context(self) -> otel_context.Context:
-        """The session's root as a parent context; after the session ended, made again on first
-        use (an ended session keeps only its root's ids)."""
-        context = self._root_context
-        if context is None:
-            context = self._root_context = trace.set_span_in_context(self._root, otel_context.Context())
-        return context
+        """The session's record (per session, its root) as a parent context."""
+        return self._record.context()
 
     @contextmanager
     def span(self, name: str, **attributes: Any) -> Iterator[Span]:
@@ -449,7 +354,7 @@ class Session:
         """Add an event to the current span if it belongs to this session, else to the root."""
         span = trace.get_current_span()
         if not self._owns_trace(span.get_span_context().trace_id):
-            span = self._root
+            span = self._record.span
         span.add_event(to_text(name, 256), attributes=to_attributes(attributes))
 
     # -- channels (see sessionkit.channels) ----------------------------------------------------
@@ -458,28 +363,7 @@ class Session:
 
         A channel still open when the session ends is a leak: its span ends with status ERROR
         and ``sessionkit.channel.leaked=true``, and a warning names it."""
-        if not isinstance(platform, str) or not platform:
-            raise TypeError(f"sessionkit: platform must be a non-empty string such as 'discord', got {platform!r}")
-        if channel_id is None or channel_id == "":
-            raise TypeError("sessionkit: channel_id is required: the platform's id of the channel")
-        channel = Channel(
-            self,
-            platform,
-            to_text(channel_id, 256),
-            None if purpose is None else to_text(purpose, 256),
-            to_attributes(attributes),
-        )
-        try:
-            self._owner.channels.add(channel)
-        except Exception:
-            abandon(channel)
-            raise
-        with self._lock:
-            counts = self._channels()
-            counts.open.append(channel)
-            counts.opened += 1
-            counts.attempts_in_row[platform] = 0
-        return channel
+        return self._channel_book().open_channel(platform, channel_id, purpose, attributes)
 
     def channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel:
         """``with session.channel(...) as ch:``: a channel open for the block, closed at its end."""
@@ -489,45 +373,23 @@ class Session:
         """One try at creating a channel: ``with session.channel_attempt("discord") as attempt:
         attempt.opened(api.create_channel())``. An exception, or leaving without ``opened``,
         records a failed attempt; the exception propagates."""
-        with self._lock:
-            in_row = self._channels().attempts_in_row
-            number = in_row[platform] = in_row.get(platform, 0) + 1
-        return channel_attempt(self, platform, purpose, number)
+        return self._channel_book().attempt(platform, purpose)
 
     def close_channel(self, platform: str, channel_id: Any, reason: Optional[str] = None) -> None:
         """Close a channel of this session by its id; :class:`ChannelError` if it is not open here."""
-        wanted = to_text(channel_id, 256)
-        with self._lock:
-            open_now = self._channel_counts.open if self._channel_counts is not None else []
-            channel = next((c for c in open_now if c.platform == platform and c.channel_id == wanted), None)
-        if channel is None:
-            raise ChannelError(f"sessionkit: no open {platform} channel {wanted!r} in session {self.id}")
-        channel.close(reason)
+        book = self._channels
+        if book is None:
+            raise ChannelError(f"sessionkit: no open {platform} channel {channel_id!r} in session {self.id}")
+        book.find(platform, channel_id).close(reason)
 
-    def _channels(self) -> ChannelCounts:
-        """The session's channel figures, made on first use (call with the lock held)."""
-        if self._channel_counts is None:
-            self._channel_counts = ChannelCounts()
-        return self._channel_counts
-
-    def channel_closed(self, channel: Channel) -> None:
-        self._owner.channels.forget(channel)
-        with self._lock:
-            counts = self._channels()
-            if channel in counts.open:
-                counts.open.remove(channel)
-            if channel.leaked:
-                counts.leaked += 1
-            else:
-                counts.closed += 1
-
-    def channel_attempted(self, platform: str, ok: bool) -> None:
-        with self._lock:
-            counts = self._channels()
-            counts.attempts += 1
-            if not ok:
-                counts.attempts_failed += 1
-        self._owner.channels.attempt_finished(platform, ok)
+    def _channel_book(self) -> SessionChannels:
+        book = self._channels
+        if book is None:
+            with self._lock:
+                if self._channels is None:
+                    self._channels = SessionChannels(self, self._owner.channels)
+                book = self._channels
+        return book
 
     # -- history loads (see sessionkit.history) -------------------------------------------------
     def history_load(
@@ -566,52 +428,33 @@ class Session:
             if self.end_state is not None:
                 return
             self.end_state = end_state
-            leaked = list(self._channel_counts.open) if self._channel_counts is not None else []
-        for channel in leaked:
-            leak(channel, "still open when its session ended")
+        if self._channels is not None:
+            self._channels.leak_open("still open when its session ended")
         self.end_reason = None if reason is None else to_text(reason, 1024)
         self._end_ns = time.monotonic_ns()
         self._ended_ns = time.time_ns()
-        for turn in list(self._turns.values()):
+        for turn in self._turns.all():
             if turn.is_active and not turn.implicit:
                 turn.end()
         self._owner.session_ended(self)
-        live = self._live
-        if live is not None:
-            try:
-                if self._kept is not None:
-                    self._kept.listen(None)
-                live.final()  # the last state stays in the notebook
-            except Exception:
-                logger.debug("sessionkit: could not update the session's display", exc_info=True)
+        if self._live is not None:
+            with internal_errors("updating the session's display"):
+                self._live.final()  # the last state stays in the notebook
         if current.get() is self and self._previous_otel is not None:
-            # Ending an imperatively started session where it was started: restore what was
-            # current before it, skipping sessions that ended meanwhile (A, then B, A ended
-            # first: ending B restores what was current before A, never A's ended root).
-            # (Context-manager sessions restore in __exit__.)
-            previous: Optional[Session] = self._previous
-            outer: Optional[otel_context.Context] = self._previous_otel
-            while previous is not None and not previous.is_active and previous._previous_otel is not None:
-                outer = previous._previous_otel
-                previous = previous._previous
-            if previous is not None and not previous.is_active:
-                previous = None  # an ended session started in a block: its block restores the rest
-            current.set(previous)
-            if self._is_current_here() and outer is not None:
-                otel_context.attach(outer)
+            _restore_before(self)  # ended where start_session() made it current
         with self._lock:
             # Spans of the session still open (a stream read after the handler returned): the
             # record waits for the last of them, so that its figures count them.
-            self._record_pending = self._spans_counted() < self._spans_started()
+            self._record_pending = self._figures.spans_open
         if self._record_pending:
             self._owner.record_waiting(self, True)
         else:
-            self._finish_root()
+            self._finish_record()
 
-    def _finish_pending(self) -> None:
-        """End the record now if it is waiting for open spans (the client is shutting down)."""
-        for turn in list(self._turns.values()):
-            force_finish(turn)
+    def finish_pending(self) -> None:
+        """Send the record now if it is waiting for open spans (the client is closing)."""
+        for turn in self._turns.all():
+            turn.force_finish()
         self._send_waiting_record()
 
     def _send_waiting_record(self) -> None:
@@ -620,36 +463,15 @@ class Session:
             pending, self._record_pending = self._record_pending, False
         if pending:
             self._owner.record_waiting(self, False)
-            self._finish_root()
+            self._finish_record()
 
-    def _finish_root(self) -> None:
-        root = self._root
+    def _finish_record(self) -> None:
+        attrs: dict[str, Any] = {}
         with internal_errors("recording the end of a session"):
-            state = self.end_state
-            spans = self._spans_counted()
             with self._lock:
-                f = self._figures or NO_FIGURES
-                figures = (f.llm_calls, f.input_tokens, f.output_tokens, f.errors)
-                cost, turns = f.cost_usd, self._turn_count
-            state_text = _STATE_TEXT[state] if state is not None else ""
-            attrs: dict[str, Any] = dict(zip(_END_KEYS, (state_text, spans, *figures)))
-            attrs[semconv.SESSION_TURNS] = turns
-            if cost is not None:
-                attrs[semconv.SESSION_COST] = cost
-            elif figures[0]:
-                attrs[semconv.SESSION_COST_INCOMPLETE] = True
-            if self.end_reason is not None:
-                attrs[semconv.SESSION_END_REASON] = self.end_reason
-            set_clean_attributes(root, attrs)
-            if state is EndState.FAIL:
-                root.set_status(Status(StatusCode.ERROR, self.end_reason))
-            elif state is EndState.SUCCESS:
-                set_ok_status(root)
-        root.end(end_time=self._ended_ns)
-        # What an ended session keeps is small: late spans still find it (by trace id) and
-        # parent under its root's context, but the ended root and its contexts are let go.
-        self._root = NonRecordingSpan(root.get_span_context())
-        self._root_context = None  # made again by _context() if ever needed
+                attrs = self._figures.record_attributes()
+                attrs[semconv.SESSION_TURNS] = self._turns.count
+        self._record.finish(attrs, self.end_state, self.end_reason, self._ended_ns)
         # (_previous and _previous_otel stay: a session started after this one, while this one
         # was current, restores past it through them when it ends.)
 
@@ -663,97 +485,39 @@ class Session:
             kept.add(span, attrs)  # for the display: the agent's spans and turn blocks' roots
         if kind is not None:
             return  # the record, the start marker and explicit turns' roots: not spans of the turns
-        turn = self._turns.get(attrs.get(semconv.TURN_INDEX)) if self._turns else None  # type: ignore[arg-type]
-        tally = self._span_tally
-        if tally is None:
-            with self._lock:  # once per session: two spans ending at once must share one tally
-                if self._span_tally is None:
-                    self._span_tally = Tally()
-                tally = self._span_tally
-        tally.add()
+        by_index = self._turns.by_index
+        turn = by_index.get(attrs.get(semconv.TURN_INDEX)) if by_index else None  # type: ignore[arg-type]
+        figures = self._figures
+        figures.span_ended()
         try:
             operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, inlined)
             llm = operation in semconv.LLM_OPERATIONS if operation is not None else is_llm_span(attrs)
             if llm or span.status.status_code is StatusCode.ERROR:
-                self._add_figures(span, attrs, turn, llm and not attrs.get(semconv.LLM_COUNTED_IN_CHILD))
+                figures.add(span, attrs, turn, llm and not attrs.get(semconv.LLM_COUNTED_IN_CHILD))
             # (the common case, no LLM call and no error, adds nothing more and takes no lock)
         finally:
             if turn is not None:
                 if not turn.implicit:
-                    span_ended(turn)
+                    turn.span_ended()
                 elif span.context is not None and span.context.span_id == turn.span_id:
-                    root_ended(turn, span.end_time)
-            if self._record_pending and self._spans_counted() >= self._spans_started():
+                    turn.root_ended(span.end_time)
+            if self._record_pending and not figures.spans_open:
                 self._send_waiting_record()  # the last open span of an ended session
-
-    def _add_figures(self, span: ReadableSpan, attrs: Mapping[str, Any], turn: Optional[Turn], llm: bool) -> None:
-        """An LLM call or an error ended in the session (and in ``turn``): add it up."""
-        error = span.status.status_code is StatusCode.ERROR
-        with self._lock:
-            totals = self._figures
-            if totals is None:
-                totals = self._figures = Figures()
-            figures: Optional[Figures] = None
-            if turn is not None:
-                figures = turn.figures
-                if figures is None:
-                    figures = turn.figures = Figures()
-            if llm:
-                tokens_in = as_count(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS))
-                tokens_out = as_count(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS))
-                found = attrs.get(semconv.LLM_COST_TOTAL)
-                cost = float(found) if isinstance(found, (int, float)) else None
-                missing = attrs.get(semconv.LLM_USAGE_MISSING) is True
-                totals.add_llm_call(tokens_in, tokens_out, cost, missing)
-                ttfc = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-                if isinstance(ttfc, float):
-                    self._ttfc_sum += ttfc
-                    self._ttfc_count += 1
-                if figures is not None and turn is not None:  # (turn: for mypy; figures is its)
-                    figures.add_llm_call(tokens_in, tokens_out, cost, missing)
-                    if isinstance(ttfc, float) and span.start_time is not None:
-                        first = (span.start_time - started_ns(turn)) / 1e9 + ttfc
-                        if figures.ttfc is None or first < figures.ttfc:
-                            figures.ttfc = first
-            if error:
-                totals.errors += 1
-                if figures is not None:
-                    figures.errors += 1
-
-    def _started_tally(self) -> Tally:
-        with self._lock:
-            if self._open_started is None:
-                self._open_started = Tally()
-            return self._open_started
-
-    def _spans_started(self) -> int:
-        tally = self._open_started
-        return 0 if tally is None else tally.value
-
-    def _spans_counted(self) -> int:
-        tally = self._span_tally
-        return 0 if tally is None else tally.value
 
     def summary(self) -> SessionSummary:
         """The session's figures so far (or final, once it has ended)."""
         from ._models import SessionSummary
 
-        end_ns = self._end_ns if self._end_ns is not None else time.monotonic_ns()
-        history = self._history or HistoryStats()
-        channels = self._channel_counts or ChannelCounts()
-        turns = [turn.summary() for turn in list(self._turns.values())]
-        f = self._figures or NO_FIGURES
+        turns = [turn.summary() for turn in self._turns.all()]
+        channels = self._channels
         with self._lock:
             return SessionSummary(
                 session_id=self.id,
                 previous_session_id=self.previous_id,
                 trace_per="turn" if self._per_turn else "session",
                 sampled=self.sampled,
-                turn_count=self._turn_count,
+                turn_count=self._turns.count,
                 turns=turns,
-                cost_usd=f.cost_usd,
-                cost_incomplete=bool(f.unpriced),
-                llm_calls_without_usage=f.without_usage,
                 name=self.name,
                 thread_id=self.thread_id,
                 user_id=self.user_id,
@@ -763,24 +527,10 @@ class Session:
                 end_reason=self.end_reason,
                 started_at=self.started_at,
                 ended_at=self.ended_at,
-                duration_seconds=(end_ns - self._start_ns) / 1e9,
-                span_count=self._spans_counted(),
-                llm_calls=f.llm_calls,
-                input_tokens=f.input_tokens,
-                output_tokens=f.output_tokens,
-                errors=f.errors,
-                llm_time_to_first_chunk_seconds=self._ttfc_sum / self._ttfc_count if self._ttfc_count else None,
-                channels_opened=channels.opened,
-                channels_closed=channels.closed,
-                channels_leaked=channels.leaked,
-                channel_attempts=channels.attempts,
-                channel_attempts_failed=channels.attempts_failed,
-                history_loads=history.loads,
-                history_load_seconds=history.seconds,
-                history_messages_loaded=history.messages,
-                history_messages_redundant=history.redundant,
-                history_load_growth_seconds_per_turn=history.growth_per_turn(),
-                history_advice=history.advice(),
+                duration_seconds=self.duration_seconds,
+                **self._figures.summary_fields(),
+                **(NO_CHANNELS_FIELDS if channels is None else channels.summary_fields()),
+                **(self._history or HistoryStats()).summary_fields(),
             )
 
     # -- seams the registry and the scopes use ------------------------------------------------
@@ -800,21 +550,16 @@ class Session:
     @property
     def root_trace_id(self) -> int:
         """The session's trace id as an int (the key spans are found by)."""
-        return self._trace_id
+        return self._record.trace_id
 
     def uses_trace(self, trace_id: int) -> bool:
         """Whether spans may still start in ``trace_id`` of the session: the record of a live
         session, or an open turn."""
         if not self.is_active:
             return False
-        if trace_id == self._trace_id:
+        if trace_id == self._record.trace_id:
             return True
-        turn = self._turns_by_trace.get(trace_id)
-        return turn is not None and turn.is_active
-
-    def finish_pending(self) -> None:
-        """Send the record now if it is waiting for open spans (the client is closing)."""
-        self._finish_pending()
+        return self._turns.is_open(trace_id)
 
     @property
     def continues_a_caller(self) -> bool:
@@ -864,31 +609,13 @@ class Session:
         """In a notebook: the waterfall, updated in place while the session runs."""
         from ._waterfall import LiveDisplay
 
-        live = LiveDisplay(self._repr_html_)
+        live = LiveDisplay(self._repr_html_, self._kept if self.is_active else None)
         live.show()
         self._live = live
-        kept = self._kept
-        if kept is not None and self.end_state is None:
-            kept.listen(live.changed)
 
     def __repr__(self) -> str:
         state = self.end_state.value if self.end_state else "active"
         return f"<Session {self.name!r} id={self.id} {state}>"
-
-
-KEPT_TURNS = 1000
-"""Turns a session keeps (the newest) for its summary; late spans of older ones count in the
-session's totals only."""
-
-_END_KEYS = (
-    semconv.SESSION_END_STATE,
-    semconv.SESSION_SPAN_COUNT,
-    semconv.SESSION_LLM_CALLS,
-    semconv.SESSION_INPUT_TOKENS,
-    semconv.SESSION_OUTPUT_TOKENS,
-    semconv.SESSION_ERRORS,
-)
-_STATE_TEXT = {state: state.value for state in EndState}
 
 
 def _new_id() -> str:
@@ -909,3 +636,20 @@ def restore(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
     """Undo ``make_current``. ValueError when called in another context than the one it was made current in."""
     current.reset(token[0])
     otel_context.detach(token[1])  # type: ignore[arg-type]
+
+
+def _restore_before(session: Session) -> None:
+    """``session``, started imperatively, ends where it was started: restore what was current
+    before it, skipping sessions that ended meanwhile (A, then B, A ended first: ending B
+    restores what was current before A, never A's ended root). (Context-manager sessions
+    restore in ``__exit__``.)"""
+    previous = session._previous
+    outer = session._previous_otel
+    while previous is not None and not previous.is_active and previous._previous_otel is not None:
+        outer = previous._previous_otel
+        previous = previous._previous
+    if previous is not None and not previous.is_active:
+        previous = None  # an ended session started in a block: its block restores the rest
+    current.set(previous)
+    if session._is_current_here() and outer is not None:
+        otel_context.attach(outer)

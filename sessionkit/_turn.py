@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional, Protocol, cast
 
@@ -26,8 +27,9 @@ from opentelemetry.trace import Span
 
 from . import semconv
 from ._errors import internal_errors
+from ._figures import NO_FIGURES, Figures
 from ._payloads.body import captured
-from ._spans import SESSION_ROOT_PARENT, is_clean_exit, record_error, set_clean_attributes
+from ._spans import SESSION_ROOT_PARENT, attributes_of, is_clean_exit, record_error, set_clean_attributes
 from ._tally import Tally
 from ._types import Host
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from ._models import TurnSummary
     from ._session import Session  # type-only: the public type of ``Turn.session``
 
-__all__ = ["NO_FIGURES", "Figures", "Turn", "TurnOwner"]
+__all__ = ["KEPT_TURNS", "Turn", "TurnIndex", "TurnOwner"]
 
 logger = logging.getLogger("sessionkit")
 
@@ -68,41 +70,6 @@ class TurnOwner(Protocol):
     def html(self, turn: Optional[int] = None) -> str:
         """The session's display as HTML (``turn``: that turn's alone)."""
         ...
-
-
-class Figures:
-    """What a session's or a turn's spans add up to (updated under the session's lock)."""
-
-    __slots__ = ("llm_calls", "input_tokens", "output_tokens", "errors", "cost", "unpriced", "without_usage", "ttfc")
-
-    def __init__(self) -> None:
-        self.llm_calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.errors = 0
-        self.cost = 0.0
-        self.unpriced = 0  # LLM calls with tokens but no known price
-        self.without_usage = 0  # LLM calls that reported no token usage: the token figures are incomplete
-        self.ttfc: Optional[float] = None  # a turn's: to the first chunk of its first streamed answer
-
-    def add_llm_call(
-        self, tokens_in: Optional[int], tokens_out: Optional[int], cost: Optional[float], usage_missing: bool = False
-    ) -> None:
-        self.llm_calls += 1
-        if usage_missing:
-            self.without_usage += 1
-            self.unpriced += 1  # its tokens unknown, so is its cost
-        self.input_tokens += tokens_in or 0
-        self.output_tokens += tokens_out or 0
-        if cost is not None:
-            self.cost += cost
-        elif tokens_in is not None or tokens_out is not None:
-            self.unpriced += 1  # tokens, but no price for them: the cost is incomplete
-
-    @property
-    def cost_usd(self) -> Optional[float]:
-        """The cost, or None: no LLM call, or one with no known price (never $0 for those)."""
-        return self.cost if self.llm_calls and not self.unpriced else None
 
 
 _NO_STAMP: Mapping[str, Any] = {}
@@ -251,17 +218,17 @@ class Turn:
         session.turn_opened(self)
 
     def __enter__(self) -> Turn:
-        self._tokens.append(enter_turn(self))
+        self._tokens.append(self.enter())
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
         with internal_errors("ending a turn"):
             if self._tokens:
                 try:
-                    leave_turn(self, self._tokens.pop())
+                    self.leave(self._tokens.pop())
                 except ValueError:
                     logger.debug("sessionkit: turn %s exited in another context than it entered", self.index)
-            end_call(self, exc, None)
+            self.end_call(exc, None)
 
     async def __aenter__(self) -> Turn:
         return self.__enter__()
@@ -330,15 +297,62 @@ class Turn:
             cost_incomplete=bool(f.unpriced),
         )
 
+    # -- seams: what the session does as the turn's spans start and end (once per span), and
+    # -- what a turn's block or a ``@client.turn`` call does to make it current
+    @property
+    def started_ns(self) -> int:
+        """When the turn started, in ns since the epoch (spans' clock)."""
+        return self._start_wall
+
+    def span_started(self) -> None:
+        """A span of this explicit turn (not its root) started."""
+        self._started.add()
+
+    def span_ended(self) -> None:
+        """A span of this explicit turn (not its root) ended: an ended turn's root goes out after
+        the last."""
+        self._ended.add()
+        if self._end_wall is not None and self._started.value == self._ended.value:
+            self._finish()
+
+    def root_ended(self, end_time: Optional[int]) -> None:
+        """The root span of this implicit turn ended (at ``end_time``): the turn has."""
+        if self._end_wall is None:
+            self._end_wall = end_time if end_time is not None else time.time_ns()
+
+    def force_finish(self) -> None:
+        """End this ended turn's root now, whatever of it is still open (the client is closing)."""
+        if not self.implicit and self._end_wall is not None:
+            self._finish()
+
+    def enter(self) -> Any:
+        """Make the turn current (opening it the first time); ``leave`` takes the result. An
+        ended turn is not opened again: its block runs outside any turn."""
+        if self._trace_id == 0:
+            self._open()
+        span = self._span
+        return None if span is None else self.owner.enter_turn(self, span)
+
+    def leave(self, token: Any) -> None:
+        if token is not None:
+            self.owner.leave_turn(token)
+
+    def end_call(self, exc: Optional[BaseException], result: Any) -> None:
+        """The turn's block or decorated call ended: its return value is the turn's output, its
+        exception the turn's."""
+        if exc is not None:
+            if not is_clean_exit(exc):
+                self._error = exc
+        elif result is not None:
+            self.set_output(result)
+        self.end()
+
     def _repr_html_(self) -> str:
         return self.owner.html(self.index)
 
     def __repr__(self) -> str:
         state = "active" if self.is_active else "ended"
         return f"<Turn {self.index} of session {self.owner.id} {state}>"
-
-
-NO_FIGURES = Figures()  # what a session or turn with no LLM call and no error adds up to (read only)
 
 
 def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:
@@ -355,58 +369,61 @@ def _content(client: Host, value: Any, role: str, value_key: str, messages_key: 
     return attrs
 
 
-# -- what the session does with its turns, as their spans start and end -------------------------------
-# (Module functions, not methods: the session calls them per span, and one call is all they cost.)
-def span_started(turn: Turn) -> None:
-    """A span of the explicit ``turn`` (not its root) started."""
-    turn._started.add()
+KEPT_TURNS = 1000
+"""Turns a session keeps (the newest) for its summary; late spans of older ones count in the
+session's totals only."""
 
 
-def span_ended(turn: Turn) -> None:
-    """A span of the explicit ``turn`` (not its root) ended: an ended turn's root goes out after
-    the last."""
-    turn._ended.add()
-    if turn._end_wall is not None and turn._started.value == turn._ended.value:
-        turn._finish()
+class TurnIndex:
+    """A session's turns: numbered as they start, kept by index (the newest ``KEPT_TURNS`` and
+    the open ones) and, with ``trace_per="turn"``, by trace id (how a span finds its turn)."""
 
+    __slots__ = ("_lock", "by_index", "by_trace", "count")
 
-def root_ended(turn: Turn, end_time: Optional[int]) -> None:
-    """The root span of an implicit ``turn`` ended (at ``end_time``): the turn has."""
-    if turn._end_wall is None:
-        turn._end_wall = end_time if end_time is not None else time.time_ns()
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self.by_index: OrderedDict[int, Turn] = OrderedDict()  # oldest first (trimmed from the front)
+        self.by_trace: dict[int, Turn] = {}
+        self.count = 0  # the last turn's index
 
+    def next_index(self) -> int:
+        with self._lock:
+            self.count += 1
+            return self.count
 
-def force_finish(turn: Turn) -> None:
-    """End an ended ``turn``'s root now, whatever of it is still open (the client is shutting down)."""
-    if not turn.implicit and turn._end_wall is not None:
-        turn._finish()
+    def add(self, turn: Turn, by_trace: bool) -> None:
+        """Keep ``turn`` (explicit or implicit, just started); ``by_trace``: index its trace too."""
+        turns = self.by_index
+        turns[turn.index] = turn
+        if len(turns) > KEPT_TURNS + 64:
+            self._trim()
+        if by_trace:
+            self.by_trace[turn.trace_id_int] = turn
 
+    def _trim(self) -> None:
+        """Keep the newest ``KEPT_TURNS`` turns (and the open ones): a session of many turns
+        holds a bounded record of them; its totals still count every one."""
+        with self._lock:
+            turns = self.by_index
+            still_open: list[tuple[int, Turn]] = []
+            while len(turns) > KEPT_TURNS:
+                index, turn = turns.popitem(last=False)
+                if turn.is_active:
+                    still_open.append((index, turn))  # kept: its spans still come in
+                else:
+                    self.by_trace.pop(turn.trace_id_int, None)
+            for index, turn in still_open:
+                turns[index] = turn
+                turns.move_to_end(index, last=False)
 
-def started_ns(turn: Turn) -> int:
-    """When ``turn`` started, in ns since the epoch (spans' clock)."""
-    return turn._start_wall
+    def of_span(self, span: Any) -> Optional[Turn]:
+        """The turn whose index ``span`` carries, if it is kept."""
+        index = attributes_of(span).get(semconv.TURN_INDEX)
+        return self.by_index.get(index) if isinstance(index, int) else None
 
+    def is_open(self, trace_id: int) -> bool:
+        turn = self.by_trace.get(trace_id)
+        return turn is not None and turn.is_active
 
-# -- making a turn current: its block, or a call of a ``@client.turn`` function --------------------
-def enter_turn(turn: Turn) -> Any:
-    """Make ``turn`` current (opening it the first time); ``leave_turn`` takes the result. An
-    ended turn is not opened again: its block runs outside any turn."""
-    if turn._trace_id == 0:
-        turn._open()
-    span = turn._span
-    return None if span is None else turn.owner.enter_turn(turn, span)
-
-
-def leave_turn(turn: Turn, token: Any) -> None:
-    if token is not None:
-        turn.owner.leave_turn(token)
-
-
-def end_call(turn: Turn, exc: Optional[BaseException], result: Any) -> None:
-    """The decorated call ended: its return value is the turn's output, its exception the turn's."""
-    if exc is not None:
-        if not is_clean_exit(exc):
-            turn._error = exc
-    elif result is not None:
-        turn.set_output(result)
-    turn.end()
+    def all(self) -> list[Turn]:
+        return list(self.by_index.values())

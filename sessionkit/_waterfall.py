@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Optional
 
 from . import semconv
-from ._keep import DETAIL_KEYS, KeptSpan
+from ._keep import DETAIL_KEYS, KeptSpan, SpanKeep
 
 _KINDS = ("internal", "server", "client", "producer", "consumer")
 
@@ -339,8 +339,9 @@ class LiveDisplay:
 
     interval = 0.25
 
-    def __init__(self, render: Any) -> None:
+    def __init__(self, render: Any, follow: Optional[SpanKeep] = None) -> None:
         self._render = render
+        self._follow = follow  # the spans whose changes it follows (until final)
         self._handle: Any = None
         self._lock = threading.Lock()
         self._last = 0.0
@@ -350,6 +351,8 @@ class LiveDisplay:
         from IPython.display import HTML, display
 
         self._handle = display(HTML(self._render()), display_id=True)
+        if self._follow is not None:
+            self._follow.listen(self.changed)
 
     def changed(self) -> None:
         if self._handle is None:
@@ -376,7 +379,9 @@ class LiveDisplay:
             logging.getLogger("sessionkit").debug("sessionkit: could not update a live display", exc_info=True)
 
     def final(self) -> None:
-        """Push the last state now (the session ended)."""
+        """Push the last state now (the session ended) and stop following."""
+        if self._follow is not None:
+            self._follow.listen(None)
         with self._lock:
             timer, self._timer = self._timer, None
         if timer is not None:

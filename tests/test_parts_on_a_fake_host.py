@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 from sessionkit import ChannelError
 from sessionkit import _wire as wire
-from sessionkit._channels import Channel, ChannelRegistry, attempt, leak
+from sessionkit._channels import ChannelRegistry, SessionChannels
 from sessionkit._decorators import SpanDecorator
 from sessionkit._history import HistoryLoad, HistoryLoaderDecorator, HistoryTracker
 from sessionkit.fake_llm import FakeLLMServer
@@ -27,9 +27,8 @@ class FakeOwner:
         self.thread_id = thread_id
         self.host = host
         self.registry = ChannelRegistry(host)
+        self.channels = SessionChannels(self, self.registry)
         self.tracker = HistoryTracker(host)
-        self.closed: list[Channel] = []
-        self.attempts: list[tuple[str, bool]] = []
         self.loads: list[tuple[HistoryLoad, Optional[int]]] = []
 
     @property
@@ -38,19 +37,6 @@ class FakeOwner:
 
     def span_parent(self) -> Any:
         return None
-
-    def channel_closed(self, channel: Channel) -> None:
-        self.registry.forget(channel)
-        self.closed.append(channel)
-
-    def channel_attempted(self, platform: str, ok: bool) -> None:
-        self.attempts.append((platform, ok))
-        self.registry.attempt_finished(platform, ok)
-
-    def open_channel(self, platform: str, channel_id: Any, purpose: Optional[str] = None, **attributes: Any) -> Channel:
-        channel = Channel(self, platform, str(channel_id), purpose, attributes)
-        self.registry.add(channel)
-        return channel
 
     def history_loaded(self, load: HistoryLoad) -> Optional[int]:
         redundant = self.tracker.repeated(load)
@@ -64,39 +50,45 @@ def host() -> FakeHost:
 
 
 # -- channels ---------------------------------------------------------------------------------------------
-def test_a_channel_reports_its_close_to_its_owner_and_leaves_the_registry(host):
+def test_a_channel_reports_its_close_to_its_book_and_leaves_the_registry(host):
     owner = FakeOwner(host)
-    channel = owner.open_channel("discord", 7, purpose="reply")
+    channel = owner.channels.open_channel("discord", 7, "reply", {})
     assert [c.channel_id for c in owner.registry.listing()] == ["7"]
+    assert owner.registry.listing()[0].session_id == "fake-session"
     with pytest.raises(ChannelError, match="already open"):
-        owner.open_channel("discord", 7)
+        owner.channels.open_channel("discord", 7, None, {})
     channel.close("done")
-    assert owner.closed == [channel] and owner.registry.listing() == []
-    (span,) = [s for s in host.spans() if s.name == "channel discord"]
+    assert owner.channels.open == [] and owner.channels.closed == 1 and owner.registry.listing() == []
+    refused, span = [s for s in host.spans() if s.name == "channel discord"]  # the refused one ends first
+    assert "sessionkit.channel.leaked" not in refused.attributes
     assert span.attributes["sessionkit.channel.close_reason"] == "done"
     assert span.attributes["sessionkit.channel.leaked"] is False
 
 
 def test_a_leaked_channel_is_an_error_span_and_a_warning(host, caplog):
     owner = FakeOwner(host)
-    channel = owner.open_channel("slack", "c-1")
+    channel = owner.channels.open_channel("slack", "c-1", None, {})
     with caplog.at_level("WARNING", logger="sessionkit"):
-        leak(channel, "still open when its session ended")
+        channel.leak("still open when its session ended")
     (span,) = [s for s in host.spans() if s.name == "channel slack"]
     assert span.status.status_code is StatusCode.ERROR and span.attributes["sessionkit.channel.leaked"] is True
     assert "leaked" in caplog.text and channel.leaked
+    assert owner.channels.leaked == 1 and owner.channels.closed == 0
 
 
-def test_a_failed_attempt_is_reported_to_the_owner_with_its_platform(host):
+def test_attempts_are_numbered_and_counted_by_the_book(host):
     owner = FakeOwner(host)
+    book = owner.channels
     with pytest.raises(ConnectionError):
-        with attempt(owner, "discord", None, 1):
+        with book.attempt("discord", None):
             raise ConnectionError("reset")
-    with attempt(owner, "discord", None, 2) as second:
+    with book.attempt("discord", None) as second:
         second.opened("c-9")
-    assert owner.attempts == [("discord", False), ("discord", True)]
+    assert (book.attempts, book.attempts_failed) == (2, 1)
+    assert [c.channel_id for c in book.open] == ["c-9"] and second.channel is book.open[0]
     tries = [s for s in host.spans() if s.name == "channel.create discord"]
     assert [s.attributes["sessionkit.channel.attempt.ok"] for s in tries] == [False, True]
+    assert [s.attributes["sessionkit.channel.attempt"] for s in tries] == [1, 2]
     assert tries[0].attributes["error.type"] == "ConnectionError"
 
 
@@ -105,7 +97,7 @@ def test_the_channel_limit_warns_at_80_percent_and_at_the_limit(caplog):
     owner = FakeOwner(host)
     with caplog.at_level("WARNING", logger="sessionkit"):
         for i in range(5):
-            owner.open_channel("discord", i)
+            owner.channels.open_channel("discord", i, None, {})
     messages = [r.getMessage() for r in caplog.records]
     assert any("80%" in m for m in messages) and any("limit of 5 is reached" in m for m in messages)
 

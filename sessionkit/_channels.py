@@ -36,7 +36,6 @@ __all__ = [
     "ChannelError",
     "ChannelOwner",
     "ChannelRegistry",
-    "NO_CHANNELS_FIELDS",
     "SessionChannels",
 ]
 
@@ -156,15 +155,6 @@ class SessionChannels:
             "channel_attempts": self.attempts,
             "channel_attempts_failed": self.attempts_failed,
         }
-
-
-NO_CHANNELS_FIELDS = {
-    "channels_opened": 0,
-    "channels_closed": 0,
-    "channels_leaked": 0,
-    "channel_attempts": 0,
-    "channel_attempts_failed": 0,
-}
 
 
 class Channel:

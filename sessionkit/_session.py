@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext, StatusCode
 
 from . import semconv
-from ._channels import NO_CHANNELS_FIELDS, Channel, ChannelAttempt, ChannelError, ChannelRegistry, SessionChannels
+from ._channels import Channel, ChannelAttempt, ChannelRegistry, SessionChannels
 from ._context import pid
 from ._errors import internal_errors
 from ._figures import SessionFigures
@@ -377,10 +377,7 @@ class Session:
 
     def close_channel(self, platform: str, channel_id: Any, reason: Optional[str] = None) -> None:
         """Close a channel of this session by its id; :class:`ChannelError` if it is not open here."""
-        book = self._channels
-        if book is None:
-            raise ChannelError(f"sessionkit: no open {platform} channel {channel_id!r} in session {self.id}")
-        book.find(platform, channel_id).close(reason)
+        self._channel_book().find(platform, channel_id).close(reason)
 
     def _channel_book(self) -> SessionChannels:
         book = self._channels
@@ -529,8 +526,8 @@ class Session:
                 ended_at=self.ended_at,
                 duration_seconds=self.duration_seconds,
                 **self._figures.summary_fields(),
-                **(NO_CHANNELS_FIELDS if channels is None else channels.summary_fields()),
-                **(self._history or HistoryStats()).summary_fields(),
+                **(channels.summary_fields() if channels is not None else {}),  # (else the model's zeros)
+                **(self._history.summary_fields() if self._history is not None else {}),
             )
 
     # -- seams the registry and the scopes use ------------------------------------------------

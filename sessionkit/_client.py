@@ -24,6 +24,7 @@ from . import _exits, _global, _wire, integrations
 from ._channels import ChannelRegistry
 from ._config import Config, Options
 from ._context import install_propagation
+from ._current import current
 from ._decorators import SpanDecorator
 from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError, internal_errors
 from ._genai_metrics import record_llm_metrics
@@ -34,7 +35,7 @@ from ._propagation import NOTHING, read_carrier
 from ._redact import Redactor
 from ._registry import SessionRegistry
 from ._scopes import ContinuedScope, SessionScope, TurnDecorator
-from ._session import Session, current
+from ._session import Session
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields
 from ._values import checked_timeout

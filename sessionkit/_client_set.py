@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, Optional, Protocol, TypeVar
 
-from ._session import current
+from ._current import current
 
 __all__ = ["ClientSet", "Served"]
 

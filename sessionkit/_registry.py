@@ -169,7 +169,7 @@ class SessionRegistry:
         if fields:
             check_fields(fields)
         session = self.open(name, **fields)
-        session.start_here()
+        session.place.start_here()
         if threading.current_thread() is threading.main_thread():
             with self._lock:
                 self._ambient[session.id] = session

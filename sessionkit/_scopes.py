@@ -12,14 +12,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from ._current import current, make_current, restore
 from ._propagation import Incoming, session_kept
 from ._registry import SessionRegistry
-from ._session import (
-    Session,
-    current,
-    make_current,
-    restore,
-)
+from ._session import Session
 from ._spans import ARRIVAL_KEY, Arrival, is_clean_exit
 from ._turn import Turn
 from ._types import EndState, Host, SessionFields, check_fields

@@ -6,14 +6,11 @@ totals) is a span of its own trace that carries the id as ``sessionkit.session.i
 dashboard grouping traces by ``session.id`` lists the turns only). With ``"session"`` the record
 is the root of one trace holding every turn, as a tree.
 
-Also here: ``current``, the ContextVar that holds the session the running code belongs to
-(asyncio tasks inherit it; ``_context`` carries it into threads and pools), the few functions
-the session registry uses to make a session current and to find its root.
+Which session is current, and making one current, is ``_current``'s (``Session.place``).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import random
 import threading
@@ -30,6 +27,7 @@ from opentelemetry.trace import Span, SpanContext, StatusCode
 from . import semconv
 from ._channels import Channel, ChannelAttempt, ChannelRegistry, SessionChannels
 from ._context import pid
+from ._current import Place, current, restore
 from ._errors import internal_errors
 from ._figures import SessionFigures
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
@@ -56,12 +54,9 @@ if TYPE_CHECKING:
     from ._models import SessionSummary
     from ._waterfall import LiveDisplay
 
-__all__ = ["Session", "SessionOwner", "current"]
+__all__ = ["Session", "SessionOwner"]
 
 logger = logging.getLogger("sessionkit")
-
-current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("sessionkit_session", default=None)
-"""The session the running code belongs to (None outside any session)."""
 
 
 class SessionOwner(Protocol):
@@ -105,7 +100,7 @@ class Session:
         "_started_ns", "_ended_ns", "_start_ns", "_end_ns", "end_state", "end_reason",  # times, end
         "_figures", "_channels", "_history", "_turns",  # what it counts, its turns
         "_record", "_record_pending", "_per_turn", "_turn_context", "_remote_stamp",  # its spans' places
-        "_previous", "_previous_otel", "_tokens",  # what was current before it
+        "place",  # where it was made current, and what was current before
         "_kept", "_live",  # its display
     )
     # fmt: on
@@ -145,11 +140,9 @@ class Session:
         self._figures = SessionFigures(self._lock)  # fed by the span processor as spans start and end
         self._channels: Optional[SessionChannels] = None  # made by the first channel or attempt
         self._history: Optional[HistoryStats] = None  # made by the first history load
-        # Restores for the imperative start_session(): what was current before.
-        self._previous: Optional[Session] = None
-        self._previous_otel: Optional[otel_context.Context] = None
-        # Restores for context-manager use: (session token, OTel token) per entered block.
-        self._tokens: list[tuple[Any, object]] = []
+        self.place = Place(self)
+        """Where the session was made current (``start_session``, ``with`` blocks), and what
+        was current before it there: a seam for the registry, not API."""
         self._per_turn = owner.host.config.trace_per == "turn"
         self._turns = TurnIndex(self._lock)
         self._record_pending = False  # the record waits for the session's spans still open
@@ -251,7 +244,7 @@ class Session:
         is a turn of its own), and per session the session's root."""
         if self._owns_trace(trace.get_current_span().get_span_context().trace_id):
             return None
-        return self._current_context()
+        return self.root_context
 
     def _owns_trace(self, trace_id: int) -> bool:
         """Whether ``trace_id`` is this session's: its record's (per session, its one trace) or a turn's."""
@@ -323,13 +316,8 @@ class Session:
             turn.span_started()  # an explicit turn's root waits for its open spans
         return turn.stamp
 
-    def _current_context(self) -> otel_context.Context:
-        """What is made current while the session is (``with`` block, ``start_session``): per
-        turn, a context with no span (each top-level call there is a new trace, a turn); per
-        session, the root."""
-        return self._turn_context if self._per_turn else self.record_context()
-
-    def _is_current_here(self) -> bool:
+    def is_current_here(self) -> bool:
+        """Whether the session's root is the current context here (a seam for ``Place``)."""
         if self._per_turn:
             return otel_context.get_value(TURN_START_KEY) is self
         return trace.get_current_span() is self._record.span
@@ -437,8 +425,7 @@ class Session:
         if self._live is not None:
             with internal_errors("updating the session's display"):
                 self._live.final()  # the last state stays in the notebook
-        if current.get() is self and self._previous_otel is not None:
-            _restore_before(self)  # ended where start_session() made it current
+        self.place.ended()  # started imperatively: what was current before comes back
         with self._lock:
             # Spans of the session still open (a stream read after the handler returned): the
             # record waits for the last of them, so that its figures count them.
@@ -469,8 +456,6 @@ class Session:
                 attrs = self._figures.record_attributes()
                 attrs[semconv.SESSION_TURNS] = self._turns.count
         self._record.finish(attrs, self.end_state, self.end_reason, self._ended_ns)
-        # (_previous and _previous_otel stay: a session started after this one, while this one
-        # was current, restores past it through them when it ends.)
 
     # -- figures -----------------------------------------------------------------------------
     def on_span_end(self, span: ReadableSpan) -> None:
@@ -531,18 +516,13 @@ class Session:
             )
 
     # -- seams the registry and the scopes use ------------------------------------------------
-    def start_here(self) -> None:
-        """Make the session current in the calling context until it ends (``start_session``);
-        what was current before comes back when it ends here."""
-        self._previous = current.get()
-        self._previous_otel = otel_context.get_current()
-        current.set(self)
-        otel_context.attach(self._current_context())
-
     @property
     def root_context(self) -> otel_context.Context:
-        """The context new spans of the session parent under when nothing else is current."""
-        return self._current_context()
+        """The context new spans of the session parent under when nothing else is current, and
+        what is made current while the session is (``with`` block, ``start_session``): per turn,
+        a context with no span (each top-level call there is a new trace, a turn); per session,
+        the root."""
+        return self._turn_context if self._per_turn else self.record_context()
 
     @property
     def root_trace_id(self) -> int:
@@ -570,7 +550,7 @@ class Session:
 
     # -- as a context manager ------------------------------------------------------------------
     def __enter__(self) -> Session:
-        self._tokens.append(make_current(self))
+        self.place.enter()
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
@@ -580,11 +560,7 @@ class Session:
             else:
                 self.end(EndState.SUCCESS)
         finally:
-            if self._tokens:
-                try:
-                    restore(self._tokens.pop())
-                except ValueError:
-                    logger.debug("sessionkit: session %s exited in another context than it entered", self.id)
+            self.place.leave()
 
     async def __aenter__(self) -> Session:
         return self.__enter__()
@@ -621,32 +597,3 @@ def _new_id() -> str:
     n = (random.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
     h = f"{n:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-# -- what the session registry does with a session --------------------------------------------------
-def make_current(session: Session) -> tuple[contextvars.Token[Optional[Session]], object]:
-    """Make ``session`` (and its root span) current here; ``restore`` the result to undo it."""
-    return current.set(session), otel_context.attach(session._current_context())
-
-
-def restore(token: tuple[contextvars.Token[Optional[Session]], object]) -> None:
-    """Undo ``make_current``. ValueError when called in another context than the one it was made current in."""
-    current.reset(token[0])
-    otel_context.detach(token[1])  # type: ignore[arg-type]
-
-
-def _restore_before(session: Session) -> None:
-    """``session``, started imperatively, ends where it was started: restore what was current
-    before it, skipping sessions that ended meanwhile (A, then B, A ended first: ending B
-    restores what was current before A, never A's ended root). (Context-manager sessions
-    restore in ``__exit__``.)"""
-    previous = session._previous
-    outer = session._previous_otel
-    while previous is not None and not previous.is_active and previous._previous_otel is not None:
-        outer = previous._previous_otel
-        previous = previous._previous
-    if previous is not None and not previous.is_active:
-        previous = None  # an ended session started in a block: its block restores the rest
-    current.set(previous)
-    if session._is_current_here() and outer is not None:
-        otel_context.attach(outer)

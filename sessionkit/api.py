@@ -18,11 +18,11 @@ from . import _global, _wire, integrations
 from ._client import Client
 from ._config import Options
 from ._context import set_process_hooks
+from ._current import current as _current
 from ._decorators import SpanDecorator
 from ._history import HistoryLoaderDecorator
 from ._scopes import SessionScope, TurnDecorator
 from ._session import Session
-from ._session import current as _current
 from ._types import EndState, SessionFields
 
 __all__ = [

@@ -11,7 +11,7 @@ import pytest
 import sessionkit
 import sessionkit.api
 from opentelemetry import context as otel_context
-from sessionkit._session import current as sessionkit_current
+from sessionkit._current import current as sessionkit_current
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -282,41 +282,40 @@ class Store:
         )
 
     # -- spans ------------------------------------------------------------------------------------
-    def _span_rows(self, session_id: str) -> list[sqlite3.Row]:
+    def _stored_spans(self, session_id: str) -> list[StoredSpan]:
+        """A session's spans as the store reads them (the one reader of span rows), in start order."""
         found = self.resolve(session_id) or session_id
-        return self._rows(
+        rows = self._rows(
             "SELECT s.*, r.attributes AS resource_attributes FROM spans s JOIN resources r ON r.id = s.resource_id "
             "WHERE s.session_id = ? ORDER BY s.start_ns",
             (found,),
         )
+        return [_stored_span(row) for row in rows]
 
     def spans(self, session_id: str) -> list[SpanRecord]:
         """A session's spans (every process's, every turn's), in start order."""
         from .._models import SpanRecord
 
-        records = []
-        for row in self._span_rows(session_id):
-            resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
-            records.append(
-                SpanRecord(
-                    trace_id=row["trace_id"],
-                    span_id=row["span_id"],
-                    parent_span_id=row["parent_span_id"],
-                    session_id=row["session_id"],
-                    turn_index=row["turn_index"],
-                    name=row["name"],
-                    kind=_KINDS[row["kind"]] if 0 <= row["kind"] < len(_KINDS) else str(row["kind"]),
-                    started_at=_time(row["start_ns"]),
-                    ended_at=_time(row["end_ns"]),
-                    duration_seconds=max(row["end_ns"] - row["start_ns"], 0) / 1e9,
-                    status=_STATUS[row["status_code"]] if 0 <= row["status_code"] < 3 else str(row["status_code"]),
-                    status_message=row["status_message"],
-                    attributes=load_attributes(row["attributes"]),
-                    events=_events(row["events"]),
-                    service_name=resource.get(semconv.SERVICE_NAME),
-                )
+        return [
+            SpanRecord(
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+                parent_span_id=span.parent_span_id or None,
+                session_id=span.session_id,
+                turn_index=span.turn_index,
+                name=span.name,
+                kind=_KINDS[span.kind] if 0 <= span.kind < len(_KINDS) else str(span.kind),
+                started_at=_time(span.start_ns),
+                ended_at=_time(span.end_ns),
+                duration_seconds=span.duration_seconds,
+                status=_STATUS[span.status_code] if 0 <= span.status_code < 3 else str(span.status_code),
+                status_message=span.status_message or None,
+                attributes=span.attributes,
+                events=span.events,
+                service_name=span.service_name or None,
             )
-        return records
+            for span in self._stored_spans(session_id)
+        ]
 
     # -- data frames ------------------------------------------------------------------------------
     def sessions_frame(self, *, limit: Optional[int] = None, offset: int = 0, **filters: Unpack[SessionFilters]) -> Any:
@@ -458,28 +457,30 @@ def listed_row(store: Store, session_id: str) -> Optional[SessionRow]:
     return _session_row(rows[0]) if rows else None
 
 
+def _stored_span(row: sqlite3.Row) -> StoredSpan:
+    resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
+    return StoredSpan(
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        parent_span_id=row["parent_span_id"] or "",
+        name=row["name"],
+        start_ns=row["start_ns"],
+        end_ns=row["end_ns"],
+        attributes=load_attributes(row["attributes"]),
+        status_code=row["status_code"],
+        service_name=str(resource.get(semconv.SERVICE_NAME, "")),
+        kind=row["kind"],
+        status_message=row["status_message"] or "",
+        events=_events(row["events"]),
+        session_id=row["session_id"],
+        turn_index=row["turn_index"],
+    )
+
+
 def stored_session(store: Store, session_id: str) -> Optional[StoredSession]:
     """A session's spans grouped by turn (what ``sessionkit show`` prints)."""
     found = store.resolve(session_id)
     if found is None:
         return None
-    spans = []
-    for row in store._span_rows(found):
-        resource = json.loads(row["resource_attributes"]) if row["resource_attributes"] else {}
-        spans.append(
-            StoredSpan(
-                trace_id=row["trace_id"],
-                span_id=row["span_id"],
-                parent_span_id=row["parent_span_id"] or "",
-                name=row["name"],
-                start_ns=row["start_ns"],
-                end_ns=row["end_ns"],
-                attributes=load_attributes(row["attributes"]),
-                status_code=row["status_code"],
-                service_name=str(resource.get(semconv.SERVICE_NAME, "")),
-                kind=row["kind"],
-                status_message=row["status_message"] or "",
-                events=_events(row["events"]),
-            )
-        )
+    spans = store._stored_spans(found)
     return StoredSession(found, spans) if spans else None

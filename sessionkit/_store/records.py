@@ -26,6 +26,8 @@ class StoredSpan:
     kind: int = 0
     status_message: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
+    session_id: Optional[str] = None
+    turn_index: Optional[int] = None
 
     @property
     def duration_seconds(self) -> float:

@@ -22,6 +22,7 @@ from ._spans import (
     Arrival,
     attributes_of,
     set_clean_attributes,
+    without_usage,
 )
 from ._tally import Tally
 
@@ -178,6 +179,13 @@ class SessionSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             self._ended.add()
+            if attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD):
+                # A framework's or SDK's span of an LLM call whose wire span counts it: exported
+                # without usage and cost, so that dashboards count the call once.
+                try:
+                    span = without_usage(span)
+                except Exception:
+                    logger.exception("sessionkit: could not take the usage off a span (ignored)")
             self.count(span)
         finally:
             # Handed on even when a KeyboardInterrupt lands while the span is counted: a

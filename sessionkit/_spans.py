@@ -137,3 +137,39 @@ processor for every span while any is registered."""
 def add_enricher(scope: str, enrich: Callable[[Any], None]) -> None:
     """Complete the spans of instrumentation scope ``scope`` with ``enrich(span)`` at their start."""
     ENRICHERS[scope] = enrich
+
+
+# What a span that describes an LLM call gives up when the wire span under it counts the call:
+# the token usage and cost, in every convention dashboards read (GenAI, OpenInference,
+# OpenLLMetry, Logfire), so a dashboard summing a trace's spans counts the call once.
+_USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.", "llm.cost.", "llm.usage.")
+_USAGE_KEYS = frozenset({"operation.cost", semconv.LLM_USAGE_MISSING})
+
+
+def without_usage(span: Any) -> Any:
+    """``span`` (ended, marked ``sessionkit.llm.counted_in_child``) as exported: the same span
+    without its usage and cost attributes, and, for OpenInference readers, a ``CHAIN`` rather
+    than an ``LLM`` (its child, seen on the wire, is the LLM span). Its other detail stays."""
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    attributes = {
+        key: value
+        for key, value in attributes_of(span).items()
+        if not key.startswith(_USAGE_PREFIXES) and key not in _USAGE_KEYS
+    }
+    if attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM":
+        attributes[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

@@ -9,10 +9,15 @@ not HTTP). Every decoded span is kept in ``spans`` as a ``ReceivedSpan``; log re
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
@@ -108,6 +113,15 @@ class OtlpReceiver:
         receiver = self
 
         class Handler(LoopbackHandler):
+            def do_GET(self) -> None:  # what it decoded, for a test in another process
+                with receiver._lock:
+                    body = json.dumps([dataclasses.asdict(s) for s in receiver.spans]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
@@ -187,3 +201,47 @@ class OtlpReceiver:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class OtlpReceiverProcess:
+    """The receiver in a process of its own (``python tests/otlp_receiver.py``), as a collector
+    is: what an agent exports crosses a process boundary over real OTLP/HTTP. ``spans()`` reads
+    what it decoded."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+
+    def __enter__(self) -> OtlpReceiverProcess:
+        self._process = subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        port = int(self._process.stdout.readline())
+        self.endpoint = f"http://127.0.0.1:{port}"
+        return self
+
+    def spans(self) -> list[ReceivedSpan]:
+        with urllib.request.urlopen(self.endpoint + "/spans", timeout=10) as answer:
+            return [ReceivedSpan(**row) for row in json.load(answer)]
+
+    def wait_for(self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.spans()):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+
+
+if __name__ == "__main__":
+    served = OtlpReceiver().start()
+    print(served.port, flush=True)
+    threading.Event().wait()  # until terminated

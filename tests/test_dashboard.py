@@ -10,11 +10,13 @@ import time
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 import sessionkit
 from sessionkit import _demo as demo
 
 from phoenix_server import ROOT, Phoenix
+from test_usage_once import RUNS
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +187,52 @@ def test_phoenix_session_page_shows_the_conversation_turn_by_turn(phoenix, tmp_p
         target = ROOT / "docs" / "images" / "phoenix-sessions.png"
         target.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, target)
+
+
+SESSION_TOKENS = """query ($id: ID!) { node(id: $id) { ... on ProjectSession {
+  tokenUsage { prompt completion total } numTraces } } }"""
+
+
+@pytest.mark.parametrize("framework", list(RUNS))
+def test_phoenix_session_tokens_equal_the_servers(framework, phoenix, server, tmp_path):
+    """Phoenix's session page sums the tokens of a session's LLM spans: with a framework's own
+    span of each call as well as the wire's, that sum is the server's, not twice it."""
+    run, _ = RUNS[framework]
+    project = f"tokens-{framework}-{uuid.uuid4().hex[:6]}"
+    client = sessionkit.Client(endpoint=phoenix.url, project_name=project)
+    try:
+        session = run(client, server)
+        assert client.flush(timeout=20)
+    finally:
+        client.shutdown(timeout=5)
+    want_in = sum(r.input_tokens for r in server.reported)
+    want_out = sum(r.output_tokens for r in server.reported)
+    node = next(s["id"] for s in wait_for_sessions(phoenix, project, 1) if s["session_id"] == session.id)
+    deadline = time.monotonic() + 30
+    while True:  # Phoenix stores a trace's spans as they come: read until all of them are in
+        answer = httpx.post(
+            f"{phoenix.url}/graphql", json={"query": SESSION_TOKENS, "variables": {"id": node}}, timeout=20
+        ).json()
+        got = answer["data"]["node"]
+        if got["tokenUsage"]["prompt"] >= want_in or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (got["tokenUsage"]["prompt"], got["tokenUsage"]["completion"]) == (want_in, want_out)
+    assert got["numTraces"] == 3  # a turn per question
+    project_id = next(p["id"] for p in phoenix.get("/v1/projects")["data"] if p["name"] == project)
+    shot = tmp_path / f"phoenix-tokens-{framework}.png"
+    subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            f"{phoenix.url}/projects/{project_id}/sessions/{node}",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("SESSIONKIT_UPDATE_SCREENSHOTS"):
+        shutil.copyfile(shot, ROOT / "docs" / "images" / shot.name)

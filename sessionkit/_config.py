@@ -61,6 +61,8 @@ class Options(TypedDict, total=False):
     strict: bool
     enabled: bool
     capture_content: bool
+    capture_turn_content: bool
+    conversation_idle_timeout: float
     max_content_length: int
     message_capture: Literal["all", "new"]
     set_global: Union[bool, Literal["auto"]]
@@ -318,7 +320,17 @@ class Config:
         False,
         env=("SESSIONKIT_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
     )
-    """Record inputs, outputs, prompts and completions. Off by default."""
+    """Record LLM messages (prompts and completions), tool arguments and results, and a
+    framework's inputs and outputs. Off by default."""
+    capture_turn_content: bool = setting(cs.bool_schema(), True, env=("SESSIONKIT_CAPTURE_TURN_CONTENT",))
+    """Record each turn's input and output: what the program itself gave sessionkit
+    (``session.turn(message)``, ``turn.set_output(answer)``, ``@turn(input=...)``) and a
+    framework run's user message and final answer. On by default; redaction applies."""
+    conversation_idle_timeout: float = setting(
+        cs.float_schema(gt=0, allow_inf_nan=False), 900.0, env=("SESSIONKIT_CONVERSATION_IDLE_TIMEOUT",)
+    )
+    """Seconds a conversation (``Client.conversation``, a framework run's ``group_id`` /
+    ``thread_id`` outside a session) stays open with no run in it; then its session ends."""
     max_content_length: int = setting(cs.int_schema(ge=16), 4096, env=("SESSIONKIT_MAX_CONTENT_LENGTH",))
     """Characters of captured content per attribute at most; longer content is shortened by its
     structure (the newest messages whole, strings cut), so it stays valid JSON."""

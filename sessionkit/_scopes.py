@@ -237,27 +237,37 @@ class _TurnRun:
 
 
 class _TurnSpec:
-    __slots__ = ("name", "signature")
+    __slots__ = ("name", "input", "signature")
     needs_recording = False  # a turn keeps its figures with tracing off too
 
-    def __init__(self, name: Optional[str], func: Callable[..., Any]) -> None:
+    def __init__(self, name: Optional[str], input: Optional[str], func: Callable[..., Any]) -> None:
         self.name = name
+        self.input = input
         self.signature = signature_of(func)
+        if input is not None and self.signature is not None and input not in self.signature.parameters:
+            raise TypeError(
+                f"sessionkit: @turn(input={input!r}): {getattr(func, '__qualname__', func)!r} has no argument "
+                f"{input!r}; name the argument that holds the user's message"
+            )
 
     def run(self, client: TurnHost, instance: Any, args: tuple, kwargs: dict) -> Optional[_TurnRun]:
         session = client.current_session()
         if session is None:
             return None  # outside any session the call just runs (@client.session makes one per call)
         value: Any = None
-        if client.config.capture_content:
+        if self.input is not None:  # the argument the program named as the message: turn content
+            value = bound_arguments(self.signature, instance, args, kwargs).get(self.input)
+        elif client.config.capture_content:
             arguments = bound_arguments(self.signature, instance, args, kwargs)
             value = next(iter(arguments.values())) if len(arguments) == 1 else arguments  # the message itself
         return _TurnRun(session.turn(value, name=self.name))
 
 
 class TurnDecorator:
-    """``@turn`` or ``@turn(name=...)``: each call is a turn of the session the calling code is in,
-    its arguments the turn's input and its return value the output (when content is captured)."""
+    """``@turn``, ``@turn(name=..., input="message")``: each call is a turn of the session the
+    calling code is in; its return value is the turn's output and ``input``'s argument its input
+    (``capture_turn_content``, on by default); without ``input``, the arguments are the input
+    when ``capture_content`` is on."""
 
     def __init__(self, get_client: Callable[[], Optional[TurnHost]]) -> None:
         self._get_client = get_client
@@ -266,16 +276,22 @@ class TurnDecorator:
     def __call__(self, func: F, /) -> F: ...
 
     @overload
-    def __call__(self, func: None = None, /, *, name: Optional[str] = None) -> Callable[[F], F]: ...
+    def __call__(
+        self, func: None = None, /, *, name: Optional[str] = None, input: Optional[str] = None
+    ) -> Callable[[F], F]: ...
 
-    def __call__(self, func: Any = None, /, *, name: Optional[str] = None) -> Any:
+    def __call__(self, func: Any = None, /, *, name: Optional[str] = None, input: Optional[str] = None) -> Any:
         if isinstance(func, str):
             name, func = func, None
+        if input is not None and not isinstance(input, str):
+            raise TypeError(
+                f"sessionkit: @turn(input=...) takes an argument's name, e.g. input='message'; got {input!r}"
+            )
 
         def decorate(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"sessionkit: @turn decorates functions and methods, not {f!r}")
-            return wrap(f, lambda target: _TurnSpec(name, target), self._get_client)
+            return wrap(f, lambda target: _TurnSpec(name, input, target), self._get_client)
 
         return decorate(func) if func is not None else decorate
 

@@ -195,6 +195,8 @@ class Turn:
             attrs = _content(self.owner.client, input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES)
             if attrs:
                 span.set_attributes(attrs)
+                if self._name is semconv.TURN_SPAN_NAME:
+                    span.update_name(_titled(self.index, attrs.get(semconv.INPUT_VALUE), input))
 
     def _open(self) -> None:
         session = self.owner
@@ -204,6 +206,8 @@ class Turn:
         attrs[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
         if self._input is not None:
             attrs.update(_content(client, self._input, "user", semconv.INPUT_VALUE, semconv.GEN_AI_INPUT_MESSAGES))
+            if self._name is semconv.TURN_SPAN_NAME:  # no name given: the message names it in turn lists
+                self._name = _titled(self.index, attrs.get(semconv.INPUT_VALUE), self._input)
         parent = session.turn_parent()
         self._start_wall = time.time_ns()
         if parent is SESSION_ROOT_PARENT:  # a new trace: the processor leaves it alone
@@ -356,9 +360,9 @@ class Turn:
 
 
 def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:
-    """A turn's input or output in the names dashboards read, when content is captured."""
+    """A turn's input or output in the names dashboards read (``capture_turn_content``)."""
     config = client.config
-    if not config.capture_content or value is None:
+    if not config.capture_turn_content or value is None:
         return {}
     limit = config.max_content_length
     text = captured(value, limit, client.redact)
@@ -367,6 +371,15 @@ def _content(client: Host, value: Any, role: str, value_key: str, messages_key: 
         message = {"role": role, "parts": [{"type": "text", "content": text}]}
         attrs[messages_key] = json.dumps([message], ensure_ascii=False)
     return attrs
+
+
+def _titled(index: int, recorded: Any, value: Any) -> str:
+    """A turn root's name: ``turn 3: Where is my order?`` (the recorded message, redacted, its
+    first line cut to 60 characters), or ``turn`` when no text message is recorded."""
+    if not isinstance(value, str) or not isinstance(recorded, str) or not recorded.strip():
+        return semconv.TURN_SPAN_NAME
+    line = recorded.strip().splitlines()[0]
+    return f"turn {index}: {line[:60]}…" if len(line) > 60 else f"turn {index}: {line}"
 
 
 KEPT_TURNS = 1000

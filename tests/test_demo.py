@@ -45,7 +45,9 @@ def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):
             t.root.trace_id for t in s.turns
         }
         for t in s.turns:
-            assert t.root.name == "turn" and t.input.endswith("?") and t.output  # the message, the answer
+            assert (
+                t.root.name == f"turn {t.index}: {t.input}" and t.input.endswith("?") and t.output
+            )  # the message, the answer
             assert len(t.llm_spans) == 1 and t.cost is not None and t.cost > 0  # gpt-4o-mini has a price
         assert s.cost == pytest.approx(sum(t.cost for t in s.turns))
     leaked = [span for span in stored["user-3"].spans if span.attributes.get("sessionkit.channel.leaked") is True]

@@ -68,7 +68,7 @@ def test_quickstart_notebook_in_a_real_kernel(tmp_path):
         assert all(session_id_of(span) == session.id for span in session.spans)
         assert len(session.llm_spans) == 1 and session.input_tokens > 0
         (turn,) = session.turns  # one turn: a turn block in the first, the agent call itself in the second
-        assert turn.root.name == ("turn" if name == "triage" else "invoke_agent support_agent")
+        assert turn.root.name == ("turn 1: Where is my order?" if name == "triage" else "invoke_agent support_agent")
         assert turn.cost is not None and turn.cost > 0  # gpt-4.1-mini has a price
     # the session started in one cell and ended in another ended cleanly
     assert stored["follow-up"].state == "success"
@@ -94,7 +94,7 @@ def test_multi_user_notebook_keeps_every_conversation_in_its_own_session(tmp_pat
             assert session_id_of(span) == session.id
             assert span.attributes["user.id"] == session.user_id
         assert [t.index for t in session.turns] == [1, 2, 3]
-        assert all(t.root.name == "turn" and len(t.llm_spans) == 1 for t in session.turns)
+        assert all(t.root.name.startswith(f"turn {t.index}: ") and len(t.llm_spans) == 1 for t in session.turns)
     assert users == {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
     side_by_side = [t for t in html_outputs(nb) if "alice" in t and "heidi" in t]
     assert side_by_side, "SessionsTable did not render the sessions side by side"

@@ -55,7 +55,7 @@ def test_a_running_session_shows_each_turn_as_it_ends(receiver):
             pass
         assert receiver.wait_for(lambda spans: any(x.attributes.get("session.id") == s.id for x in spans), 5)
         (turn,) = [x for x in receiver.spans if x.attributes.get("session.id") == s.id]
-        assert turn.name == "turn" and turn.attributes["sessionkit.turn.index"] == 1
+        assert turn.name == "turn 1: first question" and turn.attributes["sessionkit.turn.index"] == 1
         assert turn.attributes["sessionkit.session.name"] == "still-running"
         assert s.is_active  # the session goes on; its record follows when it ends
         s.end()

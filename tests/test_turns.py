@@ -49,7 +49,7 @@ def test_an_explicit_turn_is_a_new_trace_with_the_stamp_index_input_and_output(c
             lookup("o-1")
             turn.set_output("It has shipped.")
     spans = by_name(capturing)
-    root, tool = spans["turn"], spans["execute_tool lookup"]
+    root, tool = spans["turn 2: Where is my order?"], spans["execute_tool lookup"]  # named by its message
     assert root.parent is None and tool.parent.span_id == root.context.span_id
     a = root.attributes
     assert (a["session.id"], a["user.id"], a["gen_ai.conversation.id"]) == (s.id, "u-1", "conv-1")
@@ -102,13 +102,61 @@ def test_a_turn_that_raises_is_an_error_and_the_exception_propagates(capturing):
     assert s.end_state is sessionkit.EndState.SUCCESS  # the session went on after the failed turn
 
 
-def test_without_content_capture_a_turn_has_no_input_or_output(client):
+def test_a_turns_message_and_answer_are_recorded_by_default_and_llm_content_is_not(client, server):
+    """What the program gave sessionkit is the turn's, recorded with default settings; the LLM
+    request's messages stay off until ``capture_content``."""
+    from openai import OpenAI
+
+    llm = OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+    with client.session("chat") as s:
+        with s.turn("Where is order o-1?") as turn:
+            llm.chat.completions.create(model="m", messages=[{"role": "user", "content": "Where is order o-1?"}])
+            turn.set_output("It has shipped.")
+    (root,) = turns_of(client, s)
+    assert (root.attributes["input.value"], root.attributes["output.value"]) == (
+        "Where is order o-1?",
+        "It has shipped.",
+    )
+    assert root.name == "turn 1: Where is order o-1?"
+    (call,) = [x for x in spans_of(client) if x.attributes.get("gen_ai.operation.name") == "chat"]
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "input.", "output.")) for k in call.attributes)
+
+
+def test_with_capture_turn_content_off_a_turn_has_no_input_or_output(make_client):
+    client = make_client(capture_turn_content=False)
     with client.session("chat") as s:
         with s.turn("private message") as turn:
             turn.set_output("private answer")
     (root,) = turns_of(client, s)
     assert "input.value" not in root.attributes and "output.value" not in root.attributes
+    assert root.name == "turn"  # not named by a message it does not record
     assert root.attributes["sessionkit.turn.index"] == 1
+
+
+def test_a_long_or_redacted_message_names_the_turn_as_recorded(make_client):
+    client = make_client(redact=lambda text: text.replace("secret", "[x]"))
+    with client.session("chat") as s:
+        with s.turn("my secret " + "long " * 30 + "\nsecond line"):
+            pass
+    (root,) = turns_of(client, s)
+    assert root.name.startswith("turn 1: my [x] long") and root.name.endswith("…")
+    assert "secret" not in root.name and "second line" not in root.name
+    assert len(root.name) == len("turn 1: ") + 61
+
+
+def test_the_turn_decorator_records_the_named_argument_as_the_message(make_client):
+    client = make_client()
+
+    @client.turn(input="message")
+    def answer(user: str, message: str) -> str:
+        return "reply to " + message
+
+    with client.session("chat") as s:
+        answer("u-1", "hello there")
+    (root,) = turns_of(client, s)
+    assert (root.attributes["input.value"], root.attributes["output.value"]) == ("hello there", "reply to hello there")
+    with pytest.raises(TypeError, match="has no argument 'msg'"):
+        client.turn(input="msg")(answer.__wrapped__)
 
 
 # -- implicit turns and the decorator ------------------------------------------------------------------
@@ -162,7 +210,7 @@ def test_the_turn_decorator_makes_each_call_a_turn_sync_and_async(capturing):
         asyncio.run(ahandle("hi"))
     handle("outside any session")  # just runs
     roots = turns_of(capturing, s)
-    assert [r.name for r in roots] == ["turn", "async-turn"]
+    assert [r.name for r in roots] == ["turn 1: hello", "async-turn"]
     assert [(r.attributes["input.value"], r.attributes["output.value"]) for r in roots] == [
         ("hello", "reply to hello"),
         ("hi", "async reply to hi"),
@@ -198,8 +246,8 @@ def test_per_session_the_turns_are_children_of_one_root():
         spans = by_name(c)
         root = spans["tree"]
         assert root.attributes["session.id"] == s.id and root.parent is None  # one tree, its root the session
-        assert spans["turn"].parent.span_id == root.context.span_id
-        assert spans["work-1"].parent.span_id == spans["turn"].context.span_id
+        assert spans["turn 1: first"].parent.span_id == root.context.span_id
+        assert spans["work-1"].parent.span_id == spans["turn 1: first"].context.span_id
         assert spans["work-2"].parent.span_id == root.context.span_id
         assert {x.context.trace_id for x in spans.values()} == {root.context.trace_id}
         assert (
@@ -248,8 +296,8 @@ def test_a_session_continued_in_another_process_carries_the_same_id_at_the_recei
     rc, out, err, _ = run_python(second)
     assert rc == 0, err
     assert out.strip() == session_id
-    assert receiver.wait_for(lambda spans: len([x for x in spans if x.name == "turn"]) == 2)
-    turns = [x for x in receiver.spans if x.name == "turn"]
+    assert receiver.wait_for(lambda spans: len([x for x in spans if x.name.startswith("turn 1: ")]) == 2)
+    turns = [x for x in receiver.spans if x.name.startswith("turn 1: ")]
     assert {x.attributes["session.id"] for x in turns} == {session_id}
     assert sorted(x.attributes["input.value"] for x in turns) == ["turn in process one", "turn in process two"]
     assert len({x.trace_id for x in turns}) == 2
@@ -266,7 +314,7 @@ def test_a_session_continued_in_the_same_process_in_a_block(client):
             pass
     assert again.id == first.id and again is not first
     assert again.previous_id is None  # the same session continued, not a new one after it
-    ids = {x.attributes["session.id"] for x in spans_of(client) if x.name == "turn"}
+    ids = {x.attributes["session.id"] for x in spans_of(client) if x.attributes.get("sessionkit.span.type") == "turn"}
     assert ids == {first.id}
 
 

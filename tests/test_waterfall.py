@@ -71,7 +71,14 @@ def test_kept_spans_draw_every_span_nested_with_the_error_marked():
         s = agent_session(client)
         page = s.html()
         names = re.findall(r'data-name="([^"]+)"', page)
-        assert names == ["turn", "invoke_agent helper", "chat m1", "execute_tool lookup", "turn", "history.load"]
+        assert names == [
+            "turn 1: question",
+            "invoke_agent helper",
+            "chat m1",
+            "execute_tool lookup",
+            "turn 2: again",
+            "history.load",
+        ]
         depths = [int(d) for d in re.findall(r'data-depth="(\d+)"', page)]
         assert depths == [0, 1, 2, 2, 0, 1]
         (error_row,) = re.findall(r'<div class="skw-row skw-span skw-err"[^>]*>.*?</div></div>', page)
@@ -96,7 +103,7 @@ def test_a_turn_displays_its_own_spans():
                 with client.tracer.start_as_current_span("second-work"):
                     pass
         page = second._repr_html_()
-        assert re.findall(r'data-name="([^"]+)"', page) == ["turn", "second-work"]
+        assert re.findall(r'data-name="([^"]+)"', page) == ["turn 2: two", "second-work"]
         assert "<b>turn</b> 2" in page
     finally:
         client.shutdown(timeout=2)
@@ -182,11 +189,15 @@ def test_the_waterfall_notebook_renders_live_and_static(tmp_path):
     NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     shown = nb.cells[6].outputs[0]["data"]["text/html"]  # displayed before the session did anything
     names = re.findall(r'data-name="([^"]+)"', shown)
-    expected = ["turn", "invoke_agent support_agent", "history.load", "execute_tool lookup_order", "chat gpt-4.1-mini"]
-    assert names == expected * 2  # the display followed the session through the next cells
+    work = ["invoke_agent support_agent", "history.load", "execute_tool lookup_order", "chat gpt-4.1-mini"]
+    expected = ["turn 1: where is order 404?", *work]
+    assert names == expected + [
+        "turn 2: and order 7?",
+        *work,
+    ]  # the display followed the session through the next cells
     assert "<b>state</b> success" in shown  # and shows how it ended
     turn_only = nb.cells[10].outputs[0]["data"]["text/html"]
-    assert re.findall(r'data-name="([^"]+)"', turn_only) == expected
+    assert re.findall(r'data-name="([^"]+)"', turn_only) == ["turn 2: and order 7?", *work]
 
     from nbconvert import HTMLExporter
 

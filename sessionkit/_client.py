@@ -24,6 +24,7 @@ from . import _exits, _global, _wire, integrations
 from ._channels import ChannelRegistry
 from ._config import Config, Options
 from ._context import install_propagation
+from ._conversations import Conversations
 from ._current import current
 from ._decorators import SpanDecorator
 from ._errors import CLIENT_SHUT_DOWN, ChannelError, SessionStateError, internal_errors
@@ -38,7 +39,7 @@ from ._scopes import ContinuedScope, SessionScope, TurnDecorator
 from ._session import Session
 from ._telemetry import Telemetry
 from ._types import EndState, SessionFields
-from ._values import checked_timeout
+from ._values import checked_timeout, to_id
 from ._wire.outgoing import headers_for
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Client:
         self.prices = PriceTable(self.config.prices)
         self._channels = ChannelRegistry(self)
         self._sessions = SessionRegistry(self, self._channels, HistoryTracker(self))
+        self._conversations = Conversations(self._sessions, self.config.conversation_idle_timeout)
         self._processor = SessionSpanProcessor(self._sessions, self._derive_metrics)
         self._telemetry = Telemetry(self.config, self._processor, self._derive_metrics)
         self._refresh()
@@ -96,8 +98,8 @@ class Client:
         self.trace = SpanDecorator("trace", self._itself)
         """``@client.trace``: a plain span per call."""
         self.turn = TurnDecorator(self._itself)
-        """``@client.turn``: each call a turn of the calling code's session (its arguments the
-        input, its return value the output, when content is captured)."""
+        """``@client.turn`` / ``@client.turn(input="message")``: each call a turn of the calling
+        code's session (its return value the output; the named argument the input)."""
         install_propagation(current)
         _exits.register(self)
         if self.config.handle_sigterm:
@@ -172,6 +174,7 @@ class Client:
             self.config = new
             self._redactor = Redactor(new.redact, new.redact_defaults)
             self.prices = PriceTable(new.prices)
+            self._conversations.idle_timeout = new.conversation_idle_timeout
             self._telemetry.apply(new, changed)
             self._refresh()
             self._apply_instrumentation()
@@ -238,6 +241,22 @@ class Client:
         """A session for a ``with`` / ``async with`` block; it ends when the block exits
         (``fail`` if by exception, which propagates unchanged). As a decorator: a session per call."""
         return SessionScope(self._sessions, name, fields)
+
+    def conversation(self, thread_id: Any, *, name: str = "conversation", user_id: Any = None) -> Session:
+        """The session of conversation ``thread_id``: the one open for it, else a new one (its
+        ``thread_id`` set; named ``name``, with ``user_id``). Not made current: use it in a block
+        per message, ``with client.conversation(chat_id).turn(text) as turn: ...``. It ends
+        (``success``) once the conversation has been idle for ``conversation_idle_timeout``
+        seconds: no call of this for it, and no turn of it open. Framework runs outside a
+        session that name a conversation (the Agents SDK's ``group_id``, LangGraph's
+        ``thread_id``) continue it the same way, a turn per run."""
+        if self.closed:
+            raise SessionStateError(CLIENT_SHUT_DOWN)
+        if not isinstance(name, str):
+            raise TypeError(f"sessionkit: conversation(name=...) takes a string; got {name!r}")
+        thread = to_id(thread_id, "thread_id")
+        user = None if user_id is None else to_id(user_id, "user_id")
+        return self._conversations.session(thread, name, user)
 
     def end_session(
         self,
@@ -337,6 +356,7 @@ class Client:
         # The open sessions end and what is queued goes out first: no later teardown step
         # (unpatching, integrations, the global provider) can skip the flush or raise.
         with internal_errors("ending the open sessions at shutdown"):
+            self._conversations.close()
             self._sessions.close(reason)
         exported = False
         with internal_errors("exporting what was left at shutdown"):

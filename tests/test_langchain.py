@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import operator
+import time
 import warnings
 from typing import Annotated, TypedDict
 
@@ -86,13 +87,32 @@ def test_a_graph_run_is_spans_of_the_graph_its_nodes_tools_and_model_calls(serve
     assert not any(s.name.startswith(("ChannelWrite", "Branch")) for s in spans_of(client))  # hidden runs
 
 
-def test_a_root_run_outside_a_session_starts_one_with_the_thread(server, make_client):
-    client = make_client()
-    build_graph(server).invoke({"messages": [HumanMessage("Weather?")]}, config={"configurable": {"thread_id": "t-9"}})
-    (record,) = [s for s in spans_of(client) if s.attributes.get("sessionkit.span.type") == "session"]
+def test_invocations_on_one_thread_outside_a_session_are_one_conversation_a_turn_each(server, make_client):
+    client = make_client(conversation_idle_timeout=0.5)  # default settings otherwise: turn content on
+    graph = build_graph(server)
+    questions = ["Weather in Paris?", "And in Rome?", "Thanks!"]
+    for question in questions:
+        graph.invoke({"messages": [HumanMessage(question)]}, config={"configurable": {"thread_id": "t-9"}})
+    turns = [s for s in spans_of(client) if s.attributes.get("sessionkit.span.type") == "turn"]
+    assert [t.attributes["input.value"] for t in turns] == questions  # the newest message, not the state
+    answers = [t.attributes["output.value"] for t in turns]
+    assert all(a.strip() and not a.startswith(("[", "{")) for a in answers)  # the answer's text
+    (session_id,) = {s.attributes.get("session.id") for s in spans_of(client) if "session.id" in s.attributes}
+    graphs = [
+        s for s in spans_of(client) if s.attributes.get("gen_ai.conversation.id") == "t-9" and s.name == "LangGraph"
+    ]
+    assert [g.attributes["output.value"] for g in graphs] == answers
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not named_type(client, "session"):
+        time.sleep(0.05)
+    (record,) = named_type(client, "session")  # ended once idle
+    assert record.attributes["sessionkit.session.id"] == session_id
     assert record.attributes["sessionkit.session.thread_id"] == "t-9"
-    session_id = record.attributes["sessionkit.session.id"]
-    assert {s.attributes.get("session.id") for s in spans_of(client) if s is not record} == {session_id}
+    assert record.attributes["sessionkit.session.turns"] == 3
+
+
+def named_type(client, kind):
+    return [s for s in spans_of(client) if s.attributes.get("sessionkit.span.type") == kind]
 
 
 def test_async_runs_and_streams_are_followed(server, make_client):

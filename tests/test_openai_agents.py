@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from agents import (
@@ -93,18 +94,51 @@ def test_a_run_in_a_session_is_a_tree_of_agent_tool_and_llm_spans(server, make_c
     assert summary.input_tokens == sum(r.input_tokens for r in server.reported)
 
 
-def test_a_run_outside_a_session_starts_one_with_the_group_as_thread(server, make_client):
-    client = make_client()
+def records_of(client):
+    return [s for s in spans_of(client) if s.attributes.get("sessionkit.span.type") == "session"]
+
+
+def wait_for_record(client, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not records_of(client) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return records_of(client)
+
+
+def test_runs_with_one_group_id_outside_a_session_are_one_conversation_a_turn_each(server, make_client):
     from agents import RunConfig
 
-    Runner.run_sync(weather_agent(), "Weather?", run_config=RunConfig(group_id="conversation-7"))
-    spans = spans_of(client)
-    (record,) = [s for s in spans if s.attributes.get("sessionkit.span.type") == "session"]
-    assert record.attributes["sessionkit.session.thread_id"] == "conversation-7"
+    client = make_client(conversation_idle_timeout=0.5)  # default settings otherwise: turn content on
+    questions = ["Weather in Paris?", "And in Rome?", "Thanks!"]
+    for question in questions:
+        Runner.run_sync(weather_agent(), question, run_config=RunConfig(group_id="conversation-7"))
+    turns = [s for s in spans_of(client) if s.attributes.get("sessionkit.span.type") == "turn"]
+    assert [t.attributes["input.value"] for t in turns] == questions  # the user's message, not the history
+    assert all(t.attributes["output.value"].strip() for t in turns)  # the final answer
+    assert [t.attributes["sessionkit.turn.index"] for t in turns] == [1, 2, 3]
+    assert [t.name for t in turns] == [f"turn {i}: {q}" for i, q in enumerate(questions, 1)]
+    (session_id,) = {s.attributes.get("session.id") for s in spans_of(client) if "session.id" in s.attributes}
+    runs = [s for s in spans_of(client) if s.attributes.get("sessionkit.agents.trace_id")]
+    assert [r.parent.span_id for r in runs] == [t.context.span_id for t in turns]  # each run in its turn
+    assert [r.attributes["input.value"] for r in runs] == questions
+    assert not records_of(client)  # the conversation is still open ...
+    (record,) = wait_for_record(client)  # ... until it has been idle for the timeout
+    a = record.attributes
+    assert (a["sessionkit.session.id"], a["sessionkit.session.thread_id"]) == (session_id, "conversation-7")
+    assert a["sessionkit.session.turns"] == 3 and "idle" in a["sessionkit.session.end_reason"]
+    Runner.run_sync(weather_agent(), "Hello again", run_config=RunConfig(group_id="conversation-7"))
+    later = {s.attributes.get("session.id") for s in spans_of(client) if "session.id" in s.attributes}
+    assert len(later - {session_id}) == 1  # after the idle end, the same group is a new session
+
+
+def test_a_run_with_no_group_outside_a_session_is_a_session_of_its_own(server, make_client):
+    client = make_client()
+    Runner.run_sync(weather_agent(), "Weather?")
+    (record,) = records_of(client)  # ended with the run
     session_id = record.attributes["sessionkit.session.id"]
-    assert all(s.attributes.get("session.id") == session_id for s in spans if s is not record)
-    (run,) = [s for s in spans if s.attributes.get("sessionkit.agents.trace_id")]
-    assert run.attributes["gen_ai.conversation.id"] == "conversation-7"
+    assert all(s.attributes.get("session.id") == session_id for s in spans_of(client) if s is not record)
+    (run,) = [s for s in spans_of(client) if s.attributes.get("sessionkit.agents.trace_id")]
+    assert run.attributes["input.value"] == "Weather?" and run.attributes["output.value"]
 
 
 def test_a_streamed_run_keeps_the_tool_call(server, make_client):

@@ -11,13 +11,13 @@ from opentelemetry.trace import SpanKind
 
 from .._spans import set_clean_attributes
 
-__all__ = ["Open", "close", "open_span"]
+__all__ = ["Open", "close", "finish_run", "open_span", "start_run"]
 
 
 class Open:
     """The span that stands for a framework's run (or span), current while it runs."""
 
-    __slots__ = ("span", "context", "token", "session", "client")
+    __slots__ = ("span", "context", "token", "session", "client", "turn", "turn_token")
 
     def __init__(self, span: Any, context: Any, token: Any, session: Any, client: Any) -> None:
         self.span = span
@@ -26,6 +26,33 @@ class Open:
         self.session = session
         """The session this run started (a root run outside any session), ended with it."""
         self.client = client
+        self.turn: Any = None
+        """The turn this run is of a conversation's session (``Client.conversation``)."""
+        self.turn_token: Any = None
+
+
+def start_run(client: Any, name: str, conversation: Any) -> tuple[Any, Any, Any]:
+    """A root run outside any session: ``(session to end with the run, turn, token)``. A run
+    that names its ``conversation`` is a turn of that conversation's session (made current
+    here, ``finish_run`` ends it); any other starts a session of its own, ended with it."""
+    if conversation is None:
+        return client.start_session(name), None, None
+    turn = client.conversation(conversation, name=name).turn()
+    return None, turn, turn.enter()
+
+
+def finish_run(run: Open, error: Optional[BaseException] = None) -> None:
+    """After ``close``: the run's turn (or session) ends with it."""
+    turn = run.turn
+    if turn is not None:
+        try:
+            turn.leave(run.turn_token)
+        except ValueError:  # ended in another context than it started in
+            pass
+        turn.end_call(error, None)
+        run.client.conversation(turn.session.thread_id)  # the idle clock starts from the run's end
+    if run.session is not None:
+        run.session.end("fail" if error is not None else "success")
 
 
 def open_span(

@@ -5,8 +5,11 @@ so every run gets it, with no ``callbacks=[...]`` to pass. Chains (a LangGraph g
 nodes among them), tools, retrievers and chat models become spans nested as their runs are;
 each is current while it runs, so the chat model's request is seen on the wire inside its span
 and counted there once. A run's ``configurable.thread_id`` (LangGraph's conversation) becomes
-the thread: a root run outside any session starts a session with that thread (ended with the
-run); inside one, the root run carries it as ``gen_ai.conversation.id``. LangChain's hidden
+the conversation: a root run outside any session is a turn of that thread's session
+(``Client.conversation``: runs on one thread are one session until it is idle); one with no
+thread starts a session of its own, ended with the run; inside a session, the root run carries
+the thread as ``gen_ai.conversation.id``. A root run's input and output are its newest message
+(``capture_turn_content``), not the whole graph state. LangChain's hidden
 runs (tagged ``langsmith:hidden``, LangGraph's internal writes and branches) make no span.
 """
 
@@ -23,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import semconv
 from .._payloads.body import captured
 from .._spans import set_clean_attributes
-from ._open import Open, close, open_span
+from ._open import Open, close, finish_run, open_span, start_run
 from ._pick import client_for
 
 __all__ = ["handler", "setup"]
@@ -50,6 +53,7 @@ class _Handler:
         self._lock = threading.Lock()
         self._runs: dict[UUID, Open] = {}
         self._hidden: dict[UUID, Optional[UUID]] = {}  # a hidden run -> its parent
+        self._roots: set[UUID] = set()  # the runs open with no visible parent: a turn each
 
     # -- the spans --------------------------------------------------------------------------------
     def _visible_parent(self, parent_run_id: Optional[UUID]) -> Optional[Open]:
@@ -80,12 +84,12 @@ class _Handler:
                 return
             metadata = metadata if isinstance(metadata, dict) else {}
             thread = metadata.get("thread_id")
-            session = None
+            session = turn = token = None
             if parent is None and thread is not None:
                 attrs[semconv.GEN_AI_CONVERSATION_ID] = str(thread)
-            if parent is None and client.current_session() is None:  # a root run outside a session starts one
-                fields = {"thread_id": str(thread)} if thread is not None else {}
-                session = client.start_session(name, **fields)
+            if parent is None and client.current_session() is None:
+                # A root run outside a session: a turn of its thread's conversation, or a session of its own.
+                session, turn, token = start_run(client, name, str(thread) if thread is not None else None)
             node = metadata.get("langgraph_node")
             if node is not None and str(node) == name:  # the node's own run (its children inherit the key)
                 attrs["sessionkit.langgraph.node"] = str(node)
@@ -93,8 +97,11 @@ class _Handler:
                     attrs["sessionkit.langgraph.step"] = str(metadata["langgraph_step"])
             attrs["sessionkit.langchain.run_type"] = kind
             opened = open_span(client, parent, name, attrs, session, span_kind)
+            opened.turn, opened.turn_token = turn, token
             with self._lock:
                 self._runs[run_id] = opened
+                if parent is None:
+                    self._roots.add(run_id)
         except Exception:
             logger.debug("sessionkit: could not follow a LangChain run (ignored)", exc_info=True)
 
@@ -102,6 +109,7 @@ class _Handler:
         try:
             with self._lock:
                 self._hidden.pop(run_id, None)
+                self._roots.discard(run_id)
                 run = self._runs.pop(run_id, None)
             if run is None:
                 return
@@ -114,8 +122,7 @@ class _Handler:
                     span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
             close(run)
-            if run.session is not None:
-                run.session.end("fail" if error is not None else "success")
+            finish_run(run, error if isinstance(error, BaseException) or error is None else RuntimeError(str(error)))
         except Exception:
             logger.debug("sessionkit: could not end a LangChain run (ignored)", exc_info=True)
 
@@ -135,13 +142,34 @@ class _Handler:
         attrs: dict[str, Any] = {semconv.OPENINFERENCE_SPAN_KIND: "CHAIN"}
         self._start(run_id, parent_run_id, name, "chain", attrs, kw.get("tags"), kw.get("metadata"))
         out: dict[str, Any] = {}
-        self._content(run_id, semconv.INPUT_VALUE, inputs, out)
+        if not self._turn_content(run_id, semconv.INPUT_VALUE, inputs, out):
+            self._content(run_id, semconv.INPUT_VALUE, inputs, out)
         self._set(run_id, out)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
         out: dict[str, Any] = {}
-        self._content(run_id, semconv.OUTPUT_VALUE, outputs, out)
+        if not self._turn_content(run_id, semconv.OUTPUT_VALUE, outputs, out):
+            self._content(run_id, semconv.OUTPUT_VALUE, outputs, out)
         self._end(run_id, out)
+
+    def _turn_content(self, run_id: UUID, key: str, value: Any, out: dict[str, Any]) -> bool:
+        """A root run's input or output is a turn's (``capture_turn_content``): its newest
+        message, not the whole state. False for other runs."""
+        with self._lock:
+            run = self._runs.get(run_id) if run_id in self._roots else None
+        if run is None:
+            return False
+        client = run.client
+        message = _last_message(value)
+        if message is None or not client.config.capture_turn_content:
+            return True
+        out[key] = captured(message, client.config.max_content_length, client.redact)
+        if run.turn is not None:
+            if key == semconv.INPUT_VALUE:
+                run.turn.set_input(message)
+            else:
+                run.turn.set_output(message)
+        return True
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
         if type(error).__name__ in ("GraphInterrupt", "ParentCommand"):  # LangGraph's control flow
@@ -249,6 +277,28 @@ class _Handler:
             run = self._runs.get(run_id)
         if run is not None:
             set_clean_attributes(run.span, attrs)
+
+
+def _last_message(value: Any) -> Optional[str]:
+    """The newest message's text of a run's input or output: a string, a message, or a graph
+    state's ``messages`` list."""
+    if isinstance(value, dict):
+        if "messages" in value:
+            value = value["messages"]
+        elif len(value) == 1:
+            value = next(iter(value.values()))
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return None
+        value = value[-1]
+    if isinstance(value, str):
+        return value
+    content = value.get("content") if isinstance(value, dict) else getattr(value, "content", None)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content) or None
+    return None
 
 
 def _plain(value: Any) -> Any:

@@ -7,7 +7,10 @@ span, and each of its spans (agent, function tool, handoff, guardrail, generatio
 MCP tool listing, custom) into a child of it, with the GenAI names: ``invoke_agent {agent}``,
 ``execute_tool {tool}``, ``chat {model}``. Each span is current while it is open, so the LLM
 calls the SDK sends are seen on the wire inside it, and counted there once. A run outside any
-session starts one (ended with the run); the run's ``group_id`` is the thread.
+session that has a ``group_id`` is a turn of that conversation's session (``Client.conversation``:
+runs with one group id are one session, until it is idle); one without starts a session of its
+own, ended with the run. Each run's user message and final answer are its span's input and
+output (``capture_turn_content``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._payloads.body import captured
-from .._spans import set_clean_attributes
-from ._open import Open, close, open_span
+from .._spans import attributes_of, set_clean_attributes
+from ._open import Open, close, finish_run, open_span, start_run
 from ._pick import client_for
 
 __all__ = ["SessionTracingProcessor", "processor", "setup"]
@@ -52,17 +55,18 @@ class SessionTracingProcessor:
             if client is None:
                 return
             group = getattr(sdk_trace, "group_id", None)
-            session = None
-            if client.current_session() is None:  # a run outside a session starts one
-                fields: dict[str, Any] = {"thread_id": str(group)} if group else {}
-                session = client.start_session(str(getattr(sdk_trace, "name", None) or "agent run"), **fields)
+            name = str(getattr(sdk_trace, "name", None) or "agent run")
+            session = turn = token = None
+            if client.current_session() is None:  # a run outside a session: its conversation's turn, or a session
+                session, turn, token = start_run(client, name, str(group) if group else None)
             attrs: dict[str, Any] = {
                 semconv.OPENINFERENCE_SPAN_KIND: "CHAIN",
                 "sessionkit.agents.trace_id": str(getattr(sdk_trace, "trace_id", "")),
             }
             if group:
                 attrs[semconv.GEN_AI_CONVERSATION_ID] = str(group)
-            self._start(client, str(sdk_trace.trace_id), None, str(sdk_trace.name or "agent run"), attrs, session)
+            opened = self._start(client, str(sdk_trace.trace_id), None, name, attrs, session)
+            opened.turn, opened.turn_token = turn, token
         except Exception:
             logger.debug("sessionkit: could not follow an Agents SDK trace (ignored)", exc_info=True)
 
@@ -72,8 +76,7 @@ class SessionTracingProcessor:
             if found is None:
                 return
             close(found)
-            if found.session is not None:
-                found.session.end()
+            finish_run(found)
         except Exception:
             logger.debug("sessionkit: could not end an Agents SDK trace (ignored)", exc_info=True)
 
@@ -97,6 +100,11 @@ class SessionTracingProcessor:
                 return
             span = found.span
             _finish(found.client, span, sdk_span.span_data)
+            if getattr(sdk_span.span_data, "type", None) in ("response", "generation"):
+                with self._lock:
+                    run = self._open.get(str(sdk_span.trace_id))
+                if run is not None:
+                    _run_message_and_answer(run, sdk_span.span_data)
             error = getattr(sdk_span, "error", None)
             if error:
                 message = str(error.get("message") if isinstance(error, dict) else error)
@@ -122,10 +130,11 @@ class SessionTracingProcessor:
         attrs: dict[str, Any],
         session: Any,
         kind: SpanKind = SpanKind.INTERNAL,
-    ) -> None:
+    ) -> Open:
         opened = open_span(client, parent, name, attrs, session, kind)
         with self._lock:
             self._open[key] = opened
+        return opened
 
     def _pop(self, key: str) -> Optional[Open]:
         with self._lock:
@@ -248,6 +257,63 @@ def _finish(client: Any, span: Any, data: Any) -> None:
         attrs["sessionkit.agents.data"] = _content(client, data.data)
     if attrs:
         set_clean_attributes(span, attrs)
+
+
+def _user_message(items: Any) -> Optional[str]:
+    """The newest user message of a model request's input (a string, or a list of input items)."""
+    if isinstance(items, str):
+        return items
+    for item in reversed(list(items or ())):
+        role = item.get("role") if isinstance(item, dict) else getattr(item, "role", None)
+        if role == "user":
+            content = item.get("content") if isinstance(item, dict) else getattr(item, "content", None)
+            if isinstance(content, str):
+                return content
+            texts = [
+                str(part.get("text") if isinstance(part, dict) else getattr(part, "text", ""))
+                for part in content or ()
+            ]
+            return "".join(texts) or None
+    return None
+
+
+def _answer(data: Any) -> Optional[str]:
+    """The text of a model response (a Responses API response, or chat completion messages)."""
+    response = getattr(data, "response", None)
+    if response is not None:
+        text = getattr(response, "output_text", None)
+        return text if isinstance(text, str) and text else None
+    for message in reversed(list(getattr(data, "output", None) or ())):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and content:
+            return content
+    return None
+
+
+def _run_message_and_answer(run: Open, data: Any) -> None:
+    """A model call of the run ended: the run's user message is its first request's newest
+    user message, its answer the newest response's text. They go on the run's span (the root
+    of the turn the run is) and on its conversation's turn, as turn content."""
+    client = run.client
+    config = client.config
+    if not config.capture_turn_content:
+        return
+    span = run.span
+    message = None if semconv.INPUT_VALUE in attributes_of(span) else _user_message(getattr(data, "input", None))
+    answer = _answer(data)
+    attrs: dict[str, Any] = {}
+    if message is not None:
+        attrs[semconv.INPUT_VALUE] = captured(message, config.max_content_length, client.redact)
+    if answer is not None:
+        attrs[semconv.OUTPUT_VALUE] = captured(answer, config.max_content_length, client.redact)
+    if attrs:
+        set_clean_attributes(span, attrs)
+    turn = run.turn
+    if turn is not None:
+        if message is not None:
+            turn.set_input(message)
+        if answer is not None:
+            turn.set_output(answer)
 
 
 _processor: Optional[SessionTracingProcessor] = None

@@ -305,6 +305,12 @@ class Client:
         incoming = read_carrier(headers) if continued and headers is not None else NOTHING
         return ContinuedScope(self._sessions, incoming, name, trusted=trust is True)
 
+    def stamp_span(self, span: Any) -> None:
+        """Stamp ``span``, started before its session was known here (an outer middleware's
+        server span, made before ``continue_session`` read the headers), with the session the
+        calling code is in now. A span that has a session already is left as it is."""
+        self._processor.apply_stamp(span, None)
+
     def propagation_headers(self) -> dict[str, str]:
         """The headers that carry the calling code's session to another service
         (``traceparent``, ``tracestate``, ``baggage``), for a transport sessionkit does not

@@ -86,7 +86,11 @@ class ContinuedScope:
         context = otel_context.get_current()
         arriving: Optional[int] = None
         if parent is not None:
-            context = trace.set_span_in_context(NonRecordingSpan(parent), context)
+            outer = trace.get_current_span(context)
+            if not (outer.is_recording() and outer.get_span_context().trace_id == parent.trace_id):
+                # (else a server span made from the same headers by an outer middleware, the
+                # app's own OpenTelemetry instrumentation, is current: the request's spans go under it)
+                context = trace.set_span_in_context(NonRecordingSpan(parent), context)
             arriving = parent.trace_id
             context = otel_context.set_value(ARRIVAL_KEY, Arrival(arriving, session), context)
             registry.arriving[arriving] = registry.arriving.get(arriving, 0) + 1

@@ -615,3 +615,76 @@ def test_overlapping_requests_of_one_session_each_keep_their_own_turn(client):
     assert spans["second"].attributes["sessionkit.turn.index"] == 2
     assert spans["second"].attributes["session.id"] == "s-1"
     assert format(spans["second"].context.trace_id, "032x") == "b" * 32
+
+
+# A FastAPI tool service that traces itself (OpenTelemetry's FastAPI instrumentation) with
+# SessionMiddleware added as argv[3] says: "add_middleware" (inside FastAPI's own server span)
+# or "wrap" (around the whole app). Prints its port.
+FASTAPI_SERVICE = """
+import socket, sys
+import sessionkit, uvicorn
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from sessionkit.integrations.asgi import SessionMiddleware
+
+client = sessionkit.init(service_name="fastapi-tools", exporter="otlp", endpoint=sys.argv[1], export_interval=0.1)
+app = FastAPI()
+
+@client.tool
+def lookup(order):
+    return order.upper()
+
+@app.get("/orders/{order}")
+def order(order: str):
+    return {"status": lookup(order)}
+
+FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+if sys.argv[3] == "add_middleware":
+    app.add_middleware(SessionMiddleware)
+    served = app
+else:
+    served = SessionMiddleware(app)
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(128)
+print("PORT", sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(served, log_level="critical", lifespan="off")).run(sockets=[sock])
+"""
+
+
+@pytest.mark.parametrize("how", ["add_middleware", "wrap"])
+def test_an_app_that_traces_itself_has_one_server_span_per_request_each_in_the_session(receiver, how):
+    service = Service(FASTAPI_SERVICE, receiver.endpoint, "fastapi-tools", how)
+    agent = sessionkit.Client(
+        service_name="agent", exporter="otlp", endpoint=receiver.endpoint, propagate_to=[service.url]
+    )
+    try:
+        with agent.session("support") as session:
+            for turn_no in (1, 2):
+                with session.turn(f"question {turn_no}"), agent.tracer.start_as_current_span("plan"):
+                    for order in ("o-1", "o-2"):
+                        assert httpx.get(f"{service.url}/orders/{order}").json() == {"status": order.upper()}
+        agent.flush()
+    finally:
+        agent.shutdown(timeout=5)
+    assert receiver.wait_for(lambda spans: len([s for s in spans if s.name == "execute_tool lookup"]) == 4, timeout=15)
+    service.stop()
+    mine = [s for s in receiver.spans if s.resource.get("service.name") == "fastapi-tools"]
+    servers = [s for s in mine if s.kind == 2]  # SERVER
+    assert len(servers) == 4  # one per request
+    fastapi = [s for s in mine if s.name == "GET /orders/{order}"]
+    assert len(fastapi) == 4  # FastAPI's own span: the server span, or (inside ours) an INTERNAL child
+    assert {s.kind for s in fastapi} == ({2} if how == "add_middleware" else {1})
+    plans = {s.span_id: s for s in receiver.spans if s.name == "plan"}
+    for server in servers:
+        assert server.attributes["session.id"] == session.id  # the first request of each turn too
+        assert server.parent_span_id in plans
+        assert (
+            server.attributes["sessionkit.turn.index"]
+            == plans[server.parent_span_id].attributes["sessionkit.turn.index"]
+        )
+    tools = [s for s in mine if s.name == "execute_tool lookup"]
+    assert {t.parent_span_id for t in tools} <= {s.span_id for s in servers} | {
+        s.span_id for s in mine if s.parent_span_id in {x.span_id for x in servers}
+    }
+    assert all(s.attributes.get("session.id") == session.id for s in mine)

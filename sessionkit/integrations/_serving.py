@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from ._pick import registry
 
-__all__ = ["Middleware", "client_of", "end_server_span", "start_server_span"]
+__all__ = ["Middleware", "client_of", "end_server_span", "makes_server_span", "outer_server_span", "start_server_span"]
 
 
 class Middleware:
@@ -35,6 +36,20 @@ def client_of(given: Any) -> Optional[Any]:
     if client is None or client.closed:
         return None
     return client
+
+
+def outer_server_span() -> Any:
+    """The request's server span made before the middleware ran (by the app's own OpenTelemetry
+    instrumentation, outside the middleware), or None."""
+    span = trace.get_current_span()
+    return span if span.is_recording() and getattr(span, "kind", None) is SpanKind.SERVER else None
+
+
+def makes_server_span(middleware: Middleware, outer: Any) -> bool:
+    """Whether the middleware adds the request's SERVER span: asked to, and none is current (an
+    outer middleware's). An app inside it that traces itself sees ours current, and OpenTelemetry's
+    instrumentations then make theirs an INTERNAL span: one SERVER span per request either way."""
+    return middleware.server_span and outer is None
 
 
 def start_server_span(client: Any, method: str, path: str) -> Any:

@@ -4,7 +4,9 @@ request continues its caller's session from the request's headers (``traceparent
 
 ``app = SessionMiddleware(app)``, or ``app.add_middleware(SessionMiddleware)`` in Starlette or
 FastAPI. A request without session headers runs as it would without the middleware (with its
-server span, when ``server_span`` is on). ``trust=False`` (or the ``continue_incoming``
+server span, when ``server_span`` is on). Where a server span is current already (OpenTelemetry's
+FastAPI instrumentation outside this middleware, as with ``app.add_middleware``), that one is the
+request's: the middleware adds none and stamps it with the session. ``trust=False`` (or the ``continue_incoming``
 setting) on a public edge: incoming session headers are ignored.
 """
 
@@ -16,7 +18,7 @@ from typing import Any, Optional
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from ._serving import Middleware, client_of, end_server_span, start_server_span
+from ._serving import Middleware, client_of, end_server_span, makes_server_span, outer_server_span, start_server_span
 
 __all__ = ["SessionMiddleware"]
 
@@ -39,9 +41,11 @@ class SessionMiddleware(Middleware):
         if client is None:
             await self.app(scope, receive, send)
             return
+        outer = outer_server_span()
         try:
             continued = client.continue_session(scope.get("headers") or [], trust=self.trust)
-            continued.__enter__()
+            if continued.__enter__() is not None and outer is not None:
+                client.stamp_span(outer)  # the app's own server span, started before the session was known
         except Exception:
             logger.warning("sessionkit: could not continue the request's session (ignored)", exc_info=True)
             await self.app(scope, receive, send)
@@ -50,7 +54,7 @@ class SessionMiddleware(Middleware):
         token = None
         status: list[int] = []
         send_on = send
-        if self.server_span:
+        if makes_server_span(self, outer):  # (one SERVER span per request)
             try:
                 span = start_server_span(client, str(scope.get("method") or ""), str(scope.get("path") or "/"))
                 token = otel_context.attach(trace.set_span_in_context(span))

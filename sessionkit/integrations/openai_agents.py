@@ -270,8 +270,7 @@ def _user_message(items: Any) -> Optional[str]:
             if isinstance(content, str):
                 return content
             texts = [
-                str(part.get("text") if isinstance(part, dict) else getattr(part, "text", ""))
-                for part in content or ()
+                str(part.get("text") if isinstance(part, dict) else getattr(part, "text", "")) for part in content or ()
             ]
             return "".join(texts) or None
     return None

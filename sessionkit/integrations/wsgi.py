@@ -15,7 +15,7 @@ from typing import Any, Optional
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from ._serving import Middleware, client_of, end_server_span, start_server_span
+from ._serving import Middleware, client_of, end_server_span, makes_server_span, outer_server_span, start_server_span
 
 __all__ = ["SessionMiddleware"]
 
@@ -34,15 +34,17 @@ class SessionMiddleware(Middleware):
         client = client_of(self.client)
         if client is None:
             return self.app(environ, start_response)
+        outer = outer_server_span()
         try:
             headers = {name: environ[key] for name, key in _HEADERS if key in environ}
             continued = client.continue_session(headers, trust=self.trust)
-            continued.__enter__()
+            if continued.__enter__() is not None and outer is not None:
+                client.stamp_span(outer)  # the app's own server span, started before the session was known
         except Exception:
             logger.warning("sessionkit: could not continue the request's session (ignored)", exc_info=True)
             return self.app(environ, start_response)
         request = _Request(continued)
-        if self.server_span:
+        if makes_server_span(self, outer):  # (one SERVER span per request)
             try:
                 method, path = str(environ.get("REQUEST_METHOD", "")), str(environ.get("PATH_INFO", "/") or "/")
                 request.span = start_server_span(client, method, path)

@@ -21,6 +21,7 @@ from ._spans import (
     TURN_START_KEY,
     Arrival,
     attributes_of,
+    in_project,
     set_clean_attributes,
     without_usage,
 )
@@ -38,6 +39,8 @@ class SpanOwner(Protocol):
 
     id: str
     sampled: bool
+    export_project: Optional[str]
+    """The dashboard project this process exports the session's spans under, when not its own."""
 
     @property
     def stamp(self) -> Mapping[str, Any]:
@@ -179,6 +182,12 @@ class SessionSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             self._ended.add()
+            owner = self.count(span)
+            if owner is not None and owner.export_project is not None:
+                try:
+                    span = in_project(span, owner.export_project)
+                except Exception:
+                    logger.exception("sessionkit: could not export a span under its caller's project (ignored)")
             if attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD):
                 # A framework's or SDK's span of an LLM call whose wire span counts it: exported
                 # without usage and cost, so that dashboards count the call once.
@@ -186,7 +195,6 @@ class SessionSpanProcessor(SpanProcessor):
                     span = without_usage(span)
                 except Exception:
                     logger.exception("sessionkit: could not take the usage off a span (ignored)")
-            self.count(span)
         finally:
             # Handed on even when a KeyboardInterrupt lands while the span is counted: a
             # session's figures never count a span its destination does not get.
@@ -204,15 +212,15 @@ class SessionSpanProcessor(SpanProcessor):
                 except Exception:
                     logger.exception("sessionkit: could not derive metrics from a span (ignored)")
 
-    def count(self, span: ReadableSpan) -> None:
-        """Count an ended ``span`` into its session (if it has one). Never raises."""
+    def count(self, span: ReadableSpan) -> Optional[SpanOwner]:
+        """Count an ended ``span`` into its session (if it has one); that session. Never raises."""
         try:
             context = span.context
             if self._owners and context is not None and context.span_id in self._owners:
                 owner = self._owners.pop(context.span_id)  # a request's span (see ``stamp``)
                 if owner is not None:
                     owner.on_span_end(span)
-                return
+                return owner
             session = self._by_trace.get(context.trace_id) if context else None
             if session is None:
                 session_id = attributes_of(span).get(semconv.SESSION_ID)
@@ -220,8 +228,10 @@ class SessionSpanProcessor(SpanProcessor):
                     session = self._by_id.get(session_id)
             if session is not None:
                 session.on_span_end(span)
+            return session
         except Exception:
             logger.exception("sessionkit: error while counting a span (ignored)")
+            return None
 
     def shutdown(self) -> None:
         pipeline = self.pipeline

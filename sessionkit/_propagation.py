@@ -10,7 +10,9 @@ Incoming, ``read_carrier`` reads the same headers (an HTTP request's, an MCP req
 A bad header is ignored as a whole, with one log line.
 
 The baggage keys are the attribute names the ids have on spans: ``session.id``, ``user.id``,
-``gen_ai.conversation.id`` (the thread), and ``sessionkit.turn.index`` (the caller's turn).
+``gen_ai.conversation.id`` (the thread), ``sessionkit.turn.index`` (the caller's turn), and
+``openinference.project.name`` (the caller's dashboard project, so that a service continuing the
+session reports its spans there).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ _KEY_SESSION = semconv.SESSION_ID
 _KEY_USER = semconv.USER_ID
 _KEY_THREAD = semconv.GEN_AI_CONVERSATION_ID
 _KEY_TURN = semconv.TURN_INDEX
+_KEY_PROJECT = semconv.OPENINFERENCE_PROJECT_NAME
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _MCP = "mcp"
 
@@ -178,11 +181,13 @@ def session_kept(session_id: str, rate: float) -> bool:
 
 
 # -- outgoing ---------------------------------------------------------------------------------------
-def baggage_header(stamp: Mapping[str, Any], turn_index: Any, fields: tuple[str, ...]) -> Optional[str]:
-    """The ``baggage`` header a session's ``stamp`` (its span attributes) sends, with the turn,
-    as ``fields`` says; None when it carries nothing. The same ids make the same header: kept
-    (bounded), so a request pays a lookup, not the quoting."""
-    key = (stamp.get(_KEY_SESSION), stamp.get(_KEY_THREAD), stamp.get(_KEY_USER), turn_index, fields)
+def baggage_header(
+    stamp: Mapping[str, Any], turn_index: Any, fields: tuple[str, ...], project: Optional[str] = None
+) -> Optional[str]:
+    """The ``baggage`` header a session's ``stamp`` (its span attributes) sends, with the turn
+    and the caller's dashboard ``project``, as ``fields`` says; None when it carries nothing.
+    The same ids make the same header: kept (bounded), so a request pays a lookup, not the quoting."""
+    key = (stamp.get(_KEY_SESSION), stamp.get(_KEY_THREAD), stamp.get(_KEY_USER), turn_index, fields, project)
     found = _baggage_cache.get(key)
     if found is None:
         items: list[tuple[str, str]] = []
@@ -191,6 +196,8 @@ def baggage_header(stamp: Mapping[str, Any], turn_index: Any, fields: tuple[str,
             items.append((_KEY_SESSION, session_id))
             if isinstance(turn_index, int) and not isinstance(turn_index, bool):
                 items.append((_KEY_TURN, str(turn_index)))
+            if project:  # the services that continue the session report under the caller's project
+                items.append((_KEY_PROJECT, project[:MAX_ID]))
         if "thread" in fields and isinstance(thread, str):
             items.append((_KEY_THREAD, thread))
         if "user" in fields and isinstance(user, str):
@@ -238,6 +245,8 @@ def merge_headers(
             put("baggage", baggage)
         else:
             have = {item.split("=", 1)[0].strip() for item in existing.split(",")}
+            if _KEY_SESSION in have:  # another session's: what belongs to ours (its turn, its project) stays out
+                have.update((_KEY_TURN, _KEY_PROJECT))
             added = [item for item in baggage.split(",") if item.split("=", 1)[0] not in have]
             if added:
                 put("baggage", ",".join([existing, *added]))
@@ -252,6 +261,8 @@ class Incoming:
     thread_id: Optional[str] = None
     user_id: Optional[str] = None
     turn_index: Optional[int] = None
+    project: Optional[str] = None
+    """The caller's dashboard project (``openinference.project.name``), when it sent one."""
     parent: Optional[SpanContext] = None
     """The caller's span (remote), when a valid ``traceparent`` came."""
 
@@ -335,7 +346,7 @@ def _baggage(header: Any) -> Optional[dict[str, str]]:
     for entry in entries:
         key, sep, value = entry.partition("=")
         key = key.strip()
-        if key not in (_KEY_SESSION, _KEY_USER, _KEY_THREAD, _KEY_TURN):
+        if key not in (_KEY_SESSION, _KEY_USER, _KEY_THREAD, _KEY_TURN, _KEY_PROJECT):
             continue
         value = unquote(value.split(";", 1)[0].strip())
         if not sep or not value or len(value) > MAX_ID or not value.isprintable():
@@ -370,6 +381,7 @@ def read_carrier(carrier: Any) -> Incoming:
             thread_id=ours.get(_KEY_THREAD),
             user_id=ours.get(_KEY_USER),
             turn_index=turn if ours.get(_KEY_SESSION) else None,
+            project=ours.get(_KEY_PROJECT) if ours.get(_KEY_SESSION) else None,
             parent=parent,
         )
     except Exception:

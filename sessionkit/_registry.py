@@ -80,7 +80,7 @@ class SessionRegistry:
     def open(
         self,
         name: str,
-        remote: Optional[tuple[SpanContext, Optional[int]]] = None,
+        remote: Optional[tuple[SpanContext, Optional[int], Optional[str]]] = None,
         incoming: bool = False,
         **fields: Unpack[SessionFields],
     ) -> Session:

@@ -68,7 +68,7 @@ class ContinuedScope:
                 else:
                     if parent is not None and not self._trusted:
                         parent = _with_our_sampling(parent, incoming.session_id, registry.host.config.sample_rate)
-                    remote = (parent, incoming.turn_index) if parent is not None else None
+                    remote = (parent, incoming.turn_index, incoming.project) if parent is not None else None
                     session = registry.open(
                         self._name or "session",
                         remote,

@@ -97,6 +97,7 @@ class Session:
     __slots__ = (
         "_owner", "_lock", "_pid", "__weakref__",
         "id", "name", "thread_id", "user_id", "tags", "metadata", "previous_id", "stamp", "sampled",  # identity
+        "project", "export_project",  # where dashboards show it
         "_started_ns", "_ended_ns", "_start_ns", "_end_ns", "end_state", "end_reason",  # times, end
         "_figures", "_channels", "_history", "_turns",  # what it counts, its turns
         "_record", "_record_pending", "_per_turn", "_turn_context", "_remote_stamp",  # its spans' places
@@ -115,7 +116,7 @@ class Session:
         tags: Union[None, str, Iterable[Any]] = None,
         metadata: Optional[Mapping[Any, Any]] = None,
         session_id: Optional[str] = None,
-        remote: Optional[tuple[SpanContext, Optional[int]]] = None,
+        remote: Optional[tuple[SpanContext, Optional[int], Optional[str]]] = None,
     ) -> None:
         self._owner = owner
         self.id: str = session_id if session_id is not None else _new_id()  # (checked by check_fields)
@@ -153,6 +154,11 @@ class Session:
         A dropped session's spans are not recorded; its summary has its identity, state, times,
         explicit turns, channels and history loads, but no span figures."""
         self._remote_stamp: Optional[dict[str, Any]] = None
+        self.project: str = owner.host.config.effective_project_name
+        """The dashboard project the session reports under (sent on with it to services)."""
+        self.export_project: Optional[str] = None
+        """Continued from a caller of another project: that project, which this process's spans
+        of the session are exported under (so that a dashboard shows the conversation whole)."""
         self._kept: Optional[SpanKeep] = owner.keep_for_display()
         self._live: Optional[LiveDisplay] = None  # the live notebook display, once shown
         if remote is None:
@@ -165,7 +171,9 @@ class Session:
             # Continued from a caller in another process (``continue_session``): no record of
             # its own (the caller's process has it); spans sit under the caller's span, in the
             # caller's turn (its trace), stamped with the caller's turn index.
-            span_context, turn_index = remote
+            span_context, turn_index, project = remote
+            if project and project != self.project:
+                self.project = self.export_project = project
             self._record = SessionRecord.of_caller(span_context)
             self._turn_context = self._record.context()
             stamp = dict(self.stamp)

@@ -150,8 +150,6 @@ def without_usage(span: Any) -> Any:
     """``span`` (ended, marked ``sessionkit.llm.counted_in_child``) as exported: the same span
     without its usage and cost attributes, and, for OpenInference readers, a ``CHAIN`` rather
     than an ``LLM`` (its child, seen on the wire, is the LLM span). Its other detail stays."""
-    from opentelemetry.sdk.trace import ReadableSpan
-
     attributes = {
         key: value
         for key, value in attributes_of(span).items()
@@ -159,12 +157,40 @@ def without_usage(span: Any) -> Any:
     }
     if attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM":
         attributes[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
+    return exported_copy(span, attributes=attributes)
+
+
+def in_project(span: Any, project: str) -> Any:
+    """``span`` as exported under the dashboard ``project`` (its resource's
+    ``openinference.project.name``): a span of a session continued from a caller of that project."""
+    resource = span.resource
+    key = (id(resource), project)
+    found = _project_resources.get(key)
+    if found is None or found[0] is not resource:
+        from opentelemetry.sdk.resources import Resource
+
+        if len(_project_resources) >= 64:
+            _project_resources.clear()
+        found = _project_resources[key] = (
+            resource,
+            resource.merge(Resource({semconv.OPENINFERENCE_PROJECT_NAME: project})),
+        )
+    return exported_copy(span, resource=found[1])
+
+
+_project_resources: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def exported_copy(span: Any, *, attributes: Any = None, resource: Any = None) -> Any:
+    """An ended ``span`` with other ``attributes`` or another ``resource``, for export."""
+    from opentelemetry.sdk.trace import ReadableSpan
+
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
+        resource=span.resource if resource is None else resource,
+        attributes=attributes_of(span) if attributes is None else attributes,
         events=span.events,
         links=span.links,
         kind=span.kind,

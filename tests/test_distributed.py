@@ -177,6 +177,8 @@ def test_a_turn_spans_the_agent_and_two_tool_services_and_nothing_leaks_to_other
     assert len(plans) == 2  # one trace per turn
     for span in tools + searches:
         assert span.attributes["session.id"] == session.id
+        assert span.resource["openinference.project.name"] == "agent"  # the caller's project: one conversation
+        assert span.resource["service.name"] in ("asgi-tools", "wsgi-tools")  # each service's own name
         assert span.attributes["user.id"] == "u-7"
         assert span.attributes["gen_ai.conversation.id"] == "th-1"
         assert span.trace_id in plans  # the caller's turn
@@ -503,8 +505,9 @@ def test_existing_headers_are_merged_not_replaced(outsider):
     first, second, third = outsider.headers
     assert first["traceparent"] == theirs
     assert first["baggage"] == "tenant=acme,session.id=theirs"  # a key already there is kept
-    assert second["baggage"] == f"tenant=acme,session.id={session.id}"
-    assert third["baggage"] == f"tenant=acme,session.id={session.id}"
+    project = "openinference.project.name=sessionkit"  # the caller's project goes with its session
+    assert second["baggage"] == f"tenant=acme,session.id={session.id},{project}"
+    assert third["baggage"] == f"tenant=acme,session.id={session.id},{project}"
     assert all("u-secret" not in h.get("baggage", "") for h in outsider.headers)  # user off
 
 
@@ -519,7 +522,9 @@ def test_outside_a_session_nothing_is_added(outsider):
     finally:
         c.shutdown(timeout=2)
     assert "traceparent" not in outsider.headers[0] and "baggage" not in outsider.headers[0]
-    assert headers["baggage"] == f"session.id={session.id},sessionkit.turn.index=1"
+    assert (
+        headers["baggage"] == f"session.id={session.id},sessionkit.turn.index=1,openinference.project.name=sessionkit"
+    )
     assert headers["traceparent"].split("-")[2] == format(span.get_span_context().span_id, "016x")
 
 

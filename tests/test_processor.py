@@ -12,6 +12,7 @@ from sessionkit._processor import SessionSpanProcessor
 class Owner:
     def __init__(self, session_id: str) -> None:
         self.id = session_id
+        self.export_project = None
         self.stamp: Mapping[str, Any] = {"session.id": session_id, "user.id": "u-1"}
         self.counted: list[str] = []
         self.started: list[tuple[str, bool]] = []  # (span name, found by its trace)

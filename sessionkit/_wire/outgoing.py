@@ -65,7 +65,8 @@ def headers_for(
         span = trace.get_current_span(context)
         span_context = span.get_span_context()
         turn = attributes_of(span).get(semconv.TURN_INDEX) if span_context.is_valid else None
-        return outgoing_headers(span_context, baggage_header(session.stamp, turn, config.propagate_baggage))
+        baggage = baggage_header(session.stamp, turn, config.propagate_baggage, session.project)
+        return outgoing_headers(span_context, baggage)
     except Exception:
         logger.debug("sessionkit: could not make propagation headers (the request goes without)", exc_info=True)
         return None

@@ -625,3 +625,18 @@ def test_a_call_outside_any_context_follows_the_main_threads_session_through_the
         unsampled.end()
     finally:
         c.shutdown(timeout=2)
+
+
+def test_the_stream_helper_reports_usage_only_when_asked(server, llm_client):
+    """docs/spans.md: openai's chat.completions.stream() sends no stream_options by itself."""
+    with llm_client.session("s"):
+        for options in (None, {"include_usage": True}):
+            extra = {} if options is None else {"stream_options": options}
+            with oai(server).chat.completions.stream(model="gpt-4o-mini", messages=[], **extra) as stream:
+                for _ in stream:
+                    pass
+    plain, asked = llm_spans(llm_client)
+    assert plain.attributes.get("sessionkit.llm.usage_missing") is True
+    assert "gen_ai.usage.input_tokens" not in plain.attributes
+    assert asked.attributes["gen_ai.usage.output_tokens"] == server.reported[-1].output_tokens
+    assert "sessionkit.llm.usage_missing" not in asked.attributes

@@ -41,6 +41,10 @@ class ClientSet(Generic[C]):
             kept = [r for r in self._clients if r() is not None and r() is not client]
             self._clients = [*kept, weakref.ref(client)]
 
+    def clients(self) -> list[C]:
+        """The clients held now (open or not)."""
+        return [c for c in (r() for r in self._clients) if c is not None]
+
     def remove(self, client: C) -> bool:
         """Forget ``client``; True when no client is left."""
         with self._lock:

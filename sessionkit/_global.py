@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.trace import NoOpTracer, Tracer
 
 from ._client_set import ClientSet
+from ._errors import internal_errors
 
 __all__ = ["AttachedProcessor", "GlobalProvider", "Stamping", "Target", "registry", "serve", "stop_serving"]
 
@@ -92,9 +93,41 @@ class GlobalTracer(Tracer):
         return self._target().start_as_current_span(*args, **kwargs)
 
 
-class GlobalProvider(trace.TracerProvider):
+class GlobalProvider(SDKTracerProvider):
     """The global provider sessionkit sets when the program set none (see the module's
-    docstring). It holds no processors and no exporters of its own."""
+    docstring). It is an SDK ``TracerProvider`` for libraries that look for one before building
+    their own (litellm's OpenTelemetry callback, and others built the same way): they take their
+    tracers from it, and those spans land in the session. It exports nothing itself: a span
+    processor a library adds to it is added to the provider of each client it serves."""
+
+    def __init__(self) -> None:
+        super().__init__(shutdown_on_exit=False)
+        self._added: list[SpanProcessor] = []
+        self._given: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        with _lock:
+            self._added.append(span_processor)
+            clients = registry.clients()
+        for client in clients:
+            self.share_with(client)
+
+    def share_with(self, client: Target) -> None:
+        """Give ``client``'s provider the processors libraries added here (each once)."""
+        provider = client.tracer_provider
+        if provider is None or not self._added:
+            return
+        given = self._given.setdefault(provider, set())
+        for added in list(self._added):
+            if id(added) not in given:
+                provider.add_span_processor(added)
+                given.add(id(added))
+
+    def shutdown(self) -> None:
+        pass  # (the clients' providers shut down with their clients)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
     def get_tracer(
         self,
@@ -144,15 +177,19 @@ def serve(client: Target, processor: Stamping, mode: Any) -> str:
             _installed = GlobalProvider()
             trace.set_tracer_provider(_installed)
             found = _installed
-        if found is _installed:
+        installed = _installed if found is _installed else None
+        if installed is not None:
             registry.add(client)
-            return "installed"
-        if isinstance(found, SDKTracerProvider):
+        elif isinstance(found, SDKTracerProvider):
             done = _attached.setdefault(found, set())
             if id(processor) not in done:
                 found.add_span_processor(AttachedProcessor(processor))
                 done.add(id(processor))
             return "attached"
+    if installed is not None:
+        with internal_errors("giving the global provider's processors to a client"):
+            installed.share_with(client)
+        return "installed"
     if mode is True:
         logger.warning(
             "sessionkit: set_global=True, but the global tracer provider is a %s, which takes no "

@@ -21,8 +21,10 @@ from ._spans import (
     TURN_START_KEY,
     Arrival,
     attributes_of,
+    has_foreign_usage,
     in_project,
     set_clean_attributes,
+    without_foreign_usage,
     without_usage,
 )
 from ._tally import Tally
@@ -188,11 +190,13 @@ class SessionSpanProcessor(SpanProcessor):
                     span = in_project(span, owner.export_project)
                 except Exception:
                     logger.exception("sessionkit: could not export a span under its caller's project (ignored)")
-            if attributes_of(span).get(semconv.LLM_COUNTED_IN_CHILD):
-                # A framework's or SDK's span of an LLM call whose wire span counts it: exported
+            attrs = attributes_of(span)
+            if attrs.get(semconv.LLM_COUNTED_IN_CHILD) or (semconv.SPAN_TYPE in attrs and has_foreign_usage(attrs)):
+                # A framework's or SDK's span of an LLM call whose wire span counts it, or one of
+                # sessionkit's own spans another library wrote a call's usage onto: exported
                 # without usage and cost, so that dashboards count the call once.
                 try:
-                    span = without_usage(span)
+                    span = without_usage(span) if semconv.SPAN_TYPE not in attrs else without_foreign_usage(span)
                 except Exception:
                     logger.exception("sessionkit: could not take the usage off a span (ignored)")
         finally:

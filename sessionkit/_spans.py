@@ -146,18 +146,34 @@ _USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.", "llm.cost.", "llm.usage.
 _USAGE_KEYS = frozenset({"operation.cost", semconv.LLM_USAGE_MISSING})
 
 
-def without_usage(span: Any) -> Any:
+def without_usage(span: Any, also: frozenset[str] = frozenset()) -> Any:
     """``span`` (ended, marked ``sessionkit.llm.counted_in_child``) as exported: the same span
-    without its usage and cost attributes, and, for OpenInference readers, a ``CHAIN`` rather
-    than an ``LLM`` (its child, seen on the wire, is the LLM span). Its other detail stays."""
+    without its usage and cost attributes (and the keys in ``also``), and, for OpenInference
+    readers, a ``CHAIN`` rather than an ``LLM`` (its child, seen on the wire, is the LLM span).
+    Its other detail stays."""
     attributes = {
         key: value
         for key, value in attributes_of(span).items()
-        if not key.startswith(_USAGE_PREFIXES) and key not in _USAGE_KEYS
+        if not key.startswith(_USAGE_PREFIXES) and key not in _USAGE_KEYS and key not in also
     }
     if attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM":
         attributes[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
     return exported_copy(span, attributes=attributes)
+
+
+_NOT_OURS = frozenset({semconv.GEN_AI_OPERATION_NAME})
+
+
+def has_foreign_usage(attributes: Mapping[str, Any]) -> bool:
+    """Whether a span of sessionkit's own (a session's record, a turn block's root) carries
+    usage, cost or an operation that another library wrote onto it while it was current."""
+    return semconv.GEN_AI_OPERATION_NAME in attributes or any(k.startswith(_USAGE_PREFIXES) for k in attributes)
+
+
+def without_foreign_usage(span: Any) -> Any:
+    """Such a span as exported: without what the other library wrote of usage and operation
+    (its call is counted on its own span, or on the wire), so that nothing counts it twice."""
+    return without_usage(span, _NOT_OURS)
 
 
 def in_project(span: Any, project: str) -> Any:

@@ -199,6 +199,7 @@ def test_implementation_modules_are_private():
         "sessionkit.integrations",
         "sessionkit.integrations.asgi",
         "sessionkit.integrations.langchain",
+        "sessionkit.integrations.litellm",
         "sessionkit.integrations.mcp",
         "sessionkit.integrations.openai_agents",
         "sessionkit.integrations.wsgi",

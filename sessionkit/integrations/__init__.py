@@ -1,6 +1,6 @@
 """Agent frameworks in the session, one module per library: ``openai_agents`` (the OpenAI
 Agents SDK's traces and spans), ``langchain`` (LangChain and LangGraph runs), ``mcp`` (the
-Model Context Protocol SDK's calls).
+Model Context Protocol SDK's calls), ``litellm`` (its OpenTelemetry callback's spans).
 
 Each is set up once per process, the moment its library is imported (a post-import hook: an
 integration never imports its library first), for the clients whose ``integrations`` setting
@@ -24,7 +24,7 @@ __all__ = ["client_for", "register", "registry", "unregister"]
 logger = logging.getLogger("sessionkit")
 
 # Each integration and the module whose import sets it up.
-LIBRARIES = {"openai_agents": "agents", "langchain": "langchain_core", "mcp": "mcp"}
+LIBRARIES = {"openai_agents": "agents", "langchain": "langchain_core", "mcp": "mcp", "litellm": "litellm"}
 _hooked: set[str] = set()
 _set_up: set[str] = set()
 

@@ -239,6 +239,8 @@ class OtlpReceiverProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(5)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ class State(TypedDict):
     messages: Annotated[list[AnyMessage], operator.add]
 
 
-def build_graph(server):
-    model = ChatOpenAI(model="gpt-4o-mini", base_url=server.openai_base_url, api_key="k", max_retries=0)
+def build_graph(server, model=None):
+    if model is None:
+        model = ChatOpenAI(model="gpt-4o-mini", base_url=server.openai_base_url, api_key="k", max_retries=0)
     with_tools = model.bind_tools([get_weather])
 
     def agent(state: State) -> dict:

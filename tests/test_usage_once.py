@@ -8,6 +8,7 @@ tokens the fake server reported, in both conventions dashboards read."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +80,7 @@ def run_anthropic(client: sessionkit.Client, server) -> sessionkit.Session:
         max_retries=0,
         open_telemetry={"tracer_provider": client.tracer_provider},
     )
-    with client.session("anthropic") as session:
+    with sdk, client.session("anthropic") as session:
         for question in QUESTIONS:
             with session.turn(question):
                 sdk.messages.create(model="claude-d", max_tokens=10, messages=[{"role": "user", "content": question}])
@@ -94,42 +95,61 @@ def run_openai_agents(client: sessionkit.Client, server) -> sessionkit.Session:
 
     from test_openai_agents import get_weather
 
-    set_default_openai_client(AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0), False)
     set_trace_processors([openai_agents.processor()])  # the SDK's own exporter off: no network
     agent = Agent(name="Weather", instructions="Answer briefly.", tools=[get_weather], model="gpt-4o-mini")
-    with client.session("openai-agents") as session:
-        for question in QUESTIONS:
-            Runner.run_sync(agent, question)
-    return session
+
+    async def conversation() -> sessionkit.Session:
+        llm = AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+        set_default_openai_client(llm, False)
+        try:
+            with client.session("openai-agents") as session:
+                for question in QUESTIONS:
+                    await Runner.run(agent, question)
+            return session
+        finally:
+            await llm.close()  # (its connections closed on their own loop, not left to the GC)
+
+    return asyncio.run(conversation())
 
 
 def run_langgraph(client: sessionkit.Client, server) -> sessionkit.Session:
     """Three invocations of a LangGraph agent (model and tool nodes) on one thread."""
-    graph = build_graph(server)
-    with client.session("langgraph") as session:
-        for question in QUESTIONS:
-            graph.invoke({"messages": [HumanMessage(question)]}, {"configurable": {"thread_id": "t-1"}})
-    return session
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(model="gpt-4o-mini", base_url=server.openai_base_url, api_key="k", max_retries=0)
+    graph = build_graph(server, model)
+    try:
+        with client.session("langgraph") as session:
+            for question in QUESTIONS:
+                graph.invoke({"messages": [HumanMessage(question)]}, {"configurable": {"thread_id": "t-1"}})
+        return session
+    finally:
+        model.root_client.close()  # (its connections closed here, not left to the GC)
 
 
 def run_pydantic_ai(client: sessionkit.Client, server) -> sessionkit.Session:
     """Three pydantic-ai runs continuing one message history, its own instrumentation on."""
+    from openai import AsyncOpenAI
     from pydantic_ai import Agent
     from pydantic_ai.models.instrumented import InstrumentationSettings
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
 
-    model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=server.openai_base_url, api_key="k"))
-    agent = Agent(model)
-    Agent.instrument_all(InstrumentationSettings(tracer_provider=client.tracer_provider))
-    try:
-        with client.session("pydantic-ai") as session:
-            history: list[Any] = []
-            for question in QUESTIONS:
-                history = agent.run_sync(question, message_history=history).all_messages()
-    finally:
-        Agent.instrument_all(False)
-    return session
+    async def conversation() -> sessionkit.Session:
+        llm = AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+        agent = Agent(OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(openai_client=llm)))
+        Agent.instrument_all(InstrumentationSettings(tracer_provider=client.tracer_provider))
+        try:
+            with client.session("pydantic-ai") as session:
+                history: list[Any] = []
+                for question in QUESTIONS:
+                    history = (await agent.run(question, message_history=history)).all_messages()
+            return session
+        finally:
+            Agent.instrument_all(False)
+            await llm.close()
+
+    return asyncio.run(conversation())
 
 
 QUESTIONS = ("Weather in Paris?", "And Rome?", "Thanks")

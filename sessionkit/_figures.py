@@ -78,7 +78,7 @@ class SessionFigures:
     """A session's per-span counts and totals. Its lock is the session's: the totals are read
     with the rest of the session's state."""
 
-    __slots__ = ("_lock", "_started", "_ended", "totals", "_ttfc_sum", "_ttfc_count")
+    __slots__ = ("_lock", "_started", "_ended", "totals", "_ttfc_sum", "_ttfc_count", "_handed_on")
 
     def __init__(self, lock: threading.Lock) -> None:
         self._lock = lock
@@ -87,6 +87,21 @@ class SessionFigures:
         self.totals: Optional[Figures] = None  # LLM calls, tokens, cost, errors: made by the first
         self._ttfc_sum = 0.0
         self._ttfc_count = 0
+        self._handed_on: Optional[Tally] = None  # requests that carried the session elsewhere
+
+    def handed_on(self) -> None:
+        """A request carried the session to another service (lock-free)."""
+        tally = self._handed_on
+        if tally is None:
+            with self._lock:
+                if self._handed_on is None:
+                    self._handed_on = Tally()
+                tally = self._handed_on
+        tally.add()
+
+    @property
+    def requests_handed_on(self) -> int:
+        return self._handed_on.value if self._handed_on is not None else 0
 
     # -- spans started and ended (lock-free: bumped on every span) ------------------------------
     def span_started(self) -> None:
@@ -173,12 +188,15 @@ class SessionFigures:
             attrs[semconv.SESSION_COST] = cost
         elif f.llm_calls:
             attrs[semconv.SESSION_COST_INCOMPLETE] = True
+        if self.requests_handed_on:
+            attrs[semconv.SESSION_REQUESTS_HANDED_ON] = self.requests_handed_on
         return attrs
 
     def summary_fields(self) -> dict[str, Any]:
         """The figures' fields of ``SessionSummary`` (call with the lock held)."""
         f = self.totals or NO_FIGURES
         return {
+            "requests_handed_on": self.requests_handed_on,
             "span_count": self.spans_ended,
             "llm_calls": f.llm_calls,
             "input_tokens": f.input_tokens,

@@ -67,6 +67,11 @@ class SessionSummary(BaseModel):
     duration_seconds: float
     span_count: int = 0
     """Spans that ended in the session, not counting its root span."""
+    requests_handed_on: int = 0
+    """Requests that carried the session to other services (``propagate_to`` targets, MCP calls,
+    ``propagation_headers()``). The figures here are this process's own: the spans, LLM calls,
+    tokens and cost of a service that continued the session are counted in that service (and
+    in a dashboard, which has every process's spans), not here."""
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0

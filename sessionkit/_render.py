@@ -80,6 +80,10 @@ def summary_rows(summary: SessionSummary) -> list[tuple[str, Any]]:
         rows.append(("history loads", f"{summary.history_loads} in {summary.history_load_seconds * 1000:.1f} ms"))
         redundant = f"{summary.history_messages_redundant} / {summary.history_messages_loaded} messages"
         rows.append(("history redundant", redundant))
+    if summary.requests_handed_on:
+        rows.append(
+            ("handed on", f"{summary.requests_handed_on} requests to other services (their calls are counted there)")
+        )
     if summary.end_reason:
         rows.append(("reason", summary.end_reason))
     if summary.history_advice:

@@ -494,6 +494,10 @@ class Session:
             if self._record_pending and not figures.spans_open:
                 self._send_waiting_record()  # the last open span of an ended session
 
+    def handed_on(self) -> None:
+        """A request carried the session to another service (a seam of the outgoing propagation)."""
+        self._figures.handed_on()
+
     def summary(self) -> SessionSummary:
         """The session's figures so far (or final, once it has ended)."""
         from ._models import SessionSummary

@@ -36,6 +36,7 @@ SESSION_ERRORS = "sessionkit.session.errors"
 SESSION_TURNS = "sessionkit.session.turns"
 SESSION_COST = "sessionkit.session.cost_usd"
 SESSION_COST_INCOMPLETE = "sessionkit.session.cost_incomplete"  # an LLM call had no known price
+SESSION_REQUESTS_HANDED_ON = "sessionkit.session.requests_handed_on"  # requests that carried it to other services
 RECORD_SESSION_ID = "sessionkit.session.id"
 """The session's id on its record span with ``trace_per="turn"``: not ``session.id``, so that a
 dashboard grouping traces by ``session.id`` shows the turns, not an extra empty one."""

@@ -200,6 +200,12 @@ def test_a_turn_spans_the_agent_and_two_tool_services_and_nothing_leaks_to_other
     assert {s.parent_span_id for s in tools + searches if s.trace_id == first_trace} == {
         s.span_id for s in servers if s.trace_id == first_trace
     }
+    # The caller's figures are its own, and say how often the session went elsewhere: three
+    # allowed requests a turn (httpx to the ASGI service, requests and aiohttp to the WSGI one).
+    assert session.summary().requests_handed_on == 6
+    (record,) = [s for s in of("agent") if s.attributes.get("sessionkit.span.type") == "session"]
+    assert record.attributes["sessionkit.session.requests_handed_on"] == 6
+    assert record.attributes["sessionkit.session.llm_calls"] == 0  # the services made none here either
     # The services kept no session record of their own: the agent's process has it.
     assert not [s for s in of("asgi-tools") + of("wsgi-tools") if s.attributes.get("sessionkit.span.type")]
 

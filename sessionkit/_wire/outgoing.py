@@ -66,6 +66,7 @@ def headers_for(
         span_context = span.get_span_context()
         turn = attributes_of(span).get(semconv.TURN_INDEX) if span_context.is_valid else None
         baggage = baggage_header(session.stamp, turn, config.propagate_baggage, session.project)
+        session.handed_on()  # its figures are this process's own: say how often it went elsewhere
         return outgoing_headers(span_context, baggage)
     except Exception:
         logger.debug("sessionkit: could not make propagation headers (the request goes without)", exc_info=True)

@@ -92,6 +92,12 @@ def test_a_run_in_a_session_is_a_tree_of_agent_tool_and_llm_spans(server, make_c
     summary = session.summary()
     assert summary.llm_calls == 2
     assert summary.input_tokens == sum(r.input_tokens for r in server.reported)
+    # One span per thing: the SDK's task span of the run is folded into the run's span (no
+    # "Agent workflow" under "Agent workflow"); only a wire span shares its response span's name.
+    names = {s.context.span_id: s.name for s in spans_of(client)}
+    repeated = {s.name for s in spans_of(client) if s.parent is not None and names.get(s.parent.span_id) == s.name}
+    assert repeated <= {"chat gpt-4o-mini"}
+    assert [s.name for s in spans_of(client)].count("Agent workflow") == 1
 
 
 def records_of(client):

@@ -47,6 +47,7 @@ class SessionTracingProcessor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: dict[str, Open] = {}
+        self._folded: dict[str, Open] = {}  # a run's "task" span -> the run's span, which stands for it
 
     # -- traces: one per run -------------------------------------------------------------------
     def on_trace_start(self, sdk_trace: Any) -> None:
@@ -83,8 +84,16 @@ class SessionTracingProcessor:
     # -- spans -------------------------------------------------------------------------------------
     def on_span_start(self, sdk_span: Any) -> None:
         try:
+            parent_id = str(sdk_span.parent_id)
             with self._lock:
-                parent = self._open.get(str(sdk_span.parent_id)) or self._open.get(str(sdk_span.trace_id))
+                parent = (
+                    self._open.get(parent_id) or self._folded.get(parent_id) or self._open.get(str(sdk_span.trace_id))
+                )
+                if getattr(sdk_span.span_data, "type", None) == "task" and parent is not None:
+                    # The SDK's task span of a run repeats the run (its name, its extent): the
+                    # run's span stands for it, and its children hang there.
+                    self._folded[str(sdk_span.span_id)] = parent
+                    return
             client = parent.client if parent is not None else client_for(NAME)
             if client is None:
                 return
@@ -95,6 +104,9 @@ class SessionTracingProcessor:
 
     def on_span_end(self, sdk_span: Any) -> None:
         try:
+            with self._lock:
+                if self._folded.pop(str(sdk_span.span_id), None) is not None:
+                    return
             found = self._pop(str(sdk_span.span_id))
             if found is None:
                 return

@@ -167,7 +167,19 @@ _NOT_OURS = frozenset({semconv.GEN_AI_OPERATION_NAME})
 def has_foreign_usage(attributes: Mapping[str, Any]) -> bool:
     """Whether a span of sessionkit's own (a session's record, a turn block's root) carries
     usage, cost or an operation that another library wrote onto it while it was current."""
-    return semconv.GEN_AI_OPERATION_NAME in attributes or any(k.startswith(_USAGE_PREFIXES) for k in attributes)
+    return any(
+        key in attributes for key in _FOREIGN_MARKS
+    )  # (a few lookups, not a scan: on every record and turn root)
+
+
+# What such a library writes with a call's usage: any one of them means it wrote the rest.
+_FOREIGN_MARKS = (
+    semconv.GEN_AI_OPERATION_NAME,
+    semconv.GEN_AI_USAGE_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+    semconv.LLM_TOKEN_COUNT_PROMPT,
+    semconv.LLM_TOKEN_COUNT_TOTAL,
+)
 
 
 def without_foreign_usage(span: Any) -> Any:

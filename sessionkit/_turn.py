@@ -359,6 +359,9 @@ class Turn:
         return f"<Turn {self.index} of session {self.owner.id} {state}>"
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # (json.dumps with an option makes an encoder per call)
+
+
 def _content(client: Host, value: Any, role: str, value_key: str, messages_key: str) -> dict[str, Any]:
     """A turn's input or output in the names dashboards read (``capture_turn_content``)."""
     config = client.config
@@ -369,7 +372,7 @@ def _content(client: Host, value: Any, role: str, value_key: str, messages_key: 
     attrs = {value_key: text}
     if isinstance(value, str):
         message = {"role": role, "parts": [{"type": "text", "content": text}]}
-        attrs[messages_key] = json.dumps([message], ensure_ascii=False)
+        attrs[messages_key] = _to_json([message])
     return attrs
 
 

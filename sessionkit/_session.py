@@ -262,7 +262,8 @@ class Session:
     def turn(self, input: Any = None, *, name: Optional[str] = None) -> Turn:
         """A turn of this session for a ``with`` / ``async with`` block: ``with session.turn(
         user_message) as turn: ... turn.set_output(answer)``. Its spans are one trace (with
-        ``trace_per="turn"``); the input and output are recorded when content is captured."""
+        ``trace_per="turn"``); the input and output are recorded on its root
+        (``capture_turn_content``, on by default)."""
         return Turn(self, self._turns.next_index(), input=input, name=None if name is None else to_text(name, 256))
 
     @property

@@ -179,7 +179,7 @@ class Turn:
 
     # -- the explicit form ---------------------------------------------------------------------
     def set_output(self, output: Any) -> None:
-        """The turn's answer, recorded as its root's output when content is captured (on an
+        """The turn's answer, recorded as its root's output (``capture_turn_content``; on an
         implicit turn, its root span's own output stands)."""
         if not self.implicit:
             self._output = output

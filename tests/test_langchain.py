@@ -86,6 +86,7 @@ def test_a_graph_run_is_spans_of_the_graph_its_nodes_tools_and_model_calls(serve
     assert session.summary().llm_calls == 2  # counted once
     assert all(s.attributes.get("session.id") == session.id for s in spans_of(client) if s.parent is not None)
     assert not any(s.name.startswith(("ChannelWrite", "Branch")) for s in spans_of(client))  # hidden runs
+    assert not named(client, "route")  # the conditional edge's path function: routing, not work
 
 
 def test_invocations_on_one_thread_outside_a_session_are_one_conversation_a_turn_each(server, make_client):
@@ -177,3 +178,29 @@ def test_a_retriever_is_a_retriever_span(make_client):
     assert span.attributes["openinference.span.kind"] == "RETRIEVER"
     assert span.attributes["sessionkit.retriever.documents"] == 2
     assert span.attributes["input.value"] == "o-1"
+
+
+class Count(TypedDict):
+    n: int
+
+
+def test_a_nodes_own_chains_stay_while_its_routing_step_goes(make_client):
+    from langchain_core.runnables import RunnableLambda
+
+    def work(state: Count) -> dict:
+        chain = RunnableLambda(lambda x: x + 1, name="first") | RunnableLambda(lambda x: x * 2, name="second")
+        return {"n": chain.invoke(state["n"])}
+
+    def decide(state: Count) -> str:
+        return END
+
+    graph = StateGraph(Count)
+    graph.add_node("work", work)
+    graph.add_edge(START, "work")
+    graph.add_conditional_edges("work", decide, [END])
+    client = make_client()
+    with client.session("s"):
+        assert graph.compile().invoke({"n": 1}) == {"n": 4}
+    names = {s.name for s in spans_of(client)}
+    assert {"work", "first", "second"} <= names  # the node and the steps of the chain it ran
+    assert "decide" not in names  # the conditional edge's path function

@@ -10,7 +10,8 @@ the conversation: a root run outside any session is a turn of that thread's sess
 thread starts a session of its own, ended with the run; inside a session, the root run carries
 the thread as ``gen_ai.conversation.id``. A root run's input and output are its newest message
 (``capture_turn_content``), not the whole graph state. LangChain's hidden
-runs (tagged ``langsmith:hidden``, LangGraph's internal writes and branches) make no span.
+runs (tagged ``langsmith:hidden``, LangGraph's internal writes) and a node's routing steps (a
+conditional edge's path function) make no span.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._payloads.body import captured
-from .._spans import set_clean_attributes
+from .._spans import attributes_of, set_clean_attributes
 from ._open import Open, close, finish_run, open_span, start_run
 from ._pick import client_for
 
@@ -79,6 +80,10 @@ class _Handler:
                     self._hidden[run_id] = parent_run_id
                 return
             parent = self._visible_parent(parent_run_id)
+            if kind == "chain" and tags and parent is not None and _is_branch(name, tags, metadata, parent):
+                with self._lock:
+                    self._hidden[run_id] = parent_run_id
+                return
             client = parent.client if parent is not None else client_for(NAME)
             if client is None:
                 return
@@ -277,6 +282,20 @@ class _Handler:
             run = self._runs.get(run_id)
         if run is not None:
             set_clean_attributes(run.span, attrs)
+
+
+def _is_branch(name: str, tags: Any, metadata: Any, parent: Open) -> bool:
+    """Whether a chain run is a LangGraph node's routing step (a conditional edge's path
+    function): a direct child of the node's own run, a later step of its sequence (``seq:step:2``
+    on), not named after the node. A user's chain called inside the node's function runs within
+    its first step, and an LCEL sequence's steps are children of the sequence, not of the node."""
+    node = metadata.get("langgraph_node") if isinstance(metadata, dict) else None
+    if node is None or str(node) == name or attributes_of(parent.span).get("sessionkit.langgraph.node") != str(node):
+        return False
+    for tag in tags:
+        if isinstance(tag, str) and tag.startswith("seq:step:") and tag[9:].isdigit() and int(tag[9:]) >= 2:
+            return True
+    return False
 
 
 def _last_message(value: Any) -> Optional[str]:

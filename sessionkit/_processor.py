@@ -21,11 +21,8 @@ from ._spans import (
     TURN_START_KEY,
     Arrival,
     attributes_of,
-    has_foreign_usage,
-    in_project,
+    for_export,
     set_clean_attributes,
-    without_foreign_usage,
-    without_usage,
 )
 from ._tally import Tally
 
@@ -185,20 +182,10 @@ class SessionSpanProcessor(SpanProcessor):
         try:
             self._ended.add()
             owner = self.count(span)
-            if owner is not None and owner.export_project is not None:
-                try:
-                    span = in_project(span, owner.export_project)
-                except Exception:
-                    logger.exception("sessionkit: could not export a span under its caller's project (ignored)")
-            attrs = attributes_of(span)
-            if attrs.get(semconv.LLM_COUNTED_IN_CHILD) or (semconv.SPAN_TYPE in attrs and has_foreign_usage(attrs)):
-                # A framework's or SDK's span of an LLM call whose wire span counts it, or one of
-                # sessionkit's own spans another library wrote a call's usage onto: exported
-                # without usage and cost, so that dashboards count the call once.
-                try:
-                    span = without_usage(span) if semconv.SPAN_TYPE not in attrs else without_foreign_usage(span)
-                except Exception:
-                    logger.exception("sessionkit: could not take the usage off a span (ignored)")
+            try:  # (counted as it ended; exported as dashboards must show it: see ``for_export``)
+                span = for_export(span, owner.export_project if owner is not None else None)
+            except Exception:
+                logger.exception("sessionkit: could not prepare a span for export (sent as it ended)")
         finally:
             # Handed on even when a KeyboardInterrupt lands while the span is counted: a
             # session's figures never count a span its destination does not get.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Optional
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context, create_key
@@ -146,33 +146,8 @@ _USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.", "llm.cost.", "llm.usage.
 _USAGE_KEYS = frozenset({"operation.cost", semconv.LLM_USAGE_MISSING})
 
 
-def without_usage(span: Any, also: frozenset[str] = frozenset()) -> Any:
-    """``span`` (ended, marked ``sessionkit.llm.counted_in_child``) as exported: the same span
-    without its usage and cost attributes (and the keys in ``also``), and, for OpenInference
-    readers, a ``CHAIN`` rather than an ``LLM`` (its child, seen on the wire, is the LLM span).
-    Its other detail stays."""
-    attributes = {
-        key: value
-        for key, value in attributes_of(span).items()
-        if not key.startswith(_USAGE_PREFIXES) and key not in _USAGE_KEYS and key not in also
-    }
-    if attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM":
-        attributes[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
-    return exported_copy(span, attributes=attributes)
-
-
-_NOT_OURS = frozenset({semconv.GEN_AI_OPERATION_NAME})
-
-
-def has_foreign_usage(attributes: Mapping[str, Any]) -> bool:
-    """Whether a span of sessionkit's own (a session's record, a turn block's root) carries
-    usage, cost or an operation that another library wrote onto it while it was current."""
-    return any(
-        key in attributes for key in _FOREIGN_MARKS
-    )  # (a few lookups, not a scan: on every record and turn root)
-
-
-# What such a library writes with a call's usage: any one of them means it wrote the rest.
+# What a library that writes a call onto the current span (litellm) leaves on one of
+# sessionkit's own spans: any one of these means it wrote the rest.
 _FOREIGN_MARKS = (
     semconv.GEN_AI_OPERATION_NAME,
     semconv.GEN_AI_USAGE_INPUT_TOKENS,
@@ -180,18 +155,35 @@ _FOREIGN_MARKS = (
     semconv.LLM_TOKEN_COUNT_PROMPT,
     semconv.LLM_TOKEN_COUNT_TOTAL,
 )
+_OURS_DROPS = frozenset({semconv.GEN_AI_OPERATION_NAME})  # (not of sessionkit's own spans either)
 
 
-def without_foreign_usage(span: Any) -> Any:
-    """Such a span as exported: without what the other library wrote of usage and operation
-    (its call is counted on its own span, or on the wire), so that nothing counts it twice."""
-    return without_usage(span, _NOT_OURS)
+def for_export(span: Any, project: Optional[str]) -> Any:
+    """``span`` as it is exported: itself, or one copy of it
+    - without usage and cost when another span counts its call: a framework's or SDK's span
+      marked ``sessionkit.llm.counted_in_child`` (its child, seen on the wire, is the LLM span:
+      an OpenInference ``LLM`` becomes a ``CHAIN``), or one of sessionkit's own spans (a record,
+      a turn block's root) that another library wrote a call onto, which also loses the
+      operation;
+    - with the caller's dashboard ``project`` in its resource (a session continued from it)."""
+    attrs = attributes_of(span)
+    drop: Optional[frozenset[str]] = None
+    if attrs.get(semconv.LLM_COUNTED_IN_CHILD):
+        drop = _USAGE_KEYS
+    elif semconv.SPAN_TYPE in attrs and any(key in attrs for key in _FOREIGN_MARKS):
+        drop = _USAGE_KEYS | _OURS_DROPS
+    if drop is None and project is None:
+        return span  # (the common case: two lookups)
+    attributes = None
+    if drop is not None:
+        attributes = {k: v for k, v in attrs.items() if not k.startswith(_USAGE_PREFIXES) and k not in drop}
+        if attributes.get(semconv.OPENINFERENCE_SPAN_KIND) == "LLM":
+            attributes[semconv.OPENINFERENCE_SPAN_KIND] = "CHAIN"
+    return _copy(span, attributes, None if project is None else _in_project(span.resource, project))
 
 
-def in_project(span: Any, project: str) -> Any:
-    """``span`` as exported under the dashboard ``project`` (its resource's
-    ``openinference.project.name``): a span of a session continued from a caller of that project."""
-    resource = span.resource
+def _in_project(resource: Any, project: str) -> Any:
+    """``resource`` with ``openinference.project.name`` set to ``project`` (made once, kept)."""
     key = (id(resource), project)
     found = _project_resources.get(key)
     if found is None or found[0] is not resource:
@@ -199,18 +191,16 @@ def in_project(span: Any, project: str) -> Any:
 
         if len(_project_resources) >= 64:
             _project_resources.clear()
-        found = _project_resources[key] = (
-            resource,
-            resource.merge(Resource({semconv.OPENINFERENCE_PROJECT_NAME: project})),
-        )
-    return exported_copy(span, resource=found[1])
+        merged = resource.merge(Resource({semconv.OPENINFERENCE_PROJECT_NAME: project}))
+        found = _project_resources[key] = (resource, merged)
+    return found[1]
 
 
 _project_resources: dict[tuple[int, str], tuple[Any, Any]] = {}
 
 
-def exported_copy(span: Any, *, attributes: Any = None, resource: Any = None) -> Any:
-    """An ended ``span`` with other ``attributes`` or another ``resource``, for export."""
+def _copy(span: Any, attributes: Any, resource: Any) -> Any:
+    """An ended ``span`` with other ``attributes`` or another ``resource`` (None: its own)."""
     from opentelemetry.sdk.trace import ReadableSpan
 
     return ReadableSpan(

@@ -97,7 +97,7 @@ class Options(TypedDict, total=False):
     display_max_spans: int
 
 
-INTEGRATION_NAMES = ("openai_agents", "langchain", "mcp", "litellm")
+INTEGRATION_NAMES = ("openai_agents", "langchain", "mcp", "litellm", "google_adk", "a2a")
 """The libraries ``sessionkit.integrations`` follows, each when it is installed and imported."""
 
 

@@ -1,6 +1,8 @@
 """Agent frameworks in the session, one module per library: ``openai_agents`` (the OpenAI
 Agents SDK's traces and spans), ``langchain`` (LangChain and LangGraph runs), ``mcp`` (the
-Model Context Protocol SDK's calls), ``litellm`` (its OpenTelemetry callback's spans).
+Model Context Protocol SDK's calls), ``litellm`` (its OpenTelemetry callback's spans),
+``google_adk`` (Google ADK runs as conversation turns), ``a2a`` (the A2A protocol SDK: the
+session carried over A2A requests, a task's context id as the conversation).
 
 Each is set up once per process, the moment its library is imported (a post-import hook: an
 integration never imports its library first), for the clients whose ``integrations`` setting
@@ -24,7 +26,14 @@ __all__ = ["client_for", "register", "registry", "unregister"]
 logger = logging.getLogger("sessionkit")
 
 # Each integration and the module whose import sets it up.
-LIBRARIES = {"openai_agents": "agents", "langchain": "langchain_core", "mcp": "mcp", "litellm": "litellm"}
+LIBRARIES = {
+    "openai_agents": "agents",
+    "langchain": "langchain_core",
+    "mcp": "mcp",
+    "litellm": "litellm",
+    "google_adk": "google.adk.runners",
+    "a2a": "a2a",
+}
 _hooked: set[str] = set()
 _set_up: set[str] = set()
 

@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind
 
 from .._spans import set_clean_attributes
 
-__all__ = ["Open", "close", "finish_run", "open_span", "start_run"]
+__all__ = ["Open", "close", "end_turn", "finish_run", "open_span", "start_run"]
 
 
 class Open:
@@ -31,26 +31,32 @@ class Open:
         self.turn_token: Any = None
 
 
-def start_run(client: Any, name: str, conversation: Any) -> tuple[Any, Any, Any]:
+def start_run(
+    client: Any, name: str, conversation: Optional[str], user_id: Optional[str] = None
+) -> tuple[Any, Any, Any]:
     """A root run outside any session: ``(session to end with the run, turn, token)``. A run
     that names its ``conversation`` is a turn of that conversation's session (made current
-    here, ``finish_run`` ends it); any other starts a session of its own, ended with it."""
+    here, ``end_turn`` ends it); any other starts a session of its own, ended with it."""
     if conversation is None:
         return client.start_session(name), None, None
-    turn = client.conversation(conversation, name=name).turn()
+    turn = client.conversation(conversation, name=name, user_id=user_id).turn()
     return None, turn, turn.enter()
+
+
+def end_turn(turn: Any, token: Any, error: Optional[BaseException] = None, answer: Any = None) -> None:
+    """A run's conversation turn (``start_run``) ends with the run, with its ``answer``."""
+    try:
+        turn.leave(token)
+    except ValueError:  # ended in another context than it started in
+        pass
+    turn.end_call(error, answer)
+    turn.session.client.conversation(turn.session.thread_id)  # the idle clock starts from the run's end
 
 
 def finish_run(run: Open, error: Optional[BaseException] = None) -> None:
     """After ``close``: the run's turn (or session) ends with it."""
-    turn = run.turn
-    if turn is not None:
-        try:
-            turn.leave(run.turn_token)
-        except ValueError:  # ended in another context than it started in
-            pass
-        turn.end_call(error, None)
-        run.client.conversation(turn.session.thread_id)  # the idle clock starts from the run's end
+    if run.turn is not None:
+        end_turn(run.turn, run.turn_token, error)
     if run.session is not None:
         run.session.end("fail" if error is not None else "success")
 

@@ -162,6 +162,11 @@ def raw_wrapper(tracer: Any) -> Callable[[Callable[..., Any]], Callable[..., Any
     return deco
 
 
+def lookup(order: str, tries: int = 1) -> str:
+    """A tool with arguments (the loop finding compares them)."""
+    return order
+
+
 def noop() -> None:
     return None
 
@@ -911,6 +916,8 @@ WORKLOADS = {
     "sk-session": "session",
     "sk-tool-turn-noglobal": "sk",
     "sk-library-turn": "library",
+    "raw-tool-args": "raw-args",
+    "sk-tool-args-turn": "sk-args",
 }
 
 
@@ -934,6 +941,9 @@ def worker(variant: str, n: int) -> None:
         "span": lambda: raw_tracer.start_span("s").end(),
         "library": raw_wrapper(trace.get_tracer("some.library"))(noop),  # through the global provider
     }
+    raw_lookup, sk_lookup = raw(lookup), client.tool(lookup)
+    fns["raw-args"] = lambda: raw_lookup("A-1", tries=2)
+    fns["sk-args"] = lambda: sk_lookup("A-1", tries=2)
 
     def session() -> None:
         with client.session("s"):
@@ -956,7 +966,7 @@ def worker(variant: str, n: int) -> None:
     bench_session: Any = None
     if variant.startswith("sk-") and variant not in ("sk-session", "sk-session-turn"):
         bench_session = client.start_session("bench")
-        if variant in ("sk-tool-turn", "sk-tool-turn-noglobal", "sk-library-turn"):
+        if variant in ("sk-tool-turn", "sk-tool-turn-noglobal", "sk-library-turn", "sk-tool-args-turn"):
             bench_session.turn("all calls in one turn").__enter__()
     elif variant.startswith("raw-") and variant not in ("raw-span", "raw-root-tool", "raw-root-child"):
         ctx = raw_tracer.start_as_current_span("root")
@@ -966,7 +976,7 @@ def worker(variant: str, n: int) -> None:
     os._exit(0)
 
 
-def instructions(variant: str, n: int) -> int:
+def instructions(variant: str, n: int, env: dict[str, str] | None = None) -> int:
     out = os.path.join("/tmp", f"sessionkit-cg-{os.getpid()}-{variant}-{n}")
     proc = subprocess.run(
         [
@@ -982,6 +992,7 @@ def instructions(variant: str, n: int) -> int:
         capture_output=True,
         text=True,
         timeout=900,
+        env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
     )
     os.unlink(out)
     line = next(line for line in proc.stderr.splitlines() if "Collected" in line)
@@ -1002,8 +1013,19 @@ def bench_instructions() -> None:
         ("session + one turn vs raw root + child", "sk-session-turn", "raw-root-child"),
         ("@sessionkit.tool in a turn, set_global=False vs raw", "sk-tool-turn-noglobal", "raw-tool"),
         ("a library's span via the global provider vs raw", "sk-library-turn", "raw-tool"),
+        ("@sessionkit.tool(order, tries=2) in a turn vs raw", "sk-tool-args-turn", "raw-tool-args"),
     ):
         print(f"  {label:<50} {per_call[sk]:10,.0f} vs {per_call[raw]:10,.0f}  {per_call[sk] / per_call[raw]:6.2f}x")
+    print("\nFindings on (the default) vs findings='none', instructions per call [target <= 1.03x]")
+    for label, variant in (
+        ("@sessionkit.tool in a turn", "sk-tool-turn"),
+        ("@sessionkit.tool(order, tries=2) in a turn", "sk-tool-args-turn"),
+        ("@agent > @tool > @llm", "sk-nested"),
+        ("session + one turn", "sk-session-turn"),
+    ):
+        off = {"SESSIONKIT_FINDINGS": "none"}
+        without = (instructions(variant, high, off) - instructions(variant, low, off)) / (high - low)
+        print(f"  {label:<50} {per_call[variant]:10,.0f} vs {without:10,.0f}  {per_call[variant] / without:6.3f}x")
 
 
 def main() -> int:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._budget import Budget
     from ._channels import Channel, ChannelAttempt
     from ._client import Client
     from ._config import Config, Options
     from ._decorators import SpanDecorator, record_llm_usage
-    from ._errors import ChannelError, ConfigError, SessionkitError, SessionStateError
+    from ._errors import BudgetExceeded, ChannelError, ConfigError, SessionkitError, SessionStateError
+    from ._findings import Detector, EndedSpan, EndedTurn, Finding, Severity
     from ._history import HistoryLoad, HistoryLoaderDecorator
     from ._models import ClientStats, OpenChannel, SessionSummary, SpanRecord, TurnSummary
     from ._render import SessionsTable
@@ -49,13 +51,18 @@ if TYPE_CHECKING:
 
 # Where each public name lives (the module, relative to this package, and the name there).
 _WHERE: dict[str, tuple[str, str]] = {
+    "Budget": ("._budget", "Budget"),
     **{n: ("._channels", n) for n in ("Channel", "ChannelAttempt")},
     # (through sessionkit.api: a client made as sessionkit.Client(...) needs the process hooks
     # the module-level API sets, as pool work submitted in its sessions runs in them)
     "Client": (".api", "Client"),
     **{n: ("._config", n) for n in ("Config", "Options")},
     **{n: ("._decorators", n) for n in ("SpanDecorator", "record_llm_usage")},
-    **{n: ("._errors", n) for n in ("ChannelError", "ConfigError", "SessionkitError", "SessionStateError")},
+    **{
+        n: ("._errors", n)
+        for n in ("BudgetExceeded", "ChannelError", "ConfigError", "SessionkitError", "SessionStateError")
+    },
+    **{n: ("._findings", n) for n in ("Detector", "EndedSpan", "EndedTurn", "Finding", "Severity")},
     **{n: ("._history", n) for n in ("HistoryLoad", "HistoryLoaderDecorator")},
     **{n: ("._models", n) for n in ("ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary")},
     "SessionsTable": ("._render", "SessionsTable"),
@@ -89,6 +96,8 @@ _WHERE: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "Budget",
+    "BudgetExceeded",
     "Channel",
     "ChannelAttempt",
     "ChannelError",
@@ -97,7 +106,11 @@ __all__ = [
     "Config",
     "ConfigError",
     "ContinuedScope",
+    "Detector",
     "EndState",
+    "EndedSpan",
+    "EndedTurn",
+    "Finding",
     "HistoryLoad",
     "HistoryLoaderDecorator",
     "OpenChannel",
@@ -109,6 +122,7 @@ __all__ = [
     "SessionSummary",
     "SessionkitError",
     "SessionsTable",
+    "Severity",
     "SpanDecorator",
     "SpanRecord",
     "Store",
@@ -116,7 +130,6 @@ __all__ = [
     "Turn",
     "TurnDecorator",
     "TurnSummary",
-    "__version__",
     "agent",
     "current_session",
     "end_session",
@@ -134,6 +147,7 @@ __all__ = [
     "tool",
     "trace",
     "turn",
+    "__version__",
 ]
 
 if not TYPE_CHECKING:  # type checkers read the imports above; a misspelt name stays an error for them

@@ -23,6 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv
 from ._errors import ChannelError, internal_errors
+from ._findings import Finding, Severity
 from ._types import Host
 from ._values import to_attributes, to_text
 
@@ -52,6 +53,10 @@ class ChannelOwner(Protocol):
 
     def span_parent(self) -> Optional[Context]:
         """The parent context for a span of this session (None: the current context)."""
+        ...
+
+    def report_finding(self, finding: Finding, key: Any = None) -> None:
+        """File a finding about the session (once per ``key``)."""
         ...
 
 
@@ -137,7 +142,21 @@ class SessionChannels:
             self.attempts += 1
             if not ok:
                 self.attempts_failed += 1
-        self._registry.attempt_finished(platform, ok)
+            failed = self.attempts_failed
+        storm = self._registry.attempt_finished(platform, ok)
+        if storm is not None:
+            attempts, window, rate = storm
+            self.session.report_finding(
+                Finding(
+                    "channel_retry_storm",
+                    Severity.WARNING,
+                    f"{attempts} {platform} channel creation attempts in {window:.0f}s (more than {rate}): a retry "
+                    "storm. Back off with jitter and cap retries; failed attempts may leave channels behind.",
+                    {"platform": platform, "attempts": attempts, "window_seconds": window, "failed_attempts": failed},
+                    time_ns=time.time_ns(),
+                ),
+                ("storm", platform, attempts // max(rate, 1)),
+            )
 
     def leak_open(self, why: str) -> None:
         """Close every channel still open as leaked (its session ended), with a warning each."""
@@ -220,14 +239,22 @@ class Channel:
         """Close the channel as leaked (still open when its session ended, or past its time to
         live), with a warning."""
         if self._finish(leaked=True, reason=why):
-            logger.warning(
-                "sessionkit: %s channel %s leaked (%s; open %.1fs, session %s). Delete it on the platform: "
-                "client.open_channels() lists the ones still open.",
-                self.platform,
-                self.channel_id,
-                why,
-                self.age_seconds,
-                self.book.session.id,
+            span_id = self._span.get_span_context().span_id
+            self.book.session.report_finding(
+                Finding(
+                    "channel_leaked",
+                    Severity.WARNING,
+                    f"{self.platform} channel {self.channel_id} leaked ({why}; open {self.age_seconds:.1f}s). "
+                    "Delete it on the platform: client.open_channels() lists the ones still open.",
+                    {
+                        "platform": self.platform,
+                        "channel_id": self.channel_id,
+                        "open_seconds": round(self.age_seconds, 3),
+                    },
+                    (format(span_id, "016x"),) if span_id else (),
+                    time_ns=time.time_ns(),
+                ),
+                ("leak", self.platform, self.channel_id),
             )
 
     def abandon(self) -> None:
@@ -380,7 +407,8 @@ class ChannelRegistry:
                 )
 
     # -- attempts and retry storms ---------------------------------------------------------------
-    def attempt_finished(self, platform: str, ok: bool) -> None:
+    def attempt_finished(self, platform: str, ok: bool) -> Optional[tuple[int, float, int]]:
+        """Count an attempt; at a retry storm (once per window) its figures: (attempts, window, rate)."""
         config = self._client.config
         now = time.monotonic()
         with self._lock:
@@ -395,14 +423,8 @@ class ChannelRegistry:
                 self._storm_warned_at[platform] = now
             attempts = len(window)
         if warn:
-            logger.warning(
-                "sessionkit: %d %s channel creation attempts in %.0fs (more than %d): a retry storm. Back off with "
-                "jitter and cap retries; failed attempts may leave channels behind.",
-                attempts,
-                platform,
-                config.channel_attempt_window,
-                config.channel_attempt_rate,
-            )
+            return attempts, config.channel_attempt_window, config.channel_attempt_rate
+        return None
 
     # -- leaks by age ---------------------------------------------------------------------------
     def sweep(self) -> None:

@@ -28,7 +28,14 @@ def _open(arg: Optional[str]) -> Store:
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    return {"user": args.user, "thread": args.thread, "state": args.state, "since": args.since, "name": args.name}
+    return {
+        "user": args.user,
+        "thread": args.thread,
+        "state": args.state,
+        "since": args.since,
+        "name": args.name,
+        "finding": args.finding,
+    }
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -81,6 +88,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             return 0
         summary = listed_row(store, session_id)
         stored = stored_session(store, session_id)
+        findings = store.findings(session_id, limit=None)
     if summary is None:
         return 1
     cost = "incomplete" if summary.cost_incomplete else stored_cost(summary.cost_usd, summary.llm_calls)
@@ -93,19 +101,26 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     if args.tree:
         print(session_turns(stored))
+        for finding in findings:
+            where = f"turn {finding.turn}" if finding.turn is not None else "session"
+            print(f"{where}  {finding.severity.value} {finding.kind}: {finding.message}")
         return 0
     from ._waterfall import from_stored, waterfall_text
 
     width = args.width or shutil.get_terminal_size((100, 24)).columns
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-    print(waterfall_text([from_stored(s) for s in stored.work_spans_and_turns], width=width, colour=colour))
+    print(
+        waterfall_text(
+            [from_stored(s) for s in stored.work_spans_and_turns], width=width, colour=colour, findings=findings
+        )
+    )
     for turn in stored.turns:
         if turn.input is not None or turn.output is not None:
             print(f"turn {turn.index}  in:  {clip(turn.input)}\n        out: {clip(turn.output)}")
     print(
         f"{summary.turn_count} turns  spans={summary.span_count}  llm={summary.llm_calls}  "
         f"tokens={summary.input_tokens}/{summary.output_tokens}  cost={cost}  errors={summary.errors}  "
-        f"state={session_state(summary)}"
+        f"findings={len(findings)}  state={session_state(summary)}"
     )
     return 0
 
@@ -195,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--state", choices=STATES, help="only sessions that ended so, or are unfinished")
     sessions.add_argument("--since", help="only sessions started since: 30m, 2h, 7d, or an ISO date/time")
     sessions.add_argument("--name", help="only sessions of this name (a glob: 'support-*')")
+    sessions.add_argument("--finding", help="only sessions with a finding of this kind: loop, budget, ...")
     sessions.add_argument("--limit", type=int, default=50, help="sessions per page (default 50)")
     sessions.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
     sessions.add_argument("--json", action="store_true", help="print JSON records instead of a table")

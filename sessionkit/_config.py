@@ -22,7 +22,9 @@ from pydantic_core import SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 from typing_extensions import TypedDict
 
+from ._budget import Budget
 from ._errors import ConfigError
+from ._findings import FINDING_KINDS, THRESHOLDS, Detector
 from ._propagation import BAGGAGE_FIELDS
 
 ExporterName = Literal["otlp", "otlp-grpc", "file", "console", "memory", "none"]
@@ -86,6 +88,11 @@ class Options(TypedDict, total=False):
     prices: Mapping[str, Mapping[str, float]]
     logs_exporter: Optional[LogsExporterName]
     integrations: Union[str, list[str], tuple[str, ...]]
+    findings: Union[str, list[str], tuple[str, ...]]
+    finding_thresholds: Mapping[str, float]
+    context_windows: Mapping[str, int]
+    detectors: Union[list[type[Detector]], tuple[type[Detector], ...]]
+    budget: Optional[Budget]
     propagate_to: Union[str, list[str], tuple[str, ...]]
     propagate_baggage: Union[str, list[str], tuple[str, ...]]
     continue_incoming: bool
@@ -165,6 +172,89 @@ def _check_integrations(value: Any) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"accepted: names from {', '.join(INTEGRATION_NAMES)}; unknown: {', '.join(unknown)}")
     return tuple(name for name in INTEGRATION_NAMES if name in value)
+
+
+def _check_findings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return FINDING_KINDS
+        if value.strip().lower() in ("none", ""):
+            return ()
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"accepted: 'auto', 'none', or a list of kinds from {', '.join(FINDING_KINDS)}")
+    unknown = sorted(set(value) - set(FINDING_KINDS))
+    if unknown:
+        raise ValueError(f"accepted: kinds from {', '.join(FINDING_KINDS)}; unknown: {', '.join(unknown)}")
+    return tuple(kind for kind in FINDING_KINDS if kind in value)
+
+
+def _pairs(value: Any, what: str) -> Any:
+    """``"a=1,b=2"`` (from the environment) as a dict; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for part in value.split(","):
+        if part.strip():
+            name, sep, number = part.partition("=")
+            if not sep:
+                raise ValueError(f"write {what} as name=value pairs separated by commas, like loop=5,spike_factor=4")
+            pairs[name.strip()] = number.strip()
+    return pairs
+
+
+def _check_thresholds(value: Any) -> dict[str, float]:
+    value = _pairs(value, "the thresholds")
+    if not isinstance(value, Mapping):
+        raise ValueError(f"accepted: a mapping of {', '.join(THRESHOLDS)} to numbers")
+    checked: dict[str, float] = {}
+    for name, number in value.items():
+        if name not in THRESHOLDS:
+            raise ValueError(f"accepted: thresholds named {', '.join(THRESHOLDS)}; unknown: {name!r}")
+        try:
+            number = float(number)
+        except (TypeError, ValueError):
+            raise ValueError(f"the threshold {name} takes a number; got {number!r}") from None
+        if not (0 < number < float("inf")) or (name == "context_window_share" and number > 1):
+            raise ValueError(f"the threshold {name} takes a finite number above 0 (a share up to 1); got {number!r}")
+        checked[name] = number
+    return checked
+
+
+def _check_windows(value: Any) -> dict[str, int]:
+    value = _pairs(value, "the context windows")
+    if not isinstance(value, Mapping):
+        raise ValueError('accepted: a mapping of model names to context windows in tokens, like {"my-model": 128000}')
+    checked: dict[str, int] = {}
+    for model, tokens in value.items():
+        try:
+            count = int(tokens)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the context window of {model!r} takes a whole number of tokens; got {tokens!r}"
+            ) from None
+        if count <= 0 or isinstance(tokens, bool):
+            raise ValueError(f"the context window of {model!r} takes a number of tokens above 0; got {tokens!r}")
+        checked[str(model)] = count
+    return checked
+
+
+def _check_detectors(value: Any) -> tuple[type[Detector], ...]:
+    items = list(value) if isinstance(value, (list, tuple)) else None
+    if items is None or not all(isinstance(d, type) and issubclass(d, Detector) and d.kind for d in items):
+        raise ValueError(
+            "accepted: a list of classes derived from sessionkit.Detector, each with a kind "
+            "(class MyDetector(sessionkit.Detector): kind = 'my_kind')"
+        )
+    return tuple(items)
+
+
+def _check_budget(value: Any) -> Optional[Budget]:
+    if value is None or isinstance(value, Budget):
+        return value
+    if isinstance(value, str):
+        return Budget.parse(value) if value.strip() else None
+    raise ValueError("accepted: sessionkit.Budget(usd=..., tokens=..., ...), None, or 'usd=0.5,tokens=200000'")
 
 
 def _names(value: Any, accepted: str) -> list[str]:
@@ -408,6 +498,27 @@ class Config:
     """The agent frameworks followed when they are imported (``sessionkit.integrations``):
     ``"auto"`` (all of ``openai_agents``, ``langchain``, ``mcp``), a list of those names, or
     ``"none"`` / ``[]``."""
+    findings: tuple[str, ...] = setting(
+        cs.no_info_plain_validator_function(_check_findings), FINDING_KINDS, env=("SESSIONKIT_FINDINGS",)
+    )
+    """The kinds of finding looked for (docs/insights.md): ``"auto"`` (all), a list of kinds
+    (``["loop", "budget"]``), or ``"none"``."""
+    finding_thresholds: dict[str, float] = setting(
+        cs.no_info_plain_validator_function(_check_thresholds), factory=dict, env=("SESSIONKIT_FINDING_THRESHOLDS",)
+    )
+    """Thresholds of the detectors, over their defaults: ``loop`` (3 same calls), ``retry_storm``
+    (3 failed calls in a minute), ``context_window_share`` (0.8), ``growth_turns`` (5),
+    ``spike_factor`` (3x the median turn), ``slow_turn_seconds`` (1), ``error_streak`` (3)."""
+    context_windows: dict[str, int] = setting(cs.no_info_plain_validator_function(_check_windows), factory=dict)
+    """Context windows in tokens by model name, over the built-in table, for ``context_growth``."""
+    detectors: tuple[type[Detector], ...] = setting(cs.no_info_plain_validator_function(_check_detectors), ())
+    """Your own detectors (classes derived from :class:`sessionkit.Detector`), run in every
+    session beside the built-in ones."""
+    budget: Optional[Budget] = setting(
+        cs.no_info_plain_validator_function(_check_budget), None, env=("SESSIONKIT_BUDGET",)
+    )
+    """The budget of every session that is started without one (:class:`sessionkit.Budget`;
+    from the environment: ``usd=0.5,tokens=200000,on_exceed=raise``). None: no limit."""
     prices: dict[str, dict[str, float]] = setting(
         cs.no_info_after_validator_function(
             _check_prices,

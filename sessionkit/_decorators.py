@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import zlib
 from collections.abc import Callable
 from typing import Any, Optional, overload
 
@@ -110,6 +111,15 @@ def record_llm_usage(
     target.set_attributes(attrs)
 
 
+def _fingerprint(args: tuple, kwargs: dict) -> int:
+    """The same int for the same arguments within this process, never the arguments (the
+    ``loop`` finding's key for a tool called with content capture off)."""
+    try:
+        return hash((args, frozenset(kwargs.items())) if kwargs else args) & 0x7FFFFFFFFFFFFFFF
+    except TypeError:  # (unhashable arguments: a list, a dict)
+        return zlib.crc32(repr((args, sorted(kwargs.items(), key=str)))[:8192].encode())
+
+
 class _SpanRun(CurrentSpanRun):
     """One call of a span-decorated function."""
 
@@ -126,6 +136,9 @@ class _SpanRun(CurrentSpanRun):
             attributes[semconv.INPUT_VALUE] = text
             if spec.kind is _TOOL:
                 attributes[semconv.GEN_AI_TOOL_CALL_ARGUMENTS] = text
+        elif spec.kind is _TOOL and (args or kwargs) and "loop" in client.config.findings:
+            attributes = dict(attributes)
+            attributes[semconv.TOOL_CALL_FINGERPRINT] = _fingerprint(args, kwargs)
         # The processor stamps the session as the span starts; the decorator's own attributes are
         # valid already, so they go in without the SDK's per-value cleaning.
         current_context = otel_context.get_current()  # looked up once, for the parent and for the span's own

@@ -6,7 +6,8 @@ demo's data is made up). For each turn the proxy opens a chat channel (the netwo
 attempts, so it retries; one user's reply never finishes, so that channel leaks), the agent
 loads the conversation history (half the users' agent reloads it all from the database each
 turn, the others keep a cache), plans, calls tools and a model. At the end: a summary per
-session, the warnings sessionkit raised, and where the spans went.
+session, what sessionkit found in each (findings: the leaked channel, the reloaded history,
+...), and where the spans went.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ class _Collect(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        if not hasattr(record, "sessionkit_finding"):  # (findings are printed from the sessions)
+            self.messages.append(record.getMessage())
 
 
 @dataclass
@@ -273,13 +275,14 @@ def run_demo(endpoint: Optional[str] = None, users: int = 4, turns: int = 5, fil
     summaries = result.summaries
     print(f"\n{len(summaries)} sessions in {result.seconds:.2f}s\n")
     print(summary_table(summaries))
-    advice = [(s.user_id, s.history_advice) for s in summaries if s.history_advice]
-    if advice:
-        print("\nHistory:")
-        for user_id, line in advice:
-            print(f"  {user_id}: {line}")
+    findings = [(s.user_id, f) for s in summaries for f in s.findings]
+    if findings:
+        print("\nFindings (docs/insights.md):")
+        for user_id, finding in findings:
+            where = f" turn {finding.turn}" if finding.turn is not None else ""
+            print(f"  {user_id}{where}  {finding.severity.value} {finding.kind}: {finding.message}")
     if result.warnings:
-        print("\nWarnings sessionkit raised:")
+        print("\nOther warnings sessionkit raised:")
         for message in result.warnings:
             print(f"  - {message.removeprefix('sessionkit: ')}")
     stats = client.stats()

@@ -1,4 +1,5 @@
-"""The exceptions sessionkit raises into user code: only for misuse of its public API."""
+"""The exceptions sessionkit raises into user code: for misuse of its public API, and
+``BudgetExceeded`` for a budget the user asked to enforce (``on_exceed="raise"``)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,33 @@ class SessionStateError(SessionkitError, RuntimeError):
 
 class ChannelError(SessionkitError, LookupError):
     """A channel call that cannot be right: closing a channel that is not open, opening one twice."""
+
+
+class BudgetExceeded(BaseException):
+    """A session passed a limit of its :class:`~sessionkit.Budget` with ``on_exceed="raise"``:
+    raised by the session's next LLM request, before it is sent (from inside the provider SDK's
+    HTTP call, on any provider).
+
+    It derives from ``BaseException``, like ``KeyboardInterrupt``, on purpose: provider SDKs
+    retry and re-wrap any ``Exception`` their HTTP layer raises (the openai and anthropic SDKs
+    would turn it into a connection error and send the request again), and agent frameworks
+    catch ``Exception`` around tools and model calls. A budget stop must reach the code that
+    set the budget: catch it by name (``except sessionkit.BudgetExceeded``)."""
+
+    def __init__(self, session_id: str, limit: str, limit_value: float, consumed: float) -> None:
+        self.session_id = session_id
+        self.limit = limit
+        """Which limit: ``usd``, ``tokens``, ``llm_calls``, ``turns`` or ``seconds``."""
+        self.limit_value = limit_value
+        self.consumed = consumed
+        super().__init__(
+            f"sessionkit: session {session_id} is over its budget of {limit_value:g} {limit} "
+            f"(consumed {consumed:.6g}); its LLM requests are refused (on_exceed='raise'). "
+            "Raise the budget, or end the session and start a new one"
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.session_id, self.limit, self.limit_value, self.consumed))
 
 
 class internal_errors:

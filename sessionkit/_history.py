@@ -22,6 +22,7 @@ from opentelemetry.trace import Span
 
 from . import semconv
 from ._errors import internal_errors
+from ._findings import Finding, Severity
 from ._spans import record_error
 from ._types import Host
 from ._values import as_count, to_text
@@ -197,6 +198,25 @@ class HistoryStats:
             "history_load_growth_seconds_per_turn": self.growth_per_turn(),
             "history_advice": self.advice(),
         }
+
+    def finding(self) -> Optional[Finding]:
+        """The ``history_redundant`` finding, once the loads show it (else None)."""
+        advice = self.advice()
+        if advice is None:
+            return None
+        return Finding(
+            "history_redundant",
+            Severity.WARNING,
+            advice,
+            {
+                "loads": self.loads,
+                "messages": self.messages,
+                "redundant_messages": self.redundant,
+                "share": round(self.redundant / self.messages, 3),
+                "seconds": round(self.seconds, 4),
+            },
+            time_ns=time.time_ns(),
+        )
 
     def advice(self) -> Optional[str]:
         if self.uncached_repeats < 2 or not self.messages or self.redundant / self.messages < 0.5:

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
+from ._findings import Finding
 from ._types import EndState
 
 __all__ = ["ClientStats", "OpenChannel", "SessionSummary", "SpanRecord", "TurnSummary"]
@@ -104,6 +105,9 @@ class SessionSummary(BaseModel):
     """How much longer each turn's history load takes than the last (least-squares slope)."""
     history_advice: Optional[str] = None
     """One line saying what to do when loads keep repeating the same history without a cache."""
+    findings: list[Finding] = []
+    """What was found in the session (loops, retry storms, context growth, budgets, ...), oldest
+    first: docs/insights.md."""
 
 
 class ClientStats(BaseModel):

@@ -146,6 +146,27 @@ def _look_up(model: str, provider: Optional[str]) -> Any:
     return _Rates(only_in, read, write, output)
 
 
+_windows: dict[tuple[str, Optional[str]], Optional[int]] = {}
+
+
+def context_window(model: str, provider: Optional[str]) -> Optional[int]:
+    """The model's context window in tokens from genai-prices, or None (unknown). Never raises."""
+    key = (model, _PROVIDERS.get(provider or ""))
+    if key in _windows:
+        return _windows[key]
+    found: Optional[int] = None
+    try:
+        from genai_prices import Usage, calc_price
+
+        window = calc_price(Usage(input_tokens=1), model, provider_id=key[1]).model.context_window
+        found = int(window) if window else None
+    except Exception:
+        found = None
+    if len(_windows) < 1024:
+        _windows[key] = found
+    return found
+
+
 class PriceTable:
     """A client's prices: its ``prices`` setting first, then genai-prices."""
 

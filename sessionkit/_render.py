@@ -248,6 +248,7 @@ SESSION_HEADER = [
     "tokens in/out",
     "cost",
     "errors",
+    "findings",
 ]
 
 
@@ -276,9 +277,19 @@ def session_rows(sessions: Sequence[Any]) -> list[list[str]]:
             f"{s.input_tokens}/{s.output_tokens}",
             "incomplete" if s.cost_incomplete else stored_cost(s.cost_usd, s.llm_calls),
             str(s.errors),
+            _finding_cell(s),
         ]
         for s in sessions
     ]
+
+
+def _finding_cell(session: Any) -> str:
+    """``2: loop,budget`` (the store's row), or the kinds of a summary's findings; ``-``: none."""
+    kinds = getattr(session, "finding_kinds", None)
+    if kinds is not None:
+        return f"{session.finding_count}: {kinds}" if session.finding_count else "-"
+    found = getattr(session, "findings", None) or []
+    return f"{len(found)}: {','.join(dict.fromkeys(f.kind for f in found))}" if found else "-"
 
 
 _SPAN_LINE_KEYS = (
@@ -377,7 +388,7 @@ def session_waterfall_html(summary: SessionSummary, kept: Any, config: Config, t
             "spans are not kept for display here (display_spans is off outside a notebook kernel; "
             "display_spans=True keeps them)"
         )
-        return waterfall_html(head, [], note=note) + (
+        return waterfall_html(head, [], note=note, findings=summary.findings) + (
             "<p><b>turns</b></p>" + html_table(TURN_HEADER, turn_rows(summary)) if summary.turns else ""
         )
     spans = list(kept.spans)
@@ -392,7 +403,9 @@ def session_waterfall_html(summary: SessionSummary, kept: Any, config: Config, t
             f"{kept.dropped} earlier spans are not shown: a session keeps its newest {config.display_max_spans} "
             "(display_max_spans)"
         )
+    findings = list(summary.findings)
     if turn is not None:
         spans = [s for s in spans if s.turn == turn]
+        findings = [f for f in findings if f.turn == turn]
         head = [row for row in head if row[0] in ("session", "name", "user", "state")] + [("turn", turn)]
-    return waterfall_html(head, spans, note="; ".join(notes))
+    return waterfall_html(head, spans, note="; ".join(notes), findings=findings)

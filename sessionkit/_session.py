@@ -25,12 +25,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext, StatusCode
 
 from . import semconv
+from ._budget import Budget
 from ._channels import Channel, ChannelAttempt, ChannelRegistry, SessionChannels
 from ._context import pid
 from ._current import Place, current, restore
 from ._errors import internal_errors
 from ._figures import SessionFigures
+from ._findings import Finding, log_finding
 from ._history import HistoryLoad, HistoryStats, HistoryTracker
+from ._insights import SessionInsights
 from ._keep import SpanKeep
 from ._payloads.body import fit_json
 from ._payloads.llm import is_llm_span
@@ -99,7 +102,7 @@ class Session:
         "id", "name", "thread_id", "user_id", "tags", "metadata", "previous_id", "stamp", "sampled",  # identity
         "project", "export_project",  # where dashboards show it
         "_started_ns", "_ended_ns", "_start_ns", "_end_ns", "end_state", "end_reason",  # times, end
-        "_figures", "_channels", "_history", "_turns",  # what it counts, its turns
+        "_figures", "_channels", "_history", "_turns", "_insights", "_looks",  # what it counts and finds
         "_record", "_record_pending", "_per_turn", "_turn_context", "_remote_stamp",  # its spans' places
         "place",  # where it was made current, and what was current before
         "_kept", "_live",  # its display
@@ -116,6 +119,7 @@ class Session:
         tags: Union[None, str, Iterable[Any]] = None,
         metadata: Optional[Mapping[Any, Any]] = None,
         session_id: Optional[str] = None,
+        budget: Optional[Budget] = None,
         remote: Optional[tuple[SpanContext, Optional[int], Optional[str]]] = None,
     ) -> None:
         self._owner = owner
@@ -141,6 +145,14 @@ class Session:
         self._figures = SessionFigures(self._lock)  # fed by the span processor as spans start and end
         self._channels: Optional[SessionChannels] = None  # made by the first channel or attempt
         self._history: Optional[HistoryStats] = None  # made by the first history load
+        config = owner.host.config
+        if budget is None:
+            budget = config.budget
+        elif not isinstance(budget, Budget):
+            raise TypeError(f"sessionkit: budget= takes a sessionkit.Budget(usd=..., ...); got {budget!r}")
+        # findings and the budget: made now for a budget, else by the first LLM call, tool call or failure
+        self._insights = SessionInsights(config, self.id, budget, self._publish) if budget is not None else None
+        self._looks = SessionInsights.wanted(config)
         self.place = Place(self)
         """Where the session was made current (``start_session``, ``with`` blocks), and what
         was current before it there: a seam for the registry, not API."""
@@ -279,6 +291,8 @@ class Session:
     def turn_opened(self, turn: Turn) -> None:
         """``turn`` (explicit or implicit) started: keep it, and per turn make its trace this session's."""
         self._turns.add(turn, self._per_turn)
+        if self._insights is not None:
+            self._insights.turn_started()
         if self._per_turn:
             self._owner.trace_opened(turn.trace_id_int, self)
 
@@ -402,7 +416,10 @@ class Session:
             if self._history is None:
                 self._history = HistoryStats()
             self._history.add(load, redundant or 0)
+            found = self._history.finding() if redundant else None
         tracker.record_metrics(load)
+        if found is not None:
+            self.report_finding(found, "history")  # (once per session)
         return redundant
 
     # -- ending it ---------------------------------------------------------------------------
@@ -460,9 +477,15 @@ class Session:
 
     def _finish_record(self) -> None:
         attrs: dict[str, Any] = {}
+        insights = self._insights
+        if insights is not None:
+            with internal_errors("looking for findings"):
+                insights.session_ended()
         with internal_errors("recording the end of a session"):
+            if insights is not None:
+                attrs.update(insights.record_attributes())
             with self._lock:
-                attrs = self._figures.record_attributes()
+                attrs.update(self._figures.record_attributes())
                 attrs[semconv.SESSION_TURNS] = self._turns.count
         self._record.finish(attrs, self.end_state, self.end_reason, self._ended_ns)
 
@@ -483,17 +506,76 @@ class Session:
         try:
             operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)  # (counts_as_llm_call, inlined)
             llm = operation in semconv.LLM_OPERATIONS if operation is not None else is_llm_span(attrs)
-            if llm or span.status.status_code is StatusCode.ERROR:
-                figures.add(span, attrs, turn, llm and not attrs.get(semconv.LLM_COUNTED_IN_CHILD))
-            # (the common case, no LLM call and no error, adds nothing more and takes no lock)
+            failed = span.status.status_code is StatusCode.ERROR
+            tool = operation == semconv.OPERATION_EXECUTE_TOOL
+            if llm or failed or tool:
+                counted = llm and not attrs.get(semconv.LLM_COUNTED_IN_CHILD)
+                if llm or failed:
+                    figures.add(span, attrs, turn, counted)
+                insights = self._insights
+                if insights is None and self._looks:
+                    insights = self._insights_now()  # (made by the first LLM call, tool call or failure)
+                if insights is not None:
+                    insights.span_ended(span, attrs, turn.index if turn is not None else None, counted, tool, failed)
+            # (the common case, no LLM call, tool call or error, adds nothing more and takes no lock)
         finally:
             if turn is not None:
                 if not turn.implicit:
                     turn.span_ended()
                 elif span.context is not None and span.context.span_id == turn.span_id:
                     turn.root_ended(span.end_time)
+                    self.turn_finished(turn, span.status.status_code is StatusCode.ERROR)
             if self._record_pending and not figures.spans_open:
                 self._send_waiting_record()  # the last open span of an ended session
+
+    # -- findings and the budget (sessionkit._insights) ----------------------------------------
+    @property
+    def findings(self) -> list[Finding]:
+        """What was found in the session so far (docs/insights.md), oldest first."""
+        insights = self._insights
+        return insights.findings.findings if insights is not None else []
+
+    def _insights_now(self) -> Optional[SessionInsights]:
+        insights = self._insights
+        if insights is None:
+            config = self._owner.host.config
+            if not SessionInsights.wanted(config):
+                return None
+            with self._lock:
+                if self._insights is None:
+                    self._insights = SessionInsights(config, self.id, None, self._publish)
+                insights = self._insights
+        return insights
+
+    def turn_finished(self, turn: Turn, failed: bool) -> None:
+        insights = self._insights if not failed else self._insights_now()
+        if insights is not None:  # (else no LLM call, tool call or failure in the session yet)
+            insights.turn_ended(turn, failed)
+
+    def report_finding(self, finding: Finding, key: Any = None) -> None:
+        """File a finding of sessionkit's own figures (history loads, channels): a seam."""
+        insights = self._insights_now()
+        if insights is not None:
+            insights.findings.report(finding, key)
+
+    def refuse_llm_request(self) -> None:
+        """Before an LLM request of the session is sent (the wire hook): raises
+        :class:`BudgetExceeded` when the budget says so."""
+        insights = self._insights
+        if insights is not None:
+            insights.refuse()
+
+    def _publish(self, finding: Finding) -> None:
+        """A new finding: logged once, and an event on the record and on its turn's open root."""
+        log_finding(finding, self.id)
+        attrs = finding.attributes()
+        record = self._record.span
+        if record.is_recording():
+            record.add_event(semconv.EVENT_FINDING, attrs, timestamp=finding.time_ns)
+        if finding.turn is not None:
+            turn = self._turns.by_index.get(finding.turn)
+            if turn is not None:
+                turn.note(semconv.EVENT_FINDING, attrs, finding.time_ns)
 
     def handed_on(self) -> None:
         """A request carried the session to another service (a seam of the outgoing propagation)."""
@@ -526,6 +608,7 @@ class Session:
                 **self._figures.summary_fields(),
                 **(channels.summary_fields() if channels is not None else {}),  # (else the model's zeros)
                 **(self._history.summary_fields() if self._history is not None else {}),
+                findings=self.findings,
             )
 
     # -- seams the registry and the scopes use ------------------------------------------------

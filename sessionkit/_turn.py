@@ -67,6 +67,10 @@ class TurnOwner(Protocol):
 
     def leave_turn(self, token: Any) -> None: ...
 
+    def turn_finished(self, turn: Turn, failed: bool) -> None:
+        """``turn`` ended (an explicit one just before its root span ends): its findings."""
+        ...
+
     def html(self, turn: Optional[int] = None) -> str:
         """The session's display as HTML (``turn``: that turn's alone)."""
         ...
@@ -278,6 +282,7 @@ class Turn:
             span.set_attributes(attrs)
             if self._error is not None:
                 record_error(span, self._error)
+            self.owner.turn_finished(self, self._error is not None)  # (its findings go on the open root)
         span.end(end_time=self._end_wall)
         self._span = None  # an ended turn keeps its figures, not its span
 
@@ -350,6 +355,12 @@ class Turn:
         elif result is not None:
             self.set_output(result)
         self.end()
+
+    def note(self, name: str, attributes: Mapping[str, Any], time_ns: Optional[int] = None) -> None:
+        """An event on the turn's root span while it is open (an explicit turn's)."""
+        span = self._span
+        if span is not None:
+            span.add_event(name, attributes, timestamp=time_ns)
 
     def _repr_html_(self) -> str:
         return self.owner.html(self.index)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar, Union
 
 from typing_extensions import TypedDict
 
+from ._budget import Budget
 from ._values import to_session_id
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class SessionFields(TypedDict, total=False):
     session_id: Optional[str]
     """Continue the session with this id (from another request, process or replica) instead
     of starting a new one: the new turns carry the same ``session.id``."""
+    budget: Optional[Budget]
+    """What the session may spend (:class:`sessionkit.Budget`); default: the ``budget`` setting."""
 
 
 class Host(Protocol):
@@ -100,3 +103,6 @@ def check_fields(fields: Mapping[str, Any]) -> None:
     session_id = fields.get("session_id")
     if session_id is not None:
         to_session_id(session_id)
+    budget = fields.get("budget")
+    if budget is not None and not isinstance(budget, Budget):
+        raise TypeError(f"sessionkit: budget= takes a sessionkit.Budget(usd=..., tokens=..., ...); got {budget!r}")

@@ -203,6 +203,9 @@ body[data-jp-theme-light=false] .skw,.vscode-dark .skw,[data-theme=dark] .skw{--
 .skw .skw-err .skw-name,.skw .skw-msg{color:var(--skw-err)}
 .skw .skw-msgline{white-space:pre-wrap;word-break:break-word}
 .skw .skw-note{color:var(--skw-muted);margin:4px 0}
+.skw .skw-finding{color:var(--skw-hist);white-space:pre-wrap;margin:2px 0 2px 14px}
+.skw .skw-finding.skw-error{color:var(--skw-err)}
+.skw .skw-evidence .skw-name{text-decoration:underline dotted var(--skw-hist)}
 """
 
 _BAR_COLOURS = {
@@ -217,6 +220,28 @@ _BAR_COLOURS = {
 _FALLBACK = {"bar": "#4c78a8", "llm": "#8250df", "tool": "#1a7f37", "err": "#cf222e", "hist": "#9a6700"}
 
 
+def _by_turn(findings: Sequence[Any]) -> tuple[dict[Optional[int], list[Any]], set[int]]:
+    """Findings (``Finding``) by the turn they are about (None: the session), and the ids of
+    their evidence spans."""
+    grouped: dict[Optional[int], list[Any]] = {}
+    evidence: set[int] = set()
+    for finding in findings:
+        grouped.setdefault(finding.turn, []).append(finding)
+        for span_id in finding.evidence:
+            try:
+                evidence.add(int(span_id, 16))
+            except (TypeError, ValueError):
+                pass
+    return grouped, evidence
+
+
+_SEVERITY_MARK = {"info": "i", "warning": "!", "error": "!!"}
+
+
+def _finding_line(finding: Any) -> str:
+    return f"{_SEVERITY_MARK.get(finding.severity.value, '!')} {finding.kind}: {finding.message}"
+
+
 def _colour(span: KeptSpan, kind: str) -> str:
     name = "err" if span.error else _BAR_COLOURS.get(kind, "bar")
     return f"var(--skw-{name},{_FALLBACK[name]})"  # the fallback: a static render that drops <style>
@@ -228,9 +253,12 @@ def waterfall_html(
     *,
     note: str = "",
     open_turns: bool = True,
+    findings: Sequence[Any] = (),
 ) -> str:
     """The waterfall as one self-contained HTML fragment: the ``head`` figures (label, value),
-    then a collapsible block per turn. Nothing is fetched; every colour has an inline fallback."""
+    then a collapsible block per turn (its ``findings`` written under it, their evidence spans
+    marked). Nothing is fetched; every colour has an inline fallback."""
+    grouped, evidence = _by_turn(findings)
     turns = layout(spans)
     origin, total = _axis(turns)
     parts = [f'<div class="skw"><style>{_CSS}</style><div class="skw-head">']
@@ -263,8 +291,10 @@ def waterfall_html(
                 + (f' <span class="skw-det">{html.escape(details)}</span>' if details else "")
                 + (f' <span class="skw-msg">{html.escape(span.message or "error")}</span>' if span.error else "")
             )
+            marked = " skw-evidence" if span.span_id in evidence else ""
             parts.append(
-                f'<div class="skw-row skw-span{" skw-err" if span.error else ""}" data-name="{html.escape(span.name)}" '
+                f'<div class="skw-row skw-span{" skw-err" if span.error else ""}{marked}" '
+                f'data-name="{html.escape(span.name)}" '
                 f'data-start="{span.start_ns - origin}" data-depth="{row.depth}" title="{html.escape(title)}">'
                 f'<div class="skw-label" style="padding-left:{row.depth * 14}px">{label}</div>'
                 f'<div class="skw-track"><div class="skw-bar" style="left:{left:.3f}%;width:{width:.3f}%;'
@@ -276,20 +306,37 @@ def waterfall_html(
                     f'<div class="skw-msg skw-msgline" style="padding-left:{row.depth * 14 + 14}px">'
                     f"{html.escape(span.message)}</div>"
                 )
+        for finding in grouped.pop(turn.number, []):
+            parts.append(_finding_html(finding))
         parts.append("</details>")
+    for group in grouped.values():  # the session's own, and those of turns not drawn
+        for finding in group:
+            parts.append(_finding_html(finding))
     if not turns:
         parts.append('<div class="skw-note">no spans yet</div>')
     parts.append("</div>")
     return "".join(parts)
 
 
+def _finding_html(finding: Any) -> str:
+    severity = finding.severity.value
+    return (
+        f'<div class="skw-finding skw-{html.escape(severity)}" data-kind="{html.escape(finding.kind)}">'
+        f"{html.escape(_finding_line(finding))}</div>"
+    )
+
+
 # -- text ----------------------------------------------------------------------------------------
 _ANSI = {"bar": "34", "llm": "35", "tool": "32", "err": "31", "hist": "33"}
 
 
-def waterfall_text(spans: Iterable[KeptSpan], *, width: int = 100, colour: bool = False) -> str:
+def waterfall_text(
+    spans: Iterable[KeptSpan], *, width: int = 100, colour: bool = False, findings: Sequence[Any] = ()
+) -> str:
     """The waterfall for a terminal: a label column, bars scaled to ``width`` columns, the
-    duration; ANSI colours when ``colour`` (errors red, LLM calls magenta, tools green)."""
+    duration; ANSI colours when ``colour`` (errors red, LLM calls magenta, tools green). A
+    turn's ``findings`` are written under it; their evidence spans are marked ``*``."""
+    grouped, evidence = _by_turn(findings)
     turns = layout(spans)
     origin, total = _axis(turns)
     width = max(width, 40)
@@ -310,7 +357,12 @@ def waterfall_text(spans: Iterable[KeptSpan], *, width: int = 100, colour: bool 
         for row in turn.rows:
             span = row.span
             kind = kind_of(span)
-            name = "  " * row.depth + span.name + (f" [{kind}]" if kind else "")
+            name = (
+                "  " * row.depth
+                + ("*" if span.span_id in evidence else "")
+                + span.name
+                + (f" [{kind}]" if kind else "")
+            )
             name = name if len(name) <= label_width else name[: label_width - 1] + "~"
             start = int((span.start_ns - origin) / total * track)
             length = max(round((span.end_ns - span.start_ns) / total * track), 1)
@@ -327,6 +379,13 @@ def waterfall_text(spans: Iterable[KeptSpan], *, width: int = 100, colour: bool 
                 extra.append(paint(f"ERROR {span.message}".rstrip(), _ANSI["err"]))
             if extra:
                 lines.append(" " * (2 * row.depth + 2) + "  ".join(extra))
+        for finding in grouped.pop(turn.number, []):
+            lines.append(
+                paint("  " + _finding_line(finding), _ANSI["err" if finding.severity.value == "error" else "hist"])
+            )
+    for group in grouped.values():
+        for finding in group:
+            lines.append(paint(_finding_line(finding), _ANSI["err" if finding.severity.value == "error" else "hist"]))
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ Mistral and Bedrock. ``LoopbackHandler`` is their request handler, for servers o
 
 For the demo and for tests: the real ``openai`` and ``anthropic`` SDKs (or plain httpx) talk to
 it through ``base_url``. It answers JSON or SSE streams with usage, and misbehaves on request:
-a model named ``error-500`` / ``error-429`` / ``error-400`` answers that status, ``cut``
+a model named ``error-500`` / ``error-429`` / ``error-400`` answers that status (and
+``fail_next(3, 429)`` makes the next three answers that status, a burst a client retries), ``cut``
 breaks the stream in the middle, ``slow`` waits between chunks. Every answer's token counts are
 kept in ``reported``, so a test can compare what a span says with what the server said.
 """
@@ -93,6 +94,13 @@ class FakeLLMServer(LoopbackServer):
         self.reported: list[Reported] = []
         self.sent: list[bytes] = []
         """The exact body bytes of each SSE answer (without the chunked framing)."""
+        self._failing: list[int] = []
+
+    def fail_next(self, count: int, status: int = 429) -> None:
+        """The next ``count`` LLM requests are answered with ``status`` (429: with
+        ``retry-after: 0``), whatever their model."""
+        with self._lock:
+            self._failing.extend([status] * count)
 
     @property
     def openai_base_url(self) -> str:
@@ -111,8 +119,10 @@ class FakeLLMServer(LoopbackServer):
         path = handler.path.split("?")[0].rstrip("/")
         model = str(body.get("model") or "fake-model")
         stream = body.get("stream") is True
-        if model.startswith("error-"):
-            status = int(model.split("-", 1)[1])
+        with self._lock:
+            failing = self._failing.pop(0) if self._failing else None
+        if failing is not None or model.startswith("error-"):
+            status = failing if failing is not None else int(model.split("-", 1)[1])
             self._record(path, model, stream, 0, 0, status)
             anthropic = path.endswith("/messages")
             error = (

@@ -172,6 +172,30 @@ LLM_INPUT_MESSAGES_OMITTED = "sessionkit.llm.input_messages.omitted"
 """Older messages of the request left out of ``gen_ai.input.messages`` (by the size limit, or
 with ``message_capture="new"`` because an earlier call captured them)."""
 
+LLM_REQUEST_FINGERPRINT = "sessionkit.llm.request.fingerprint"
+"""An int the same for the same request body (its length and checksums of its ends): how the
+``loop`` finding tells a request sent again from a new one. Never the content."""
+TOOL_CALL_FINGERPRINT = "sessionkit.tool.call.fingerprint"
+"""On a decorated tool's span with content capture off: an int the same for the same arguments
+(a hash, never the arguments), for the ``loop`` finding."""
+
+# Findings (sessionkit._findings): events on the record and the turn's root
+EVENT_FINDING = "sessionkit.finding"
+FINDING_KIND = "sessionkit.finding.kind"
+FINDING_SEVERITY = "sessionkit.finding.severity"
+FINDING_MESSAGE = "sessionkit.finding.message"
+FINDING_FIGURES = "sessionkit.finding.figures"  # a JSON object of the figures that show it
+FINDING_EVIDENCE = "sessionkit.finding.evidence"  # the evidence spans' ids (16 hex digits each)
+FINDING_TURN = "sessionkit.finding.turn"  # the turn it is about (absent: the session)
+SESSION_FINDINGS = "sessionkit.session.findings"  # on the record: how many
+SESSION_FINDING_KINDS = "sessionkit.session.finding_kinds"  # on the record: their kinds, once each
+
+# Budgets (sessionkit.Budget), on the record. The token budget in the GenAI names proposed for
+# agents (not yet in the installed conventions package), the rest in sessionkit's.
+GEN_AI_AGENT_TOKEN_BUDGET_LIMIT = "gen_ai.agent.token_budget.limit"
+GEN_AI_AGENT_TOKEN_BUDGET_CONSUMED = "gen_ai.agent.token_budget.consumed"
+BUDGET_PREFIX = "sessionkit.budget."  # sessionkit.budget.<usd|tokens|llm_calls|turns|seconds>.limit / .consumed
+
 # -- OpenInference ----------------------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 INPUT_VALUE = "input.value"

@@ -55,6 +55,8 @@ class ReceivedSpan:
     status_code: int
     kind: int
     events: list[str] = field(default_factory=list)
+    event_attributes: list[dict[str, Any]] = field(default_factory=list)
+    """Each event's attributes, in the order of ``events``."""
 
 
 @dataclass
@@ -95,6 +97,7 @@ def decode(body: bytes) -> list[ReceivedSpan]:
                         status_code=span.status.code,
                         kind=span.kind,
                         events=[e.name for e in span.events],
+                        event_attributes=[{kv.key: any_value(kv.value) for kv in e.attributes} for e in span.events],
                     )
                 )
     return out

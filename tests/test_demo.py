@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import sessionkit
 
 from helpers import read_sessions
 
@@ -25,11 +26,13 @@ def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):
     assert "spans went to" in out and str(store) in out
     rows = [line for line in out.splitlines() if line.split()[1:2] and line.split()[1].startswith("user-")]
     assert len(rows) == 4
-    # The warnings that fired are named: user 3's last channel leaks.
-    assert "Warnings sessionkit raised:" in out and "leaked (still open when its session ended" in out
-    # The reloading agents (odd users) get the history advice; the caching ones do not.
-    assert "user-1: history reloaded 4 times without a cache" in out
-    assert "user-2: history" not in out
+    # What sessionkit found is printed per session: user 3's last channel leaks ...
+    assert "Findings (docs/insights.md):" in out
+    assert "user-3  warning channel_leaked: discord channel" in out and "still open when its session ended" in out
+    # ... the reloading agents (odd users) reload their history; the caching ones do not.
+    assert "user-1  warning history_redundant: history reloaded 4 times without a cache" in out
+    assert "user-2  warning history_redundant" not in out
+    assert "Other warnings" not in out  # (every warning of the demo is a finding now)
 
     stored = {s.user_id: s for s in read_sessions(store)}
     assert set(stored) == {"user-1", "user-2", "user-3", "user-4"}
@@ -52,4 +55,12 @@ def test_demo_runs_offline_prints_a_summary_and_fills_the_local_store(tmp_path):
         assert s.cost == pytest.approx(sum(t.cost for t in s.turns))
     leaked = [span for span in stored["user-3"].spans if span.attributes.get("sessionkit.channel.leaked") is True]
     assert len(leaked) == 1
+    # The findings are in the store too, the leak's evidence its channel span
+    with sessionkit.open_store(store) as opened:
+        (leak,) = opened.findings(stored["user-3"].id, kind="channel_leaked")
+        assert leak.evidence == (leaked[0].span_id,)
+        assert {s.session_id for s in opened.sessions(finding="history_redundant")} == {
+            stored["user-1"].id,
+            stored["user-3"].id,
+        }
     assert not any(span.attributes.get("sessionkit.channel.leaked") for span in stored["user-2"].spans)

@@ -1,5 +1,5 @@
 """The store's filters: which sessions a listing, a count or an export takes (user, thread,
-state, since, name) as an SQL condition with its parameters, and the paging checks."""
+state, since, name, finding) as an SQL condition with its parameters, and the paging checks."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ class SessionFilters(TypedDict, total=False):
     """Sessions started since: a datetime, a timedelta before now, or ``30m``, ``2h``, ``7d``, ``1w``, an ISO date."""
     name: Optional[str]
     """Exact, or a glob (``support-*``)."""
+    finding: Optional[str]
+    """Sessions with a finding of this kind (``loop``, ``budget``, ...; docs/insights.md)."""
 
 
 def where_clause(filters: SessionFilters) -> tuple[str, list[Any]]:
@@ -76,7 +78,7 @@ def where_clause(filters: SessionFilters) -> tuple[str, list[Any]]:
     if unknown:
         raise ConfigError(
             f"sessionkit: sessions cannot be filtered by {', '.join(sorted(unknown))}; the filters are "
-            "user, thread, state, since and name",
+            "user, thread, state, since, name and finding",
             field=sorted(unknown)[0],
             value=None,
         )
@@ -106,6 +108,10 @@ def where_clause(filters: SessionFilters) -> tuple[str, list[Any]]:
     if name is not None:
         clauses.append("name GLOB ?" if any(c in name for c in "*?[") else "name = ?")
         args.append(name)
+    finding = filters.get("finding")
+    if finding is not None:
+        clauses.append("session_id IN (SELECT session_id FROM findings WHERE kind = ?)")
+        args.append(finding)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 

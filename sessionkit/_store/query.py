@@ -21,6 +21,7 @@ from typing_extensions import Unpack
 
 from .. import semconv
 from .._errors import ConfigError
+from .._findings import Finding, Severity
 from .._types import EndState
 from .codec import load_attributes, make_resource, make_scope, make_span
 from .filters import SessionFilters, Since, check_page, since_ns, where_clause
@@ -65,6 +66,17 @@ class SessionRow:
     errors: int
     cost_usd: Optional[float]
     cost_incomplete: bool
+    finding_count: int = 0
+    finding_kinds: str = ""
+    """The kinds of its findings, comma-separated (``loop,budget``)."""
+
+
+_LISTED = (
+    "SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count, "
+    "(SELECT count(*) FROM findings f WHERE f.session_id = s.session_id) AS finding_count, "
+    "(SELECT group_concat(DISTINCT f.kind) FROM findings f WHERE f.session_id = s.session_id) AS finding_kinds "
+    "FROM sessions s"
+)
 
 
 def _figures(row: sqlite3.Row) -> dict[str, Any]:
@@ -88,7 +100,34 @@ def _figures(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _session_row(row: sqlite3.Row) -> SessionRow:
-    return SessionRow(**_figures(row), state=row["state"], start_ns=row["start_ns"])
+    return SessionRow(
+        **_figures(row),
+        state=row["state"],
+        start_ns=row["start_ns"],
+        finding_count=row["finding_count"],
+        finding_kinds=row["finding_kinds"] or "",
+    )
+
+
+def _finding(row: sqlite3.Row) -> Finding:
+    try:
+        figures = json.loads(row["figures"]) if row["figures"] else {}
+    except ValueError:
+        figures = {}
+    try:
+        severity = Severity(row["severity"])
+    except ValueError:
+        severity = Severity.INFO
+    return Finding(
+        kind=row["kind"],
+        severity=severity,
+        message=row["message"],
+        figures=figures if isinstance(figures, dict) else {},
+        evidence=tuple(json.loads(row["evidence"])) if row["evidence"] else (),
+        turn=row["turn_index"],
+        time_ns=row["time_ns"],
+        session_id=row["session_id"],
+    )
 
 
 class Store:
@@ -182,16 +221,52 @@ class Store:
     ) -> list[SessionSummary]:
         """Sessions, newest first, as ``SessionSummary`` records (without their turns; ``session()``
         has them). ``name`` may be a glob (``support-*``); ``since`` as :func:`since_ns` takes it."""
-        return [self._summary(row) for row in self._listed(limit, offset, filters)]
+        summaries = [self._summary(row) for row in self._listed(limit, offset, filters)]
+        if summaries:
+            found: dict[str, list[Finding]] = {}
+            for finding in self._findings([s.session_id for s in summaries]):
+                found.setdefault(finding.session_id or "", []).append(finding)
+            for summary in summaries:
+                summary.findings = found.get(summary.session_id, [])
+        return summaries
 
     def _listed(self, limit: Optional[int], offset: int, filters: SessionFilters) -> list[sqlite3.Row]:
         check_page(limit, offset)
         where, args = where_clause(filters)
         return self._rows(
-            f"SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
-            f"FROM sessions s{where} ORDER BY start_ns DESC LIMIT ? OFFSET ?",
-            [*args, -1 if limit is None else limit, offset],
+            f"{_LISTED}{where} ORDER BY start_ns DESC LIMIT ? OFFSET ?", [*args, -1 if limit is None else limit, offset]
         )
+
+    def findings(
+        self, session_id: Optional[str] = None, *, kind: Optional[str] = None, limit: Optional[int] = 100
+    ) -> list[Finding]:
+        """Findings (docs/insights.md), oldest first: a session's (by id or its first characters),
+        or the newest of every session; ``kind`` keeps one kind."""
+        check_page(limit, 0)
+        if session_id is not None:
+            found = self.resolve(session_id)
+            if found is None:
+                return []
+            return [f for f in self._findings([found]) if kind is None or f.kind == kind][: limit or None]
+        where, args = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
+        rows = self._rows(
+            f"SELECT * FROM (SELECT * FROM findings {where} ORDER BY time_ns DESC LIMIT ?) ORDER BY time_ns",
+            [*args, -1 if limit is None else limit],
+        )
+        return [_finding(row) for row in rows]
+
+    def _findings(self, session_ids: list[str]) -> list[Finding]:
+        found: list[Finding] = []
+        for start in range(0, len(session_ids), 500):
+            chunk = session_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += [
+                _finding(row)
+                for row in self._rows(
+                    f"SELECT * FROM findings WHERE session_id IN ({marks}) ORDER BY time_ns, kind", chunk
+                )
+            ]
+        return found
 
     def count(self, **filters: Unpack[SessionFilters]) -> int:
         """How many sessions match the filters."""
@@ -235,6 +310,7 @@ class Store:
         summary = self._summary(rows[0])
         summary.turns = self.turns(found)
         summary.turn_count = len(summary.turns)
+        summary.findings = self._findings([found])
         return summary
 
     def turns(self, session_id: str) -> list[TurnSummary]:
@@ -449,11 +525,7 @@ def listed_rows(
 
 def listed_row(store: Store, session_id: str) -> Optional[SessionRow]:
     """One session's plain row, by its exact id."""
-    rows = store._rows(
-        "SELECT *, (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) AS turn_count "
-        "FROM sessions s WHERE session_id = ?",
-        (session_id,),
-    )
+    rows = store._rows(f"{_LISTED} WHERE session_id = ?", (session_id,))
     return _session_row(rows[0]) if rows else None
 
 

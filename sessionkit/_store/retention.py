@@ -38,9 +38,9 @@ def used_bytes(conn: sqlite3.Connection) -> int:
 
 
 def delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> None:
-    """Remove sessions whole: their spans, turns, events and rows (in the caller's transaction)."""
+    """Remove sessions whole: their spans, turns, events, findings and rows (in the caller's transaction)."""
     marks = ",".join("?" * len(ids))
-    for table in ("spans", "turns", "logged_events", "sessions"):
+    for table in ("spans", "turns", "logged_events", "findings", "sessions"):
         conn.execute(f"DELETE FROM {table} WHERE session_id IN ({marks})", ids)
 
 

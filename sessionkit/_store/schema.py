@@ -78,6 +78,11 @@ CREATE VIEW IF NOT EXISTS events(session_id, name, time_ns, attributes) AS
     UNION ALL
     SELECT session_id, name, time_ns, attributes FROM logged_events;
 CREATE TABLE IF NOT EXISTS counts(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS findings(
+    session_id TEXT NOT NULL, turn_index INTEGER, kind TEXT NOT NULL, severity TEXT NOT NULL,
+    message TEXT NOT NULL, figures TEXT, evidence TEXT, time_ns INTEGER NOT NULL,
+    PRIMARY KEY(session_id, kind, message)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS findings_kind ON findings(kind, session_id);
 INSERT OR IGNORE INTO counts VALUES ('sessions', 0);
 CREATE TRIGGER IF NOT EXISTS sessions_added AFTER INSERT ON sessions
     BEGIN UPDATE counts SET value = value + 1 WHERE name = 'sessions'; END;

@@ -37,6 +37,10 @@ from .schema import connect, db_path
 logger = logging.getLogger("sessionkit")
 
 STATUS_ERROR = 2
+_INSERT_FINDING = (
+    "INSERT OR IGNORE INTO findings(session_id,turn_index,kind,severity,message,figures,evidence,time_ns) "
+    "VALUES (?,?,?,?,?,?,?,?)"
+)
 _INSERT_SPAN = f"INSERT OR IGNORE INTO spans({','.join(SPAN_COLUMNS)}) VALUES ({','.join('?' * len(SPAN_COLUMNS))})"
 _NUMBERS = ("span_count", "llm_calls", "input_tokens", "output_tokens", "errors", "llm_calls_without_usage")
 
@@ -250,6 +254,7 @@ class StoreWriter:
             sessions: dict[str, _SessionTally] = {}
             turns: dict[tuple[str, str, int], _Tally] = {}
             explicit: set[tuple[str, str, int]] = set()
+            findings: list[tuple[Any, ...]] = []
             resource_ids: dict[int, int] = {}
             scope_ids: dict[int, Optional[int]] = {}
             for span in spans:
@@ -277,6 +282,8 @@ class StoreWriter:
                 tally.add(span, attributes)
                 kind = attributes.get(semconv.SPAN_TYPE)
                 _note_fields(tally, span, attributes, kind)
+                if kind is not None and span.events:  # a record's or a turn's findings (the same once)
+                    findings += _finding_rows(session_id, span.events)
                 if row[4] is not None:
                     key = (session_id, row[0], row[4])
                     turn = turns.get(key)
@@ -298,6 +305,8 @@ class StoreWriter:
                 conn.executemany(_INSERT_SPAN, rows)
                 conn.executemany(_UPSERT_SESSION, session_rows)
                 conn.executemany(_UPSERT_TURN, turn_rows)
+                if findings:
+                    conn.executemany(_INSERT_FINDING, findings)
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
@@ -359,6 +368,32 @@ _INSERT_EVENT = (
     "INSERT OR IGNORE INTO logged_events(session_id,name,time_ns,severity,attributes,trace_id,span_id,resource_id) "
     "VALUES (?,?,?,?,?,?,?,?)"
 )
+
+
+def _finding_rows(session_id: str, events: Sequence[Any]) -> list[tuple[Any, ...]]:
+    rows = []
+    for event in events:
+        if event.name != semconv.EVENT_FINDING:
+            continue
+        attrs = event.attributes or {}
+        kind, message = attrs.get(semconv.FINDING_KIND), attrs.get(semconv.FINDING_MESSAGE)
+        if not isinstance(kind, str) or not isinstance(message, str):
+            continue
+        turn = attrs.get(semconv.FINDING_TURN)
+        evidence = attrs.get(semconv.FINDING_EVIDENCE)
+        rows.append(
+            (
+                session_id,
+                turn if isinstance(turn, int) else None,
+                kind,
+                str(attrs.get(semconv.FINDING_SEVERITY) or "info"),
+                message,
+                attrs.get(semconv.FINDING_FIGURES),
+                json.dumps(list(evidence)) if evidence else None,
+                event.timestamp or 0,
+            )
+        )
+    return rows
 
 
 def _note_fields(tally: _SessionTally, span: ReadableSpan, attributes: Any, kind: Any) -> None:

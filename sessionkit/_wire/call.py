@@ -22,6 +22,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import semconv
 from .._client_set import ClientSet
+from .._errors import BudgetExceeded
+from .._findings import request_fingerprint
 from .._payloads.body import fit_json, fit_messages, redacted_json
 from .._payloads.family import PayloadFamily, family_of
 from .._payloads.llm import (
@@ -132,6 +134,9 @@ class LLMCall:
         }
         if endpoint.port is not None:
             attrs[semconv.SERVER_PORT] = endpoint.port
+        raw = request_body(request)
+        if raw:
+            attrs[semconv.LLM_REQUEST_FINGERPRINT] = request_fingerprint(raw)
         attrs.update(parsed.params)
         retries = _retry_count(request)
         attrs[semconv.LLM_ATTEMPT] = retries + 1
@@ -390,7 +395,11 @@ def start_call(request: Any) -> Optional[LLMCall]:
                 endpoint = endpoint_of(url, base_urls, hint)
         if endpoint is None:
             return None
+        if session is not None:
+            session.refuse_llm_request()  # (a budget with on_exceed="raise": BudgetExceeded, not sent)
         return LLMCall(client, endpoint, request, session)
+    except BudgetExceeded:
+        raise  # (the one exception meant for the agent's code: the user asked for it)
     except Exception:
         logger.debug("sessionkit: could not start an LLM span (the call goes on untraced)", exc_info=True)
         return None
@@ -401,7 +410,11 @@ def start_known_call(endpoint: Endpoint, request: Request) -> Optional[LLMCall]:
     started, or None when nothing records. Never raises."""
     try:
         found = _recording_client()
+        if found is not None and found[1] is not None:
+            found[1].refuse_llm_request()
         return LLMCall(found[0], endpoint, request, found[1]) if found is not None else None
+    except BudgetExceeded:
+        raise
     except Exception:
         logger.debug("sessionkit: could not start an LLM span (the call goes on untraced)", exc_info=True)
         return None

@@ -125,11 +125,15 @@ def _follow_executor(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
 def setup() -> None:
     """Follow the runs of the agent executors of A2A request handlers made from now on (once per
     process; a handler made before sessionkit set up runs as it did)."""
+
+    def follow(handler: str) -> Any:
+        def hook(module: Any) -> None:
+            wrapt.wrap_function_wrapper(module, f"{handler}.__init__", _follow_executor)
+
+        return hook
+
     for module, handler in (
         ("a2a.server.request_handlers.default_request_handler_v2", "DefaultRequestHandlerV2"),
         ("a2a.server.request_handlers.default_request_handler", "LegacyRequestHandler"),
     ):
-        wrapt.register_post_import_hook(
-            lambda loaded, name=handler: wrapt.wrap_function_wrapper(loaded, f"{name}.__init__", _follow_executor),
-            module,
-        )
+        wrapt.register_post_import_hook(follow(handler), module)

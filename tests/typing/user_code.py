@@ -258,3 +258,32 @@ def testing_helpers() -> None:
     instrumentor = LLMHttpInstrumentor()
     instrumentor.instrument(capture_content=True)
     print(instrumentor.client)
+
+
+def findings_and_budgets() -> None:
+    class Expensive(sessionkit.Detector):
+        kind = "expensive"
+        sees = frozenset({"llm"})
+
+        def span_ended(self, span: sessionkit.EndedSpan) -> None:
+            if span.cost_usd > 0.05:
+                self.report(sessionkit.Severity.WARNING, "dear", {"usd": span.cost_usd}, [span.span_id], span.turn)
+
+        def turn_ended(self, turn: sessionkit.EndedTurn) -> None:
+            print(turn.index, turn.cost_usd)
+
+    client = sessionkit.Client(exporter="memory", detectors=[Expensive], findings=["loop", "budget"])
+    budget = sessionkit.Budget(usd=0.5, tokens=200_000, on_exceed="raise")
+    try:
+        with client.session("capped", budget=budget) as session:
+            found: list[sessionkit.Finding] = session.findings
+            print([(f.kind, f.severity.value, f.message, f.evidence, f.turn) for f in found])
+    except sessionkit.BudgetExceeded as stop:
+        print(stop.limit, stop.limit_value, stop.consumed, stop.session_id)
+    on_exceed: list[sessionkit.BudgetExceeded] = []
+    client.start_session("warned", budget=sessionkit.Budget(llm_calls=5, on_exceed=on_exceed.append)).end()
+    with sessionkit.open_store("/tmp/store") as store:
+        loops: list[sessionkit.Finding] = store.findings(kind="loop")
+        looping: list[SessionSummary] = store.sessions(finding="loop")
+        print(loops, looping[0].findings)
+    client.shutdown()

@@ -30,6 +30,7 @@ class FakeOwner:
         self.channels = SessionChannels(self, self.registry)
         self.tracker = HistoryTracker(host)
         self.loads: list[tuple[HistoryLoad, Optional[int]]] = []
+        self.findings: list[Any] = []
 
     @property
     def client(self) -> FakeHost:
@@ -37,6 +38,12 @@ class FakeOwner:
 
     def span_parent(self) -> Any:
         return None
+
+    def report_finding(self, finding: Any, key: Any = None) -> None:
+        from sessionkit._findings import log_finding
+
+        self.findings.append(finding)
+        log_finding(finding, self.id)
 
     def history_loaded(self, load: HistoryLoad) -> Optional[int]:
         redundant = self.tracker.repeated(load)
@@ -74,6 +81,8 @@ def test_a_leaked_channel_is_an_error_span_and_a_warning(host, caplog):
     assert span.status.status_code is StatusCode.ERROR and span.attributes["sessionkit.channel.leaked"] is True
     assert "leaked" in caplog.text and channel.leaked
     assert owner.channels.leaked == 1 and owner.channels.closed == 0
+    (finding,) = owner.findings  # reported to its session as a finding, its span the evidence
+    assert finding.kind == "channel_leaked" and finding.evidence == (format(span.context.span_id, "016x"),)
 
 
 def test_attempts_are_numbered_and_counted_by_the_book(host):

@@ -740,3 +740,75 @@ def test_size_retention_never_removes_a_live_session(tmp_path):
     assert after_runaway == set()  # the disk is bounded all the same
     live.end()
     client.shutdown(timeout=5)
+
+
+def _schema_1_store(folder):
+    """A store as sessionkit with schema 1 made it: every table but ``findings``."""
+    import sqlite3
+
+    from sessionkit._store import schema
+
+    tables = schema._TABLES[: schema._TABLES.index("CREATE TABLE IF NOT EXISTS findings")]
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(folder / schema.DB_NAME), isolation_level=None)
+    conn.executescript(f"BEGIN;{tables}PRAGMA user_version=1;COMMIT;")
+    conn.close()
+
+
+def test_a_store_of_schema_1_gains_the_findings_table_when_written(tmp_path):
+    _schema_1_store(tmp_path / "old")
+    client = sessionkit.Client(exporter="file", file_dir=str(tmp_path / "old"))
+
+    @client.tool
+    def lookup(order: str) -> str:
+        return order
+
+    with client.session("after the upgrade") as session:
+        with session.turn("loop"):
+            for _ in range(3):
+                lookup("A-1")
+    assert client.flush(10)
+    stats = client.stats()
+    client.shutdown(timeout=5)
+    assert stats.spans_exported >= 5 and stats.spans_failed_export == 0
+    with sessionkit.open_store(tmp_path / "old") as store:
+        assert [f.kind for f in store.findings(session.id)] == ["loop"]
+        assert store.sessions(finding="loop")[0].session_id == session.id
+
+
+def test_a_store_of_schema_1_opened_to_read_is_brought_up_to_date(tmp_path):
+    import sqlite3
+
+    _schema_1_store(tmp_path / "old")
+    with sessionkit.open_store(tmp_path / "old") as store:
+        assert store.sessions() == [] and store.findings() == [] and store.count(finding="loop") == 0
+    conn = sqlite3.connect(str(tmp_path / "old" / "sessionkit.db"))
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM findings").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_a_store_of_schema_1_that_cannot_be_written_is_read_without_findings(tmp_path, monkeypatch):
+    import sqlite3
+
+    from sessionkit._store import schema
+
+    _schema_1_store(tmp_path / "old")
+    real = schema.connect
+
+    def no_writer(path, *, readonly=False, timeout_ms=schema.BUSY_TIMEOUT_MS):
+        if not readonly:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return real(path, readonly=True, timeout_ms=timeout_ms)
+
+    monkeypatch.setattr(schema, "connect", no_writer)
+    with sessionkit.open_store(tmp_path / "old") as store:
+        assert store.sessions() == [] and store.findings() == [] and store.count(finding="loop") == 0
+    monkeypatch.undo()
+    conn = sqlite3.connect(str(tmp_path / "old" / "sessionkit.db"))
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # (left as it was)
+    finally:
+        conn.close()

@@ -16,7 +16,7 @@ from typing import Union
 from .._errors import SessionkitError
 
 DB_NAME = "sessionkit.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the findings table (a store of schema 1 gains it when next opened)
 BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's write lock
 
 _TABLES = """
@@ -159,10 +159,25 @@ def connect(path: Path, *, readonly: bool = False, timeout_ms: int = BUSY_TIMEOU
                     f"{path} was written by a newer sessionkit (schema {version}, this one reads {SCHEMA_VERSION}); "
                     "upgrade sessionkit to read it"
                 )
+            if version < SCHEMA_VERSION:
+                _older_for_reading(conn, path, timeout_ms)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+_FINDINGS_TABLE = _TABLES[_TABLES.index("CREATE TABLE IF NOT EXISTS findings") :].split(";")[0]
+
+
+def _older_for_reading(conn: sqlite3.Connection, path: Path, timeout_ms: int) -> None:
+    """A store of an older schema, opened to read: brought up to date by a writer's connection
+    when the file is writable; else the tables it lacks are empty ones of this connection's own
+    (``TEMP``), so that reading it works."""
+    try:
+        connect(path, timeout_ms=timeout_ms).close()
+    except (sqlite3.Error, OSError, StoreError):
+        conn.execute(_FINDINGS_TABLE.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS"))
 
 
 def check_usable(folder: Union[str, os.PathLike[str]]) -> None:

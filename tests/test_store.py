@@ -744,14 +744,11 @@ def test_size_retention_never_removes_a_live_session(tmp_path):
 
 def _schema_1_store(folder):
     """A store as sessionkit with schema 1 made it: every table but ``findings``."""
-    import sqlite3
-
     from sessionkit._store import schema
 
-    tables = schema._TABLES[: schema._TABLES.index("CREATE TABLE IF NOT EXISTS findings")]
     folder.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(folder / schema.DB_NAME), isolation_level=None)
-    conn.executescript(f"BEGIN;{tables}PRAGMA user_version=1;COMMIT;")
+    conn = schema.connect(folder / schema.DB_NAME)  # (made at this version's schema, then taken back)
+    conn.executescript("BEGIN;DROP INDEX findings_kind;DROP TABLE findings;PRAGMA user_version=1;COMMIT;")
     conn.close()
 
 

@@ -840,8 +840,9 @@ class SessionFindings(FindingSink):
             )
             for key in range(32)
         )
-        """By ``span_key(llm, tool, args, failed, armed)``: the ``span_ended`` of the detectors
-        that see such a span (a tuple lookup, no allocation, per span)."""
+        """By ``llm << 4 | tool << 3 | args << 2 | failed << 1 | armed`` (``args``: a tool call
+        whose arguments are known): the ``span_ended`` of the detectors that see such a span (a
+        tuple lookup, no allocation, per span; ``SessionInsights.span_ended`` computes it)."""
         self.armed = False
         """A span of the session has failed (detectors that see ``recovery`` get successes now)."""
         self.turn_hooks = tuple(d.turn_ended for d in overriding("turn_ended"))
@@ -851,9 +852,6 @@ class SessionFindings(FindingSink):
     def findings(self) -> list[Finding]:
         with self._found_lock:
             return list(self._found)
-
-    def wants(self, kind: str) -> bool:
-        return kind in self._kinds
 
     def context_window(self, model: str, provider: Optional[str]) -> Optional[int]:
         return self._windows(model, provider)
@@ -877,7 +875,9 @@ class SessionFindings(FindingSink):
         except Exception:
             logger.debug("sessionkit: could not write a finding (kept in the session)", exc_info=True)
 
-    def _each(self, hooks: tuple[Callable[..., None], ...], *args: Any) -> None:
+    def run(self, hooks: tuple[Callable[..., None], ...], *args: Any) -> None:
+        """``args`` to the detectors' ``hooks`` (``span_hooks[...]``, ``turn_hooks``), one at a
+        time per session; a hook that raises is logged at debug level and skipped."""
         with self.lock:  # (one call at a time per session: detectors keep plain state)
             for hook in hooks:
                 try:
@@ -885,38 +885,11 @@ class SessionFindings(FindingSink):
                 except Exception:
                     logger.debug("sessionkit: the %s detector failed (ignored)", hook, exc_info=True)
 
-    def span_ended(self, span: EndedSpan) -> None:
-        if span.failed:
-            self.armed = True
-        args = span.tool and has_arguments(span.attributes)
-        hooks = self.span_hooks[span_key(span.llm, span.tool, args, span.failed, self.armed)]
-        if hooks:
-            self.run(hooks, span)
-
-    def run(self, hooks: tuple[Callable[[EndedSpan], None], ...], span: EndedSpan) -> None:
-        """``span`` to the detectors' ``hooks`` (from ``span_hooks``)."""
-        with self.lock:  # (one call at a time per session: detectors keep plain state)
-            for hook in hooks:
-                try:
-                    hook(span)
-                except Exception:
-                    logger.debug("sessionkit: the %s detector failed (ignored)", hook, exc_info=True)
-
     def turn_ended(self, turn: EndedTurn) -> None:
-        self._each(self.turn_hooks, turn)
+        self.run(self.turn_hooks, turn)
 
     def session_ended(self) -> None:
-        self._each(self._ends)
-
-
-def span_key(llm: bool, tool: bool, args: bool, failed: bool, armed: bool) -> int:
-    """The index into ``SessionFindings.span_hooks`` of a span of this kind."""
-    return (llm << 4) | (tool << 3) | (args << 2) | (failed << 1) | armed
-
-
-def has_arguments(attributes: Mapping[str, Any]) -> bool:
-    """Whether a tool span's arguments are known (captured, or their fingerprint)."""
-    return semconv.TOOL_CALL_FINGERPRINT in attributes or semconv.GEN_AI_TOOL_CALL_ARGUMENTS in attributes
+        self.run(self._ends)
 
 
 def log_finding(finding: Finding, session_id: str) -> None:

@@ -60,7 +60,7 @@ class SessionInsights:
             if failed:
                 findings.armed = True
             args = tool and (semconv.TOOL_CALL_FINGERPRINT in attrs or semconv.GEN_AI_TOOL_CALL_ARGUMENTS in attrs)
-            # (span_key and has_arguments inlined: this runs for every LLM call, tool call and failure)
+            # (the index of span_hooks, computed here: this runs for every LLM call, tool call and failure)
             hooks = findings.span_hooks[(llm << 4) | (tool << 3) | (args << 2) | (failed << 1) | findings.armed]
             meter = self.meter
             if hooks or (meter is not None and llm):
@@ -68,7 +68,7 @@ class SessionInsights:
                 if meter is not None and llm:
                     meter.llm_call(ended.input_tokens + ended.output_tokens, ended.cost_usd)
                 if hooks:
-                    with findings.lock:  # (one call at a time per session: detectors keep plain state)
+                    with findings.lock:  # (findings.run, inlined on the per-span path)
                         for hook in hooks:
                             try:
                                 hook(ended)
@@ -98,12 +98,7 @@ class SessionInsights:
                 turn.duration_seconds,
                 failed,
             )
-            with findings.lock:
-                for hook in hooks:
-                    try:
-                        hook(ended)
-                    except Exception:
-                        logger.debug("sessionkit: a detector failed (ignored)", exc_info=True)
+            findings.run(hooks, ended)
         except Exception:
             logger.debug("sessionkit: could not look for findings (ignored)", exc_info=True)
 
